@@ -1,0 +1,145 @@
+//! One small table per architecture: where arguments live, how wide a
+//! pointer is. The compiler asks nothing else of the arch.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+    Arm,
+    Riscv64,
+}
+
+struct Table {
+    name: &'static str,
+    aliases: &'static [&'static str],
+    /// Argument registers in calling-convention order, as ftrace spells them.
+    arg_regs: &'static [&'static str],
+    pointer_size: u32,
+    /// The syscall wrapper prefix: `__x64_sys_openat(struct pt_regs *)`.
+    syscall_prefix: &'static str,
+}
+
+const X86_64: Table = Table {
+    name: "x86_64",
+    aliases: &["x86", "amd64", "x86-64"],
+    arg_regs: &["%di", "%si", "%dx", "%cx", "%r8", "%r9"],
+    pointer_size: 8,
+    syscall_prefix: "__x64_sys_",
+};
+const AARCH64: Table = Table {
+    name: "aarch64",
+    aliases: &["arm64"],
+    arg_regs: &["%x0", "%x1", "%x2", "%x3", "%x4", "%x5", "%x6", "%x7"],
+    pointer_size: 8,
+    syscall_prefix: "__arm64_sys_",
+};
+const ARM: Table = Table {
+    name: "arm",
+    aliases: &["arm32", "armhf", "armv7"],
+    arg_regs: &["%r0", "%r1", "%r2", "%r3"],
+    pointer_size: 4,
+    syscall_prefix: "sys_",
+};
+const RISCV64: Table = Table {
+    name: "riscv64",
+    aliases: &["riscv"],
+    arg_regs: &["%a0", "%a1", "%a2", "%a3", "%a4", "%a5", "%a6", "%a7"],
+    pointer_size: 8,
+    syscall_prefix: "__riscv_sys_",
+};
+
+impl Arch {
+    pub const ALL: [Arch; 4] = [Arch::X86_64, Arch::Aarch64, Arch::Arm, Arch::Riscv64];
+
+    fn table(self) -> &'static Table {
+        match self {
+            Arch::X86_64 => &X86_64,
+            Arch::Aarch64 => &AARCH64,
+            Arch::Arm => &ARM,
+            Arch::Riscv64 => &RISCV64,
+        }
+    }
+
+    /// The architecture this binary runs on.
+    pub fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else if cfg!(target_arch = "arm") {
+            Arch::Arm
+        } else if cfg!(target_arch = "riscv64") {
+            Arch::Riscv64
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.table().name
+    }
+
+    /// Argument registers, `%di` style, in order.
+    pub fn arg_regs(self) -> &'static [&'static str] {
+        self.table().arg_regs
+    }
+
+    /// The register holding argument `n` (0-based), if the arch passes it in one.
+    pub fn arg_reg(self, n: usize) -> Option<&'static str> {
+        self.table().arg_regs.get(n).copied()
+    }
+
+    pub fn pointer_size(self) -> u32 {
+        self.table().pointer_size
+    }
+
+    pub fn syscall_prefix(self) -> &'static str {
+        self.table().syscall_prefix
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown architecture `{0}` (known: x86_64/x86, aarch64/arm64, arm, riscv64)")]
+pub struct UnknownArch(pub String);
+
+impl FromStr for Arch {
+    type Err = UnknownArch;
+    fn from_str(s: &str) -> Result<Arch, UnknownArch> {
+        let l = s.to_ascii_lowercase();
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.table().name == l || a.table().aliases.contains(&l.as_str()))
+            .ok_or_else(|| UnknownArch(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases() {
+        assert_eq!("x86".parse::<Arch>().unwrap(), Arch::X86_64);
+        assert_eq!("arm64".parse::<Arch>().unwrap(), Arch::Aarch64);
+        assert_eq!("ARM".parse::<Arch>().unwrap(), Arch::Arm);
+        assert_eq!("riscv64".parse::<Arch>().unwrap(), Arch::Riscv64);
+        assert!("mips".parse::<Arch>().is_err());
+    }
+
+    #[test]
+    fn registers() {
+        assert_eq!(Arch::X86_64.arg_reg(0), Some("%di"));
+        assert_eq!(Arch::X86_64.arg_reg(5), Some("%r9"));
+        assert_eq!(Arch::X86_64.arg_reg(6), None);
+        assert_eq!(Arch::Aarch64.arg_reg(7), Some("%x7"));
+        assert_eq!(Arch::Arm.arg_reg(4), None);
+        assert_eq!(Arch::Riscv64.arg_reg(0), Some("%a0"));
+    }
+}

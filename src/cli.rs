@@ -1,0 +1,71 @@
+//! Command-line options. The short flags are the old tool's and stay.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::arch::Arch;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "coolkprobe",
+    version,
+    about = "Trace kernel and user functions with C-typed probe specs",
+    long_about = "Compiles probe specs written in C terms (`p wake_up_new_task comm=%0~(struct task_struct)->comm`) \
+                  into ftrace kprobe/uprobe definitions using the kernel's BTF, installs them through tracefs, \
+                  and streams the events as text or JSON."
+)]
+pub struct Args {
+    /// Probe specs: `TYPE PLACE [NAME=EXPR]... [f:FILTER]`, one quoted argument each.
+    #[arg(value_name = "PROBE")]
+    pub probes: Vec<String>,
+
+    /// Type source: an ELF vmlinux (its .BTF, else its DWARF) or a raw BTF file.
+    /// Default: /sys/kernel/btf/vmlinux (+ module BTF beside it).
+    #[arg(short = 'v', long = "vmlinux", value_name = "PATH")]
+    pub vmlinux: Option<PathBuf>,
+
+    /// Read probes from a file, one per line (`#` starts a comment).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Target architecture: x86_64 (x86), aarch64 (arm64), arm, riscv64. Default: the host's.
+    #[arg(short = 'a', long = "arch", value_name = "ARCH")]
+    pub arch: Option<Arch>,
+
+    /// Kernel stack trace with every event.
+    #[arg(short = 's', long = "stack")]
+    pub stack: bool,
+
+    /// Print the tracefs commands as a shell script and apply nothing.
+    #[arg(short = 'S', long = "show")]
+    pub show: bool,
+
+    /// One JSON object per event (NDJSON).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop after this long (e.g. `10`, `500ms`, `2m`).
+    #[arg(short = 'd', long = "duration", value_name = "TIME")]
+    pub duration: Option<String>,
+
+    /// Stop after this many events.
+    #[arg(short = 'c', long = "count", value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Write trace data to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Per-CPU ring-buffer size in KiB (the kernel's buffer_size_kb), restored on exit.
+    #[arg(long = "buffer-kb", value_name = "KB")]
+    pub buffer_kb: Option<u64>,
+
+    /// Only events from these CPUs (comma-separated list).
+    #[arg(long = "cpu", value_name = "LIST", value_delimiter = ',')]
+    pub cpus: Vec<u32>,
+
+    /// Only events from this process id (adds `common_pid==PID` to every filter).
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pid: Option<u32>,
+}

@@ -1,0 +1,3 @@
+//! AST + types + arch → fetchargs, filter and display plan.
+
+pub mod plan;

@@ -1,0 +1,199 @@
+//! The compiler's output: what to install, and how to show what comes back.
+//!
+//! This is the only thing the tracefs and render stages know of the
+//! compiler. It holds no type information: everything a later stage needs
+//! has been decided here.
+
+use std::path::PathBuf;
+
+/// All probes of one run, in one tracefs group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// `coolkprobe_<PID>`: this run's own group.
+    pub group: String,
+    pub probes: Vec<CompiledProbe>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompiledProbe {
+    /// Position in the run; the event is named `f<index>`.
+    pub index: usize,
+    /// The spec as the user wrote it (shown in JSON as `probe`).
+    pub spec: String,
+    pub target: Target,
+    /// `name=fetcharg` pairs in order (empty for tracepoints).
+    pub fetchargs: Vec<FetchArg>,
+    /// The ftrace filter with literals already translated.
+    pub filter: Option<String>,
+    /// How to show each named value.
+    pub fields: Vec<FieldPlan>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    Kprobe {
+        ret: bool,
+        symbol: String,
+        offset: u64,
+    },
+    Uprobe {
+        ret: bool,
+        path: PathBuf,
+        /// File offset of the probed instruction (symbols are resolved).
+        offset: u64,
+        /// The symbol the user named, for display.
+        symbol: Option<String>,
+    },
+    Tracepoint {
+        system: String,
+        event: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchArg {
+    pub name: String,
+    /// The ftrace fetcharg text, e.g. `+0xba0(%di):string`.
+    pub fetch: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldPlan {
+    pub name: String,
+    pub display: Display,
+}
+
+/// How a value is shown. `Default` leaves it to the field's type in the
+/// event's format file (x32 → hex, s32 → signed, string → string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Display {
+    Default,
+    Hex,
+    Signed,
+    Unsigned,
+    String,
+    /// `ip_*`: dotted IPv4 (32-bit) or IPv6 text (128-bit).
+    Ip,
+    /// `B16_/B32_/B64_` (hex) and `b16_/b32_/b64_` (decimal): byte-swapped.
+    Swapped {
+        bits: u8,
+        hex: bool,
+    },
+}
+
+impl CompiledProbe {
+    /// The event's name inside the group: `f0`, `f1`, ...
+    pub fn event_name(&self) -> String {
+        format!("f{}", self.index)
+    }
+
+    /// The file of tracefs this probe's definition is appended to.
+    pub fn events_file(&self) -> Option<&'static str> {
+        match self.target {
+            Target::Kprobe { .. } => Some("kprobe_events"),
+            Target::Uprobe { .. } => Some("uprobe_events"),
+            Target::Tracepoint { .. } => None,
+        }
+    }
+
+    /// `(system, event)` of the tracefs event this probe reads.
+    pub fn event_path(&self, group: &str) -> (String, String) {
+        match &self.target {
+            Target::Tracepoint { system, event } => (system.clone(), event.clone()),
+            _ => (group.to_string(), self.event_name()),
+        }
+    }
+
+    pub fn is_return(&self) -> bool {
+        matches!(
+            self.target,
+            Target::Kprobe { ret: true, .. } | Target::Uprobe { ret: true, .. }
+        )
+    }
+
+    /// The line written to kprobe_events / uprobe_events, e.g.
+    /// `p:coolkprobe_42/f0 wake_up_new_task comm=+0xba0(%di):string`.
+    pub fn definition(&self, group: &str) -> Option<String> {
+        let head = match &self.target {
+            Target::Kprobe {
+                ret,
+                symbol,
+                offset,
+            } => {
+                let place = if *offset == 0 {
+                    symbol.clone()
+                } else {
+                    format!("{symbol}+{offset}")
+                };
+                format!("{}:{group}/{} {place}", if *ret { 'r' } else { 'p' }, self.event_name())
+            }
+            Target::Uprobe {
+                ret, path, offset, ..
+            } => format!(
+                "{}:{group}/{} {}:{offset:#x}",
+                if *ret { 'r' } else { 'p' },
+                self.event_name(),
+                path.display()
+            ),
+            Target::Tracepoint { .. } => return None,
+        };
+        let mut line = head;
+        for a in &self.fetchargs {
+            line.push(' ');
+            line.push_str(&a.name);
+            line.push('=');
+            line.push_str(&a.fetch);
+        }
+        Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(target: Target) -> CompiledProbe {
+        CompiledProbe {
+            index: 3,
+            spec: String::new(),
+            target,
+            fetchargs: vec![FetchArg {
+                name: "comm".into(),
+                fetch: "+0xba0(%di):string".into(),
+            }],
+            filter: None,
+            fields: vec![],
+        }
+    }
+
+    #[test]
+    fn kprobe_definition() {
+        let p = probe(Target::Kprobe {
+            ret: false,
+            symbol: "wake_up_new_task".into(),
+            offset: 0,
+        });
+        assert_eq!(
+            p.definition("coolkprobe_7").unwrap(),
+            "p:coolkprobe_7/f3 wake_up_new_task comm=+0xba0(%di):string"
+        );
+        let r = probe(Target::Kprobe {
+            ret: true,
+            symbol: "kernel_clone".into(),
+            offset: 21,
+        });
+        assert!(r.definition("g").unwrap().starts_with("r:g/f3 kernel_clone+21 "));
+    }
+
+    #[test]
+    fn uprobe_definition() {
+        let p = probe(Target::Uprobe {
+            ret: true,
+            path: "/bin/true".into(),
+            offset: 0x1130,
+            symbol: Some("main".into()),
+        });
+        assert!(p.definition("g").unwrap().starts_with("r:g/f3 /bin/true:0x1130 "));
+        assert_eq!(p.events_file(), Some("uprobe_events"));
+    }
+}

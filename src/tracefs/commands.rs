@@ -1,0 +1,115 @@
+//! The tracefs writes that install and remove a plan, as data.
+//!
+//! Show mode (`-S`) prints them as a shell script; a live session performs
+//! them. Both use this one list, so what `-S` prints is what a live run
+//! does.
+
+use crate::compile::plan::Plan;
+
+/// One write to a file under the tracefs root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    /// Path relative to the tracefs root, e.g. `kprobe_events`.
+    pub file: String,
+    pub text: String,
+    /// `>>` (append) rather than `>` (truncate).
+    pub append: bool,
+}
+
+impl Write {
+    fn put(file: String, text: impl Into<String>) -> Write {
+        Write {
+            file,
+            text: text.into(),
+            append: false,
+        }
+    }
+    fn append(file: &str, text: impl Into<String>) -> Write {
+        Write {
+            file: file.to_string(),
+            text: text.into(),
+            append: true,
+        }
+    }
+
+    /// `echo '...' >> $T/file`, quoted for sh.
+    pub fn to_shell(&self, root_var: &str) -> String {
+        format!(
+            "echo {} {} {root_var}/{}",
+            sh_quote(&self.text),
+            if self.append { ">>" } else { ">" },
+            self.file
+        )
+    }
+}
+
+/// Single-quote for POSIX sh: `'` becomes `'\''`.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Options of the install that are not part of the plan itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InstallOptions {
+    /// `-s`: a `stacktrace` trigger on each of our events.
+    pub stack: bool,
+}
+
+/// Writes that create, filter and enable every probe of the plan, in order.
+pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
+    let mut out = Vec::new();
+    for p in &plan.probes {
+        if let (Some(file), Some(def)) = (p.events_file(), p.definition(&plan.group)) {
+            out.push(Write::append(file, def));
+        }
+    }
+    for p in &plan.probes {
+        let (sys, ev) = p.event_path(&plan.group);
+        let dir = format!("events/{sys}/{ev}");
+        if let Some(f) = &p.filter {
+            out.push(Write::put(format!("{dir}/filter"), f.clone()));
+        }
+        if opts.stack {
+            out.push(Write::put(format!("{dir}/trigger"), "stacktrace"));
+        }
+        out.push(Write::put(format!("{dir}/enable"), "1"));
+    }
+    out
+}
+
+/// Writes that undo [`install`]: disable, drop triggers and filters we
+/// set, delete our dynamic events. Tracepoint filters are cleared with
+/// `0`; a live session restores the previous filter text instead, which
+/// it read before installing.
+pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
+    let mut out = Vec::new();
+    for p in &plan.probes {
+        let (sys, ev) = p.event_path(&plan.group);
+        let dir = format!("events/{sys}/{ev}");
+        out.push(Write::put(format!("{dir}/enable"), "0"));
+        if opts.stack {
+            out.push(Write::put(format!("{dir}/trigger"), "!stacktrace"));
+        }
+        if p.filter.is_some() && p.events_file().is_none() {
+            out.push(Write::put(format!("{dir}/filter"), "0"));
+        }
+    }
+    for p in &plan.probes {
+        if let Some(file) = p.events_file() {
+            out.push(Write::append(file, format!("-:{}/{}", plan.group, p.event_name())));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+        let w = Write::append("kprobe_events", "p:g/f0 do_exit");
+        assert_eq!(w.to_shell("$T"), "echo 'p:g/f0 do_exit' >> $T/kprobe_events");
+    }
+}

@@ -1,0 +1,3 @@
+//! Install, enable and tear down probes through tracefs.
+
+pub mod commands;
