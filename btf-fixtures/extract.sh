@@ -53,6 +53,15 @@ for pat in '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' '^linux-image-6\.
   [ -d "$dir" ] || dpkg-deb -x "$deb" "$dir"
   extract_btf "$dir/boot/vmlinuz-$rel" "$here/vmlinux-$rel.btf"
   echo "btf-fixtures/vmlinux-$rel.btf  <- $(basename "$deb")"
+  # One module's split BTF (ids and strings continue vmlinux's), for the
+  # module-BTF tests: 8021q is small and has structs of its own.
+  if [ "${rel#6.1.0-}" != "$rel" ]; then
+    mkdir -p "$here/modules-$rel"
+    tmp=$(mktemp -d)
+    objcopy --dump-section .BTF="$here/modules-$rel/8021q" "$dir/lib/modules/$rel/kernel/net/8021q/8021q.ko" "$tmp/scratch"
+    rm -rf "$tmp"
+    echo "btf-fixtures/modules-$rel/8021q  <- 8021q.ko of the same package"
+  fi
 done
 
 if [ -r /sys/kernel/btf/vmlinux ]; then
