@@ -565,8 +565,12 @@ fn read_u32(b: &[u8], at: usize, big_endian: bool) -> u32 {
     }
 }
 
-/// Map a file read-only, or read it when it cannot be mapped (sysfs files
-/// on older kernels cannot).
+/// Map a file read-only, or read it when it cannot be mapped.
+///
+/// The mapping is private (copy-on-write, never written): since 6.16,
+/// /sys/kernel/btf/vmlinux can be mapped, but only that way (a shared
+/// mapping is refused with EACCES). Reading it instead costs ~7 ms, since
+/// sysfs hands it out a page per read call.
 pub fn map_or_read(path: &Path) -> Result<Backing> {
     let io = |e| TypeError::Io {
         path: path.display().to_string(),
@@ -577,7 +581,7 @@ pub fn map_or_read(path: &Path) -> Result<Backing> {
     if len > 0 {
         // SAFETY: the file is opened read-only and never written by us;
         // kernel BTF and vmlinux images do not change under a run.
-        if let Ok(m) = unsafe { memmap2::Mmap::map(&file) } {
+        if let Ok(m) = unsafe { memmap2::MmapOptions::new().map_copy_read_only(&file) } {
             if m.len() as u64 == len {
                 return Ok(Backing::Mapped(m));
             }
