@@ -8,6 +8,7 @@
 
 pub mod btf;
 pub mod btf_source;
+pub mod layout;
 pub mod load;
 
 use std::fmt;
