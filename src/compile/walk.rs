@@ -143,13 +143,13 @@ pub(super) fn find_composite(
         CompositeKind::Struct => CompositeKind::Union,
         CompositeKind::Union => CompositeKind::Struct,
     };
-    if !near.is_empty() {
-        err = err.with_help(did_you_mean(&near, &format!("{kname} ")));
-    } else if src.find_composite(other, &name.node)?.is_some() {
+    if src.find_composite(other, &name.node)?.is_some() {
         err = err.with_help(format!(
             "`{}` is a {other}: write `({other} {})`",
             name.node, name.node
         ));
+    } else if !near.is_empty() {
+        err = err.with_help(did_you_mean(&near, &format!("{kname} ")));
     }
     Err(err)
 }
