@@ -476,44 +476,54 @@ fn expected(
     (fetch, checks)
 }
 
+/// All cases on one fixture kernel: (report line, offsets checked).
+fn check_fixture(fx: &Path) -> (String, usize) {
+    let src: Box<dyn TypeSource> = load::open(Some(fx)).unwrap();
+    let cx = Context {
+        arch: Arch::X86_64,
+        types: Some(src.as_ref()),
+    };
+    let mut cache = HashMap::new();
+    let mut checks = 0;
+    for (root, walk) in CASES {
+        let cast = if root.starts_with("union ") {
+            format!("({root})")
+        } else {
+            format!("(struct {root})")
+        };
+        let spec = format!("p f x=%0~{cast}{walk}");
+        let p = parse_probe(&spec).unwrap();
+        let got = compile_probe(0, &p, &cx)
+            .unwrap_or_else(|e| panic!("{}: {spec}: {e}", fx.display()))
+            .fetchargs[0]
+            .fetch
+            .clone();
+        let (want, n) = expected(fx, &mut cache, root, walk);
+        assert_eq!(got, want, "{}: {spec}", fx.display());
+        checks += n;
+    }
+    let line = format!(
+        "{}: {} expressions, {checks} offsets checked against pahole",
+        fx.file_name().unwrap().to_string_lossy(),
+        CASES.len()
+    );
+    (line, checks)
+}
+
 #[test]
 fn offsets_match_pahole_on_every_fixture() {
+    // One thread per kernel: the time goes into pahole runs.
+    let results: Vec<(String, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = fixtures()
+            .into_iter()
+            .map(|fx| s.spawn(move || check_fixture(&fx)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
     let mut total = 0;
-    let mut report = Vec::new();
-    for fx in fixtures() {
-        let src: Box<dyn TypeSource> = load::open(Some(&fx)).unwrap();
-        let cx = Context {
-            arch: Arch::X86_64,
-            types: Some(src.as_ref()),
-        };
-        let mut cache = HashMap::new();
-        let mut checks = 0;
-        for (root, walk) in CASES {
-            let cast = if root.starts_with("union ") {
-                format!("({root})")
-            } else {
-                format!("(struct {root})")
-            };
-            let spec = format!("p f x=%0~{cast}{walk}");
-            let p = parse_probe(&spec).unwrap();
-            let got = compile_probe(0, &p, &cx)
-                .unwrap_or_else(|e| panic!("{}: {spec}: {e}", fx.display()))
-                .fetchargs[0]
-                .fetch
-                .clone();
-            let (want, n) = expected(&fx, &mut cache, root, walk);
-            assert_eq!(got, want, "{}: {spec}", fx.display());
-            checks += n;
-        }
-        report.push(format!(
-            "{}: {} expressions, {checks} offsets checked against pahole",
-            fx.file_name().unwrap().to_string_lossy(),
-            CASES.len()
-        ));
-        total += checks;
-    }
-    for r in &report {
-        println!("{r}");
+    for (line, n) in &results {
+        println!("{line}");
+        total += n;
     }
     println!("total: {total} offset checks");
     assert!(total > 200);
