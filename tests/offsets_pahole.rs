@@ -97,6 +97,23 @@ const CASES: &[(&str, &str)] = &[
     ("sock", "->sk_sndbuf"),
     ("net_device", "->name"),
     ("net_device", "->ifindex"),
+    // packet headers (their members are what packet expressions add to
+    // skb->data), including tcphdr's bitfields and iphdr's address group.
+    ("iphdr", "->protocol"),
+    ("iphdr", "->saddr"),
+    ("iphdr", "->daddr"),
+    ("iphdr", "->ihl"),
+    ("iphdr", "->tot_len"),
+    ("ipv6hdr", "->nexthdr"),
+    ("ipv6hdr", "->payload_len"),
+    ("tcphdr", "->dest"),
+    ("tcphdr", "->seq"),
+    ("tcphdr", "->doff"),
+    ("tcphdr", "->syn"),
+    ("udphdr", "->len"),
+    ("icmphdr", "->type"),
+    ("icmphdr", "->un.echo.sequence"),
+    ("ethhdr", "->h_proto"),
     // unions as the cast, members inside their anonymous structs.
     ("union bpf_attr", "->map_type"),
     ("union bpf_attr", "->max_entries"),

@@ -255,6 +255,7 @@ pub(super) fn walk(
     reg: &str,
     t: &TypedExpr,
     cast: &Spanned<Cast>,
+    ip: bool,
 ) -> Result<Leaf> {
     let c = &cast.node;
     let psize = arch.pointer_size();
@@ -544,7 +545,7 @@ pub(super) fn walk(
             }
         }
     }
-    leaf(src, arch, st, t)
+    leaf(src, arch, st, t, ip)
 }
 
 impl State {
@@ -632,7 +633,7 @@ fn scalar_type(f: Option<Format>, size: u32) -> String {
     format!("{}{}", f.map_or('x', Format::letter), size * 8)
 }
 
-fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr) -> Result<Leaf> {
+fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) -> Result<Leaf> {
     let f = t.format.map(|f| f.node);
     let psize = arch.pointer_size();
     let at = |loc: &Loc| match loc {
@@ -668,6 +669,19 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr) -> Result<Le
         Cur::Ty(id) => id,
     };
     let mut loc = st.loc.clone();
+    // An `ip_` name on 16 bytes (struct in6_addr, u8[16]): an IPv6
+    // address, fetched as bytes for the renderer to spell.
+    if ip && st.bitfield.is_none() {
+        let (_, ty) = resolve(src, id)?;
+        let sixteen = matches!(ty, Type::Composite(_) | Type::Array { .. })
+            && size_of(src, id, psize)? == Some(16);
+        if sixteen {
+            return Ok(Leaf {
+                fetch: format!("{}:u8[16]", at(&loc)),
+                kind: LeafKind::Bytes { len: 16 },
+            });
+        }
+    }
     // Single-member structs (atomic_t, refcount_t = { atomic_t refs }) are
     // their member: descend until something else is reached.
     for _ in 0..16 {
