@@ -117,14 +117,20 @@ fn raw_probes_open_no_types() {
         "-v",
         "/nonexistent/vmlinux",
         "r kernel_clone r=$retval",
+        "p do_exit code=%0S",
     ]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(normalised(&out)
-        .contains("echo 'r:coolkprobe_<PID>/f0 kernel_clone r=$retval' >> $T/kprobe_events\n"));
+    let text = normalised(&out);
+    assert!(
+        text.contains("echo 'r:coolkprobe_<PID>/f0 kernel_clone r=$retval' >> $T/kprobe_events\n")
+    );
+    assert!(
+        text.contains("echo 'p:coolkprobe_<PID>/f1 do_exit code=%di:s64' >> $T/kprobe_events\n")
+    );
 }
 
 /// Probes from a file (comments, blank lines), a tracepoint with a filter,

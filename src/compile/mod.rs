@@ -8,6 +8,8 @@
 pub mod filter;
 pub mod plan;
 mod suggest;
+#[cfg(test)]
+mod tests;
 mod uprobe;
 mod walk;
 
@@ -118,9 +120,15 @@ pub struct Context<'a> {
     pub types: Option<&'a dyn TypeSource>,
 }
 
-/// Whether any expression of the probe walks C types.
+/// Whether any expression of the probe walks C types (`%N` alone, a
+/// register, does not).
 pub fn needs_types(p: &Probe) -> bool {
-    p.args.iter().any(|a| matches!(a.expr, Expr::Typed(_)))
+    p.args.iter().any(|a| match &a.expr {
+        Expr::Typed(t) => {
+            t.cast.is_some() || !t.steps.is_empty() || matches!(t.base.node, Base::Param(_))
+        }
+        Expr::Raw(_) => false,
+    })
 }
 
 /// The group of this run: `coolkprobe_<PID>`.
@@ -323,7 +331,7 @@ fn typed(t: &TypedExpr, cx: &Context<'_>, ip: bool) -> Result<Leaf> {
     let Some(cast) = &t.cast else {
         if t.steps.is_empty() {
             // `%N` alone: the register, with the letter's type.
-            return Ok(Leaf::register(reg, cx.arch));
+            return Ok(Leaf::register(reg, cx.arch, t.format.map(|f| f.node)));
         }
         return Err(CompileError::new(
             t.base.span.to(t.base.span),

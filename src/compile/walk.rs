@@ -42,9 +42,9 @@ pub enum LeafKind {
 
 impl Leaf {
     /// `%N` alone: the register as a pointer-sized word.
-    pub fn register(reg: &str, arch: Arch) -> Leaf {
+    pub fn register(reg: &str, arch: Arch, f: Option<Format>) -> Leaf {
         Leaf {
-            fetch: format!("{reg}:x{}", arch.pointer_size() * 8),
+            fetch: format!("{reg}:{}", scalar_type(f, arch.pointer_size())),
             kind: LeafKind::Scalar {
                 size: arch.pointer_size(),
             },
@@ -424,8 +424,19 @@ pub(super) fn walk(
                     },
                     Cur::Unit(_) => unreachable_state(step.span)?,
                 };
-                let comp = match resolve(src, pointee)? {
-                    (_, Type::Composite(c)) => c,
+                let resolved = match resolve(src, pointee)? {
+                    // A pointer to a forward declaration: the body, if the
+                    // types have one under that name (it often is elsewhere).
+                    (_, Type::Fwd { name: fname, kind }) => {
+                        match src.find_composite(kind, &fname)? {
+                            Some(id) => (id, resolve(src, id)?.1),
+                            None => (pointee, Type::Fwd { name: fname, kind }),
+                        }
+                    }
+                    other => other,
+                };
+                let (pointee, comp) = match resolved {
+                    (id, Type::Composite(c)) => (id, c),
                     _ => {
                         return Err(CompileError::new(
                             step.span,
@@ -694,7 +705,7 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
                 // The storage unit of the bitfield's type, as ftrace's
                 // b<width>@<bit>/<container> wants it, grown if the field
                 // straddles it.
-                let mut unit = (n.max(1) * 8) as u64;
+                let mut unit = (n.max(1) as u64).saturating_mul(8);
                 let abs = off * 8 + bit;
                 let (mut start, mut inbit);
                 loop {
