@@ -8,6 +8,7 @@ use object::{Object, ObjectSection};
 
 use super::btf::{has_btf_magic, map_or_read, Backing, Btf};
 use super::btf_source::BtfSource;
+use super::dwarf::DwarfSource;
 use super::{Result, TypeError, TypeSource};
 
 /// The running kernel's BTF; module BTF sits beside it.
@@ -96,9 +97,7 @@ fn btf_section(bytes: &[u8], path: &Path) -> Result<Option<std::ops::Range<usize
     Ok(Some(start..end))
 }
 
-/// An ELF without .BTF: its DWARF (the DWARF source plugs in here).
-fn open_dwarf(path: &Path, _backing: Arc<Backing>) -> Result<Box<dyn TypeSource>> {
-    Err(TypeError::NoTypes {
-        path: path.display().to_string(),
-    })
+/// An ELF without .BTF: its DWARF.
+fn open_dwarf(path: &Path, backing: Arc<Backing>) -> Result<Box<dyn TypeSource>> {
+    Ok(Box::new(DwarfSource::from_backing(path, backing)?))
 }
