@@ -11,6 +11,7 @@ pub mod btf_source;
 pub mod dwarf;
 pub mod layout;
 pub mod load;
+pub mod proto;
 
 use std::fmt;
 
@@ -181,6 +182,9 @@ pub trait TypeSource {
     /// All names of structs (or unions) that have a body. Only called to
     /// suggest near names after a failed lookup, so it may be slow.
     fn composite_names(&self, kind: CompositeKind) -> Result<Vec<String>>;
+
+    /// Names of all functions with a prototype (for search and suggestions).
+    fn func_names(&self) -> Result<Vec<String>>;
 }
 
 /// Longest typedef/qualifier chain we follow before calling it a loop.
