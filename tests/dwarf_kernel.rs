@@ -573,6 +573,22 @@ fn names_and_misses() {
             "{s} missing from composite_names"
         );
     }
+    // Every function BTF has a prototype for, DWARF has too.
+    let dfuncs: HashSet<String> = d.func_names().unwrap().into_iter().collect();
+    let bfuncs = btf().func_names().unwrap();
+    let missing: Vec<&String> = bfuncs.iter().filter(|f| !dfuncs.contains(*f)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} BTF functions not in DWARF: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    assert!(dfuncs.len() >= bfuncs.len());
+    eprintln!(
+        "{} functions in DWARF, {} in BTF",
+        dfuncs.len(),
+        bfuncs.len()
+    );
     // A struct only declared in the unit of a member's pointer resolves
     // to its body: every pointee of task_struct's members has a body or
     // is opaque in BTF too (checked by type_graphs_match_btf); here, one

@@ -360,4 +360,10 @@ impl TypeSource for DwarfSource {
         };
         Ok(self.index()?.names(k))
     }
+
+    /// Every named function in DWARF: definitions, and declarations of
+    /// functions defined elsewhere (they carry a prototype too).
+    fn func_names(&self) -> Result<Vec<String>> {
+        Ok(self.index()?.names(Kind::Func))
+    }
 }
