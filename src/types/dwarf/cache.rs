@@ -32,8 +32,8 @@ pub fn file_for(dir: &Path, key: &[u8]) -> PathBuf {
 
 /// The cached index for this file, if there is a valid one.
 pub fn load(dir: &Path, key: &[u8], info_len: u64) -> Option<Index> {
-    let bytes = std::fs::read(file_for(dir, key)).ok()?;
-    Index::parse(bytes, key, info_len)
+    let data = crate::types::btf::map_or_read(&file_for(dir, key)).ok()?;
+    Index::parse(data, key, info_len)
 }
 
 /// Save an index (written aside, then renamed: readers never see half a

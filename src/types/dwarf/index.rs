@@ -31,6 +31,7 @@ use gimli::constants::*;
 use gimli::{AttributeValue, DebugStrOffsetsBase, DwarfFileType, UnitHeader};
 
 use super::{bad, gimli_err, DwarfSource, Result, R};
+use crate::types::btf::Backing;
 
 pub const MAGIC: &[u8; 8] = b"CKPDWIX1";
 const HEADER: usize = 48;
@@ -54,9 +55,10 @@ impl Kind {
     }
 }
 
-/// The index, in its serialized form.
+/// The index, in its serialized form (built in memory, or the cache file
+/// mapped: only the pages a lookup touches are read).
 pub struct Index {
-    bytes: Vec<u8>,
+    data: Backing,
     key_len: usize,
     n_units: usize,
     n_entries: usize,
@@ -75,46 +77,60 @@ fn pad8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
-/// Word-wise multiplicative hash: catches a damaged or truncated file,
-/// cheaply (a few hundred µs for a kernel's index).
+/// Multiplicative hash over four independent lanes of words: catches a
+/// damaged or truncated file, cheaply (well under a millisecond for a
+/// kernel's index), not an adversary.
 pub fn checksum(b: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ b.len() as u64;
-    let mut words = b.chunks_exact(8);
-    for w in &mut words {
-        let v = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-        h = (h ^ v).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut lanes = [
+        0x243f_6a88_85a3_08d3u64,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    ];
+    let mut blocks = b.chunks_exact(32);
+    for blk in &mut blocks {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            let w = u64::from_le_bytes(blk[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
+            *lane = (*lane ^ w).wrapping_mul(K).rotate_left(31);
+        }
     }
-    for &x in words.remainder() {
-        h = (h ^ x as u64).wrapping_mul(0x0100_0000_01b3);
+    let mut h = b.len() as u64;
+    for lane in lanes {
+        h = (h ^ lane).wrapping_mul(K).rotate_left(27);
     }
-    h
+    for &x in blocks.remainder() {
+        h = (h ^ x as u64).wrapping_mul(K).rotate_left(13);
+    }
+    h ^ (h >> 29)
 }
 
 impl Index {
     /// Check a serialized index: structure, checksum, and that it belongs
     /// to this file (`key`, `.debug_info` length). None when it does not.
-    pub fn parse(bytes: Vec<u8>, key: &[u8], info_len: u64) -> Option<Index> {
+    pub fn parse(data: Backing, key: &[u8], info_len: u64) -> Option<Index> {
+        let bytes = data.bytes();
         if bytes.get(..8)? != MAGIC {
             return None;
         }
-        let key_len = u32_at(&bytes, 8)? as usize;
-        let n_units = u32_at(&bytes, 12)? as usize;
-        let n_entries = u32_at(&bytes, 16)? as usize;
-        let names_len = u32_at(&bytes, 20)? as usize;
+        let key_len = u32_at(bytes, 8)? as usize;
+        let n_units = u32_at(bytes, 12)? as usize;
+        let n_entries = u32_at(bytes, 16)? as usize;
+        let names_len = u32_at(bytes, 20)? as usize;
         let total = HEADER
             .checked_add(pad8(key_len))?
             .checked_add(n_units.checked_mul(8)?)?
             .checked_add(n_entries.checked_mul(ENTRY)?)?
             .checked_add(names_len)?;
         if total != bytes.len()
-            || u64_at(&bytes, 24)? != info_len
-            || u64_at(&bytes, 32)? != checksum(&bytes[HEADER..])
+            || u64_at(bytes, 24)? != info_len
+            || u64_at(bytes, 32)? != checksum(&bytes[HEADER..])
             || bytes.get(HEADER..HEADER + key_len)? != key
         {
             return None;
         }
         Some(Index {
-            bytes,
+            data,
             key_len,
             n_units,
             n_entries,
@@ -157,7 +173,7 @@ impl Index {
         b[32..40].copy_from_slice(&sum.to_le_bytes());
         let (key_len, n_units, n_entries) = (key.len(), units.len(), entries.len());
         Some(Index {
-            bytes: b,
+            data: Backing::Owned(b),
             key_len,
             n_units,
             n_entries,
@@ -166,7 +182,7 @@ impl Index {
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.data.bytes()
     }
 
     fn units_at(&self) -> usize {
@@ -185,7 +201,7 @@ impl Index {
     pub fn units(&self) -> Vec<u64> {
         let at = self.units_at();
         (0..self.n_units)
-            .filter_map(|i| u64_at(&self.bytes, at + 8 * i))
+            .filter_map(|i| u64_at(self.bytes(), at + 8 * i))
             .collect()
     }
 
@@ -200,14 +216,14 @@ impl Index {
     /// Entry `i`: (kind, name, DIE offset); None if damaged.
     fn entry(&self, i: usize) -> Option<(Kind, &[u8], u64)> {
         let at = self.entries_at() + ENTRY * i;
-        let w = u64_at(&self.bytes, at)?;
-        let name_off = u32_at(&self.bytes, at + 8)? as usize;
-        let name_len = u32_at(&self.bytes, at + 12)? as usize;
+        let w = u64_at(self.bytes(), at)?;
+        let name_off = u32_at(self.bytes(), at + 8)? as usize;
+        let name_len = u32_at(self.bytes(), at + 12)? as usize;
         if name_off.checked_add(name_len)? > self.names_len {
             return None;
         }
         let start = self.names_at() + name_off;
-        let name = self.bytes.get(start..start + name_len)?;
+        let name = self.bytes().get(start..start + name_len)?;
         Some((
             Kind::from_u8((w >> 56) as u8)?,
             name,
