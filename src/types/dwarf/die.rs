@@ -351,6 +351,40 @@ fn describe_hops(src: &DwarfSource, id: TypeId, hops: usize) -> Result<Type> {
     })
 }
 
+/// The DIE under typedefs and qualifiers, read directly (not described:
+/// used while describing a type, where describing again could recurse
+/// forever on a malformed file).
+fn peel(src: &DwarfSource, mut off: u64) -> Result<(UnitCx<'_>, Node<'_>)> {
+    for _ in 0..MAX_CHAIN {
+        let cx = UnitCx::new(src, off)?;
+        let (n, _) = cx.read(off, false)?;
+        match n.tag {
+            DW_TAG_typedef | DW_TAG_const_type | DW_TAG_volatile_type | DW_TAG_restrict_type
+            | DW_TAG_atomic_type => match cx.reference(&n, DW_AT_type)? {
+                Some(t) => off = t,
+                None => return Ok((cx, n)),
+            },
+            _ => return Ok((cx, n)),
+        }
+    }
+    Err(TypeError::Loop(off))
+}
+
+/// Byte size of the storage unit of a DWARF 2/3 bitfield's type.
+fn storage_size(src: &DwarfSource, off: u64) -> Result<Option<u64>> {
+    if off == 0 {
+        return Ok(None);
+    }
+    let (cx, n) = peel(src, off)?;
+    Ok(match n.udata(DW_AT_byte_size) {
+        Some(s) => Some(s),
+        None if n.tag == DW_TAG_pointer_type => Some(cx.header.address_size() as u64),
+        None => None,
+    })
+}
+
+const MAX_CHAIN: usize = 64;
+
 fn origin_of<'a>(cx: &UnitCx<'a>, n: &Node<'a>) -> Result<Option<u64>> {
     match cx.reference(n, DW_AT_abstract_origin)? {
         Some(o) => Ok(Some(o)),
@@ -501,7 +535,7 @@ fn composite<'a>(
             };
             let unit_bytes = match m.udata(DW_AT_byte_size) {
                 Some(s) => s,
-                None => crate::types::size_of(src, ty, cx.header.address_size() as u32)?
+                None => storage_size(src, ty.0)?
                     .ok_or_else(|| bad(Some(m.off), "bitfield of a type without a size"))?,
             };
             let start = bytes as i64 * 8;
@@ -544,10 +578,13 @@ fn enumeration<'a>(
     // The underlying type says it (DWARF 5 / recent GCC); else a negative
     // enumerator does.
     let signed = match cx.reference(n, DW_AT_type)? {
-        Some(t) => matches!(
-            crate::types::resolve(src, TypeId(t))?.1,
-            Type::Int(IntType { signed: true, .. })
-        ),
+        Some(t) => {
+            let (_, base) = peel(src, t)?;
+            matches!(
+                base.value(DW_AT_encoding),
+                Some(AttributeValue::Encoding(DW_ATE_signed | DW_ATE_signed_char))
+            )
+        }
         None => kids.iter().any(|k| {
             k.tag == DW_TAG_enumerator
                 && matches!(k.value(DW_AT_const_value), Some(AttributeValue::Sdata(v)) if v < 0)
