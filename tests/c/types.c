@@ -112,6 +112,10 @@ int main(int argc, char **argv)
 	h.kind = argc;
 	strcpy(h.comm, "holder");
 	h.name = argv[0];
+	h.matrix[1][2] = 7;
+	strcpy(h.u.in.tag, "tg");
+	h.hi16 = 0x1234;
+	h.next = &h;
 	b.lo = 1;
 	p.i = 2;
 	f.after = 3;
