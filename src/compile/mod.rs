@@ -116,8 +116,31 @@ pub type Result<T, E = CompileError> = std::result::Result<T, E>;
 /// What the compiler needs besides the probes.
 pub struct Context<'a> {
     pub arch: Arch,
-    /// Only needed when some probe has a typed expression.
+    /// The kernel's types. Only needed when some kernel probe has a typed
+    /// expression.
     pub types: Option<&'a dyn TypeSource>,
+    /// Each user binary's own types (its DWARF), by the path the probe
+    /// names: a uprobe's typed expressions walk these, never the kernel's.
+    pub user_types: &'a [(String, Box<dyn TypeSource>)],
+}
+
+impl<'a> Context<'a> {
+    /// The context one probe compiles in: for a uprobe, its binary's types.
+    fn for_place(&self, place: &Place) -> Context<'a> {
+        let types = match place {
+            Place::User { path, .. } => self
+                .user_types
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, t)| t.as_ref()),
+            _ => self.types,
+        };
+        Context {
+            arch: self.arch,
+            types,
+            user_types: self.user_types,
+        }
+    }
 }
 
 /// Whether any expression of the probe walks C types (`%N` alone, a
@@ -129,6 +152,15 @@ pub fn needs_types(p: &Probe) -> bool {
         }
         Expr::Raw(_) => false,
     })
+}
+
+/// The user binary whose types a probe needs (a uprobe with a typed
+/// expression), if any; other probes that need types need the kernel's.
+pub fn user_binary_for_types(p: &Probe) -> Option<&str> {
+    match &p.place.node {
+        Place::User { path, .. } if needs_types(p) => Some(path),
+        _ => None,
+    }
 }
 
 /// The group of this run: `coolkprobe_<PID>`.
@@ -151,6 +183,7 @@ pub fn compile(
 
 /// Compile one probe; `index` makes its event name `f<index>`.
 pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
+    let cx = &cx.for_place(&p.place.node);
     let target = target(p)?;
     if matches!(target, Target::Tracepoint { .. }) {
         if let Some(a) = p.args.first() {
