@@ -52,6 +52,9 @@ pub struct Source {
 }
 
 fn run(args: &Args) -> Result<(), Failure> {
+    if crate::discover::requested(args) {
+        return crate::discover::run(args);
+    }
     let sources = gather(args)?;
     let plan = build_plan(args, &sources, std::process::id())?;
     if args.show {

@@ -7,7 +7,7 @@
 
 pub mod filter;
 pub mod plan;
-mod suggest;
+pub mod suggest;
 #[cfg(test)]
 mod tests;
 mod uprobe;
