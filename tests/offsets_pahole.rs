@@ -499,6 +499,7 @@ fn check_fixture(fx: &Path) -> (String, usize) {
     let cx = Context {
         arch: Arch::X86_64,
         types: Some(src.as_ref()),
+        user_types: &[],
     };
     let mut cache = HashMap::new();
     let mut checks = 0;
