@@ -1,0 +1,229 @@
+//! One thread per CPU reading `per_cpu/cpuN/trace_pipe_raw`.
+//!
+//! Each read(2) hands over one whole sub-buffer. The reader reads until
+//! the CPU's buffer is empty, indexes the records of what it got (the
+//! timestamps the merge needs, and the pages' lost-event flags), and
+//! sends the batch on. Then it waits for data with poll(2) and lets a
+//! little more accumulate, so that at high rates each wake-up moves many
+//! pages, not a few records.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::page::{Missed, PageLayout};
+
+/// What a batch holds, in the CPU's record order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// A record: payload at `buf[start..start + len]`.
+    Event { ts: u64, start: u32, len: u32 },
+    /// The kernel lost records before this point (count when it knows).
+    Lost { ts: u64, count: Option<u64> },
+}
+
+impl Item {
+    pub fn ts(&self) -> u64 {
+        match *self {
+            Item::Event { ts, .. } | Item::Lost { ts, .. } => ts,
+        }
+    }
+}
+
+/// Whole pages read from one CPU, with their records indexed.
+pub struct Batch {
+    /// Position of the CPU in the run's CPU list.
+    pub slot: usize,
+    pub cpu: u32,
+    pub buf: Vec<u8>,
+    pub items: Vec<Item>,
+    pub arrival: Instant,
+}
+
+pub enum Msg {
+    Batch(Batch),
+    /// A page that cannot be decoded; the rest of the stream goes on.
+    Corrupt {
+        cpu: u32,
+        what: String,
+    },
+    /// The reader has drained its CPU after the stop and ended.
+    Done {
+        slot: usize,
+        error: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct ReaderConfig {
+    pub layout: PageLayout,
+    /// Most pages per batch.
+    pub batch_pages: usize,
+    /// After a wake-up, wait this long for more data before reading.
+    pub gather: Duration,
+}
+
+impl Default for ReaderConfig {
+    fn default() -> Self {
+        ReaderConfig {
+            layout: PageLayout::X86_64_4K,
+            batch_pages: 256,
+            gather: Duration::from_millis(2),
+        }
+    }
+}
+
+/// Index one batch buffer's pages: `pages` sub-buffers of the layout's size.
+pub fn index_pages(layout: &PageLayout, buf: &[u8], items: &mut Vec<Item>) -> Result<(), String> {
+    let mut first_err = None;
+    for (i, bytes) in buf.chunks(layout.subbuf_size).enumerate() {
+        let base = i * layout.subbuf_size;
+        let page = match layout.page(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                first_err.get_or_insert(e.to_string());
+                continue;
+            }
+        };
+        match page.missed {
+            Missed::None => {}
+            Missed::Unknown => items.push(Item::Lost {
+                ts: page.timestamp,
+                count: None,
+            }),
+            Missed::Count(n) => items.push(Item::Lost {
+                ts: page.timestamp,
+                count: Some(n),
+            }),
+        }
+        for r in page.records() {
+            match r {
+                Ok(r) => {
+                    let start = r.payload.as_ptr() as usize - bytes.as_ptr() as usize + base;
+                    items.push(Item::Event {
+                        ts: r.ts,
+                        start: start as u32,
+                        len: r.payload.len() as u32,
+                    });
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e.to_string());
+                }
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Open a CPU's `trace_pipe_raw` non-blocking (so a stop is never stuck
+/// in a read).
+pub fn open(path: &std::path::Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Start the reader of one CPU. It ends after `stop` is set and its
+/// buffer is empty, always sending `Done` last.
+pub fn spawn(
+    slot: usize,
+    cpu: u32,
+    path: PathBuf,
+    file: File,
+    cfg: ReaderConfig,
+    stop: Arc<AtomicBool>,
+    tx: Sender<Msg>,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("cpu{cpu}"))
+        .spawn(move || {
+            let error = run(slot, cpu, file, &cfg, &stop, &tx)
+                .err()
+                .map(|e| format!("{}: {e}", path.display()));
+            let _ = tx.send(Msg::Done { slot, error });
+        })
+}
+
+fn run(
+    slot: usize,
+    cpu: u32,
+    mut file: File,
+    cfg: &ReaderConfig,
+    stop: &AtomicBool,
+    tx: &Sender<Msg>,
+) -> io::Result<()> {
+    let sub = cfg.layout.subbuf_size;
+    loop {
+        // Read the flag first: everything recorded before it was set is
+        // read below, before we leave.
+        let stopping = stop.load(Ordering::Acquire);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut pages = 0;
+        let mut empty = false;
+        while pages < cfg.batch_pages {
+            let at = pages * sub;
+            buf.resize(at + sub, 0);
+            match file.read(&mut buf[at..]) {
+                Ok(0) => {
+                    empty = true;
+                    break;
+                }
+                Ok(_) => pages += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    empty = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(pages * sub);
+        if pages > 0 {
+            let mut items = Vec::with_capacity(pages * 64);
+            if let Err(what) = index_pages(&cfg.layout, &buf, &mut items) {
+                let _ = tx.send(Msg::Corrupt { cpu, what });
+            }
+            let b = Batch {
+                slot,
+                cpu,
+                buf,
+                items,
+                arrival: Instant::now(),
+            };
+            if tx.send(Msg::Batch(b)).is_err() {
+                return Ok(());
+            }
+        }
+        if empty {
+            if stopping {
+                return Ok(());
+            }
+            wait_readable(&file, 50);
+            if !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(cfg.gather);
+            }
+        }
+    }
+}
+
+fn wait_readable(file: &File, timeout_ms: i32) {
+    let mut p = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // An error or timeout just means: look again.
+    unsafe { libc::poll(&mut p, 1, timeout_ms) };
+}
