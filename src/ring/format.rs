@@ -67,8 +67,13 @@ impl EventFormat {
         let mut name = None;
         let mut id = None;
         let mut fields = Vec::new();
+        let mut print_fmt = None;
         for line in text.lines() {
             let t = line.trim();
+            if let Some(v) = t.strip_prefix("print fmt:") {
+                print_fmt = Some(v.trim());
+                continue;
+            }
             if let Some(v) = t.strip_prefix("name:") {
                 name = Some(v.trim().to_string());
             } else if let Some(v) = t.strip_prefix("ID:") {
@@ -78,6 +83,9 @@ impl EventFormat {
             } else if t.starts_with("field:") {
                 fields.push(parse_field(t)?);
             }
+        }
+        if let Some(pf) = print_fmt {
+            apply_print_fmt(pf, &mut fields);
         }
         Ok(EventFormat {
             name: name.ok_or_else(|| RingError::Format {
@@ -183,6 +191,36 @@ fn parse_field(line: &str) -> Result<Field, RingError> {
     })
 }
 
+/// Dynamic events (kprobes, uprobes) record `x32` as a plain `u32` field;
+/// only their print format says hex: `"(%lx) a=%Ld b=0x%Lx bx=0x%x"`.
+/// Take `name=<conversion>` pairs from it where they are that simple.
+fn apply_print_fmt(pf: &str, fields: &mut [Field]) {
+    let Some(q) = pf.strip_prefix('"') else {
+        return;
+    };
+    let Some(end) = q.find('"') else { return };
+    for tok in q[..end].split(' ') {
+        let Some((name, conv)) = tok.split_once('=') else {
+            continue;
+        };
+        let natural = if conv.starts_with("0x%") {
+            Natural::Hex
+        } else if conv.starts_with('%') && (conv.ends_with('d') || conv.ends_with('i')) {
+            Natural::Signed
+        } else if conv.starts_with('%') && conv.ends_with('u') {
+            Natural::Unsigned
+        } else {
+            continue;
+        };
+        if let Some(f) = fields
+            .iter_mut()
+            .find(|f| f.name == name && f.kind == FieldKind::Int)
+        {
+            f.natural = natural;
+        }
+    }
+}
+
 /// Element size of an array's base type, from the fetch-type or C name.
 fn elem_size(base: &str) -> u8 {
     let digits: String = base.chars().filter(|c| c.is_ascii_digit()).collect();
@@ -249,6 +287,25 @@ print fmt: \"\\t=> %ps\\n\"
         assert_eq!(c.kind, FieldKind::Array { elem: 8 });
         assert_eq!((c.offset, c.size), (16, 64));
         assert_eq!(f.own_fields().count(), 2);
+    }
+
+    #[test]
+    fn uprobe_print_fmt_decides_hex() {
+        let f = EventFormat::parse(
+            "name: x\nID: 2326\nformat:\n\
+             \tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n\
+             \tfield:s64 a;\toffset:16;\tsize:8;\tsigned:1;\n\
+             \tfield:u64 b;\toffset:24;\tsize:8;\tsigned:0;\n\
+             \tfield:u32 bx;\toffset:32;\tsize:4;\tsigned:0;\n\
+             \tfield:u32 bu;\toffset:36;\tsize:4;\tsigned:0;\n\
+             \nprint fmt: \"(%lx) a=%Ld b=0x%Lx bx=0x%x bu=%u\", REC->__probe_ip, REC->a\n",
+        )
+        .unwrap();
+        let n = |x: &str| f.field(x).unwrap().natural;
+        assert_eq!(n("a"), Natural::Signed);
+        assert_eq!(n("b"), Natural::Hex);
+        assert_eq!(n("bx"), Natural::Hex);
+        assert_eq!(n("bu"), Natural::Unsigned);
     }
 
     #[test]

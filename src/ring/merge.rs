@@ -89,6 +89,14 @@ impl Merger {
         }
     }
 
+    /// Drop everything held (the run ended early); readers' states stay.
+    pub fn discard(&mut self) {
+        for q in &mut self.queues {
+            q.batches.clear();
+            q.pos = 0;
+        }
+    }
+
     /// All readers ended and everything was emitted.
     pub fn finished(&self) -> bool {
         self.queues.iter().all(|q| q.done && q.batches.is_empty())

@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -135,15 +135,22 @@ pub fn open(path: &std::path::Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Start the reader of one CPU. It ends after `stop` is set and its
-/// buffer is empty, always sending `Done` last.
+/// Reader states, shared by all readers of a run.
+pub const RUN: u8 = 0;
+/// Recording has stopped: read what is left, then end.
+pub const DRAIN: u8 = 1;
+/// End now (an error or panic elsewhere): what is left is not wanted.
+pub const ABORT: u8 = 2;
+
+/// Start the reader of one CPU. It ends once `state` is DRAIN and its
+/// buffer is empty, or at once on ABORT, always sending `Done` last.
 pub fn spawn(
     slot: usize,
     cpu: u32,
     path: PathBuf,
     file: File,
     cfg: ReaderConfig,
-    stop: Arc<AtomicBool>,
+    stop: Arc<AtomicU8>,
     tx: Sender<Msg>,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -152,7 +159,15 @@ pub fn spawn(
             let error = run(slot, cpu, file, &cfg, &stop, &tx)
                 .err()
                 .map(|e| format!("{}: {e}", path.display()));
-            let _ = tx.send(Msg::Done { slot, error });
+            let mut m = Msg::Done { slot, error };
+            while let Err(crossbeam_channel::SendTimeoutError::Timeout(back)) =
+                tx.send_timeout(m, Duration::from_millis(50))
+            {
+                if stop.load(Ordering::Relaxed) == ABORT {
+                    break;
+                }
+                m = back;
+            }
         })
 }
 
@@ -161,18 +176,21 @@ fn run(
     cpu: u32,
     mut file: File,
     cfg: &ReaderConfig,
-    stop: &AtomicBool,
+    stop: &AtomicU8,
     tx: &Sender<Msg>,
 ) -> io::Result<()> {
     let sub = cfg.layout.subbuf_size;
     loop {
         // Read the flag first: everything recorded before it was set is
         // read below, before we leave.
-        let stopping = stop.load(Ordering::Acquire);
+        let stopping = stop.load(Ordering::Acquire) != RUN;
         let mut buf: Vec<u8> = Vec::new();
         let mut pages = 0;
         let mut empty = false;
         while pages < cfg.batch_pages {
+            if stop.load(Ordering::Relaxed) == ABORT {
+                return Ok(());
+            }
             let at = pages * sub;
             buf.resize(at + sub, 0);
             match file.read(&mut buf[at..]) {
@@ -202,8 +220,20 @@ fn run(
                 items,
                 arrival: Instant::now(),
             };
-            if tx.send(Msg::Batch(b)).is_err() {
-                return Ok(());
+            // A full channel means the merge is behind: wait (the kernel
+            // then reports what it had to drop), unless told to end.
+            let mut m = Msg::Batch(b);
+            loop {
+                match tx.send_timeout(m, Duration::from_millis(50)) {
+                    Ok(()) => break,
+                    Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                        if stop.load(Ordering::Relaxed) == ABORT {
+                            return Ok(());
+                        }
+                        m = back;
+                    }
+                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return Ok(()),
+                }
             }
         }
         if empty {
@@ -211,7 +241,7 @@ fn run(
                 return Ok(());
             }
             wait_readable(&file, 50);
-            if !stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) == RUN {
                 std::thread::sleep(cfg.gather);
             }
         }

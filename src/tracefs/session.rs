@@ -61,9 +61,11 @@ impl Tracefs {
         self.root.join(rel)
     }
 
+    /// Read a whole file. The first read(2) is large: some tracefs files
+    /// (events/header_page) answer only the read at offset 0.
     pub fn read(&self, rel: &str) -> Result<String, TracefsError> {
         let path = self.path(rel);
-        fs::read_to_string(&path).map_err(|source| TracefsError::Io { path, source })
+        read_whole(&path).map_err(|source| TracefsError::Io { path, source })
     }
 
     /// One write, as the kernel wants it: a single write(2) call. On
@@ -91,6 +93,26 @@ impl Tracefs {
         let start = lines.iter().rposition(|l| l.starts_with('['))?;
         Some(lines[start..].join("\n"))
     }
+}
+
+fn read_whole(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// What a session is asked to do beyond the plan.
