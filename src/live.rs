@@ -395,3 +395,11 @@ pub fn print_summary(s: &Summary) {
     }
     eprintln!("{line}");
 }
+
+/// The CLI's live mode: run, print the summary, map the end to an exit code.
+pub fn main(args: &crate::cli::Args, plan: &Plan) -> Result<std::process::ExitCode, LiveError> {
+    let opts = LiveOptions::from_args(args)?;
+    let s = run(&opts, plan)?;
+    print_summary(&s);
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -28,10 +28,10 @@ enum Place {
 }
 
 struct EventPlan {
-    /// `f0`, `f1`, ...
-    label: String,
-    /// The spec, JSON-quoted once.
-    spec_json: String,
+    /// `f0: `
+    text_head: Vec<u8>,
+    /// `,"event":"f0","probe":"<spec>"`
+    json_head: Vec<u8>,
     place: Place,
     ip: Option<Field>,
     func: Option<Field>,
@@ -75,6 +75,45 @@ pub struct Renderer<W: Write> {
     pub write_error: Option<io::Error>,
     /// In JSON, an event whose stack may follow on its CPU.
     pending: Option<u32>,
+    who: Vec<Who>,
+    ts: TsCache,
+}
+
+const WHO_SLOTS: usize = 64;
+
+/// One rendered `comm-pid [cpu]` (or its JSON form).
+#[derive(Default, Clone)]
+struct Who {
+    key: Option<(u32, i32)>,
+    bytes: Vec<u8>,
+}
+
+/// The seconds part of the last timestamp, rendered.
+#[derive(Default)]
+struct TsCache {
+    secs: Option<u64>,
+    text: Vec<u8>,
+}
+
+impl TsCache {
+    /// `secs.micros`, as the kernel's trace file shows timestamps.
+    fn push(&mut self, b: &mut Vec<u8>, ts: u64) {
+        let secs = ts / 1_000_000_000;
+        if self.secs != Some(secs) {
+            self.secs = Some(secs);
+            self.text.clear();
+            value::push_u64(&mut self.text, secs);
+            self.text.push(b'.');
+        }
+        b.extend_from_slice(&self.text);
+        let mut us = ((ts % 1_000_000_000) / 1000) as u32;
+        let mut d = [b'0'; 6];
+        for i in (0..6).rev() {
+            d[i] = b'0' + (us % 10) as u8;
+            us /= 10;
+        }
+        b.extend_from_slice(&d);
+    }
 }
 
 const FLUSH_AT: usize = 256 * 1024;
@@ -122,6 +161,8 @@ impl<W: Write> Renderer<W> {
             limit: None,
             write_error: None,
             pending: None,
+            who: vec![Who::default(); WHO_SLOTS],
+            ts: TsCache::default(),
         }
     }
 
@@ -159,38 +200,52 @@ impl<W: Write> Renderer<W> {
     }
 
     fn header(&mut self, cpu: u32, ts: u64, pid: i32) {
-        let comm = self.comms.get(pid);
+        // `comm-pid [cpu]` (or its JSON) is the same for runs of events:
+        // keep it rendered, per (cpu, pid), in a small direct-mapped cache.
+        let slot = ((pid as u32) ^ cpu.wrapping_mul(0x9e37)) as usize % WHO_SLOTS;
+        if self.who[slot].key != Some((cpu, pid)) {
+            let comm = self.comms.get(pid);
+            let w = &mut self.who[slot];
+            w.key = Some((cpu, pid));
+            w.bytes.clear();
+            let b = &mut w.bytes;
+            if self.json {
+                b.extend_from_slice(b",\"cpu\":");
+                value::push_u64(b, cpu as u64);
+                b.extend_from_slice(b",\"pid\":");
+                value::push_i64(b, pid as i64);
+                b.extend_from_slice(b",\"comm\":");
+                value::push_json_str(b, comm);
+            } else {
+                // `%16s-%-7d [%03d] ` as the kernel's trace file lays it out.
+                for _ in comm.len()..16 {
+                    b.push(b' ');
+                }
+                b.extend_from_slice(comm);
+                b.push(b'-');
+                value::push_i64(b, pid as i64);
+                for _ in value::dec_len(pid as i64)..7 {
+                    b.push(b' ');
+                }
+                b.extend_from_slice(b" [");
+                if cpu < 100 {
+                    b.push(b'0');
+                }
+                if cpu < 10 {
+                    b.push(b'0');
+                }
+                value::push_u64(b, cpu as u64);
+                b.extend_from_slice(b"] ");
+            }
+        }
         let b = &mut self.buf;
         if self.json {
             b.extend_from_slice(b"{\"ts\":");
-            push_ts(b, ts);
-            b.extend_from_slice(b",\"cpu\":");
-            value::push_u64(b, cpu as u64);
-            b.extend_from_slice(b",\"pid\":");
-            value::push_i64(b, pid as i64);
-            b.extend_from_slice(b",\"comm\":");
-            value::push_json_str(b, comm);
+            self.ts.push(b, ts);
+            b.extend_from_slice(&self.who[slot].bytes);
         } else {
-            // `%16s-%-7d [%03d] %s: ` as the kernel's trace file lays it out.
-            for _ in comm.len()..16 {
-                b.push(b' ');
-            }
-            b.extend_from_slice(comm);
-            b.push(b'-');
-            value::push_i64(b, pid as i64);
-            for _ in value::dec_len(pid as i64)..7 {
-                b.push(b' ');
-            }
-            b.extend_from_slice(b" [");
-            if cpu < 100 {
-                b.push(b'0');
-            }
-            if cpu < 10 {
-                b.push(b'0');
-            }
-            value::push_u64(b, cpu as u64);
-            b.extend_from_slice(b"] ");
-            push_ts(b, ts);
+            b.extend_from_slice(&self.who[slot].bytes);
+            self.ts.push(b, ts);
             b.extend_from_slice(b": ");
         }
     }
@@ -215,13 +270,9 @@ impl<W: Write> Renderer<W> {
             _ => 0,
         };
         if self.json {
-            b.extend_from_slice(b",\"event\":\"");
-            b.extend_from_slice(ep.label.as_bytes());
-            b.extend_from_slice(b"\",\"probe\":");
-            b.extend_from_slice(ep.spec_json.as_bytes());
+            b.extend_from_slice(&ep.json_head);
         } else {
-            b.extend_from_slice(ep.label.as_bytes());
-            b.extend_from_slice(b": ");
+            b.extend_from_slice(&ep.text_head);
         }
         let place_start = b.len();
         match ep.place {
@@ -358,7 +409,7 @@ impl<W: Write> Sink for Renderer<W> {
         let b = &mut self.buf;
         if self.json {
             b.extend_from_slice(b"{\"ts\":");
-            push_ts(b, ts);
+            self.ts.push(b, ts);
             b.extend_from_slice(b",\"cpu\":");
             value::push_u64(b, cpu as u64);
             b.extend_from_slice(b",\"lost\":");
@@ -376,7 +427,7 @@ impl<W: Write> Sink for Renderer<W> {
             b.extend_from_slice(b" events on CPU ");
             value::push_u64(b, cpu as u64);
             b.extend_from_slice(b" before ");
-            push_ts(b, ts);
+            self.ts.push(b, ts);
             b.extend_from_slice(b" (ring buffer overrun)\n");
         }
         self.maybe_flush()
@@ -418,11 +469,12 @@ fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
             )
         })
         .collect();
-    let mut spec = Vec::new();
-    value::push_json_str(&mut spec, p.spec.as_bytes());
+    let label = p.event_name();
+    let mut json_head = format!(",\"event\":\"{label}\",\"probe\":").into_bytes();
+    value::push_json_str(&mut json_head, p.spec.as_bytes());
     EventPlan {
-        label: p.event_name(),
-        spec_json: String::from_utf8_lossy(&spec).into_owned(),
+        text_head: format!("{label}: ").into_bytes(),
+        json_head,
         place,
         ip: f.field("__probe_ip").cloned(),
         func: f.field("__probe_func").cloned(),
@@ -430,18 +482,4 @@ fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
         fields,
         pid: f.field("common_pid").cloned(),
     }
-}
-
-/// `secs.micros`, as the kernel's trace file shows timestamps.
-fn push_ts(b: &mut Vec<u8>, ts: u64) {
-    value::push_u64(b, ts / 1_000_000_000);
-    b.push(b'.');
-    let us = (ts % 1_000_000_000) / 1000;
-    let mut d = [b'0'; 6];
-    let mut v = us;
-    for i in (0..6).rev() {
-        d[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-    b.extend_from_slice(&d);
 }
