@@ -223,6 +223,10 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     };
     let layout = PageLayout::parse(&fs.read("events/header_page")?, subbuf)?;
 
+    let mut r = Renderer::new(plan, formats, stack, opts.json, out);
+    r.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
+    r.limit = opts.count;
+    let stack_id = r.stack_id();
     let cpus = cpus_of(&fs, &inst, &opts.cpus)?;
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(256);
     let mut readers = Readers {
@@ -237,6 +241,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         })?;
         let cfg = ReaderConfig {
             layout,
+            stack_id,
             ..ReaderConfig::default()
         };
         let h = reader::spawn(
@@ -253,9 +258,6 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     }
     drop(tx);
 
-    let mut r = Renderer::new(plan, formats, stack, opts.json, out);
-    r.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
-    r.limit = opts.count;
     let mut merger = Merger::new(cpus.len(), Duration::from_millis(40));
     let deadline = opts.duration.map(|d| Instant::now() + d);
     let mut ended = None;

@@ -241,7 +241,8 @@ impl Run {
             .join("enable");
         let t0 = Instant::now();
         loop {
-            if std::fs::read_to_string(&p).is_ok_and(|s| s.trim() == "1") {
+            // `1*` when a trigger is attached.
+            if std::fs::read_to_string(&p).is_ok_and(|s| s.starts_with('1')) {
                 // Readers start right after enabling; let them open.
                 std::thread::sleep(Duration::from_millis(200));
                 return;
@@ -269,7 +270,7 @@ impl Run {
     }
 
     /// Wait for the end; (exit code, stdout, stderr).
-    fn finish(mut self) -> (Option<i32>, String, String) {
+    fn finish(&mut self) -> (Option<i32>, String, String) {
         let mut out = String::new();
         if let Some(mut o) = self.child.stdout.take() {
             o.read_to_string(&mut out).unwrap();
@@ -283,6 +284,16 @@ impl Run {
             .unwrap();
         let st = wait_timeout(&mut self.child, Duration::from_secs(30));
         (st, out, err)
+    }
+}
+
+impl Drop for Run {
+    /// A test that fails midway does not leave its run behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+            let _ = wait_timeout(&mut self.child, Duration::from_secs(10));
+        }
     }
 }
 
@@ -348,7 +359,10 @@ fn tracepoint_exact_count_text_and_json() {
         run.wait_ready("syscalls/sys_enter_getppid");
         let gpid = run_gen(&gen, 1000);
         run.signal(libc::SIGINT);
-        let (code, _, err) = run.finish();
+        let (code, _, err) = {
+            let mut run = run;
+            run.finish()
+        };
         assert_eq!(code, Some(0), "{err}");
         assert!(err.contains("ENDED Signal(2)"), "{err}");
         let text = std::fs::read_to_string(&out).unwrap();
@@ -404,7 +418,10 @@ fn count_and_duration_end_the_run() {
     let group = run.group.clone();
     run.wait_ready("syscalls/sys_enter_getppid");
     run_gen(&gen, 100);
-    let (code, out, err) = run.finish();
+    let (code, out, err) = {
+        let mut run = run;
+        run.finish()
+    };
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("ENDED Count"), "{err}");
     assert_eq!(
@@ -420,7 +437,10 @@ fn count_and_duration_end_the_run() {
         Stdio::piped(),
     );
     let group = run.group.clone();
-    let (code, _, err) = run.finish();
+    let (code, _, err) = {
+        let mut run = run;
+        run.finish()
+    };
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("ENDED Duration"), "{err}");
     assert_clean(&group);
@@ -445,7 +465,10 @@ fn uprobe_registers_entry_and_return() {
         let o = Command::new(&prog).arg("50").output().unwrap();
         assert!(o.status.success());
         run.signal(libc::SIGTERM);
-        let (code, _, err) = run.finish();
+        let (code, _, err) = {
+            let mut run = run;
+            run.finish()
+        };
         assert_eq!(code, Some(0), "{err}");
         assert!(err.contains("ENDED Signal(15)"), "{err}");
         let text = std::fs::read_to_string(&out).unwrap();
@@ -555,7 +578,10 @@ fn teardown_on_every_exit_path() {
         }
     }
     drop(lines);
-    let (code, _, err) = run.finish();
+    let (code, _, err) = {
+        let mut run = run;
+        run.finish()
+    };
     feeder.join().unwrap();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("ENDED ClosedOutput"), "{err}");
@@ -565,7 +591,10 @@ fn teardown_on_every_exit_path() {
     let bad = format!("bad|{}|{off:#x}", prog.display());
     let run = spawn(&bad, &[], Stdio::null());
     let group = run.group.clone();
-    let (code, _, err) = run.finish();
+    let (code, _, err) = {
+        let mut run = run;
+        run.finish()
+    };
     assert_eq!(code, Some(3), "{err}");
     assert!(
         err.contains("ERROR writing") && err.contains("uprobe_events"),
@@ -582,7 +611,10 @@ fn teardown_on_every_exit_path() {
     let group = run.group.clone();
     run.wait_ready(&format!("{group}/f1"));
     Command::new(&prog).arg("5000").output().unwrap();
-    let (code, _, err) = run.finish();
+    let (code, _, err) = {
+        let mut run = run;
+        run.finish()
+    };
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("No space left"), "{err}");
     assert_clean(&group);
@@ -592,7 +624,10 @@ fn teardown_on_every_exit_path() {
     let dead = run.group.clone();
     run.wait_ready(&format!("{dead}/f1"));
     run.signal(libc::SIGKILL);
-    run.finish();
+    {
+        let mut run = run;
+        run.finish()
+    };
     assert!(Path::new(TRACEFS).join("instances").join(&dead).exists());
     let ue = std::fs::read_to_string(Path::new(TRACEFS).join("uprobe_events")).unwrap();
     assert!(
@@ -601,7 +636,10 @@ fn teardown_on_every_exit_path() {
     );
     let run = spawn(&up, &[("CKP_DURATION", "300ms")], Stdio::null());
     let group = run.group.clone();
-    let (code, _, err) = run.finish();
+    let (code, _, err) = {
+        let mut run = run;
+        run.finish()
+    };
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains(&format!("removed {dead}")), "{err}");
     assert_clean(&dead);
@@ -609,4 +647,67 @@ fn teardown_on_every_exit_path() {
 
     foreign.assert_present();
     assert_eq!(global_filter(), filter_before);
+}
+
+#[test]
+fn stack_traces_with_every_event() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("stk");
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    for json in [true, false] {
+        let out = dir.join("out");
+        let mut env = vec![("CKP_OUTPUT", out.to_str().unwrap()), ("CKP_STACK", "1")];
+        if json {
+            env.push(("CKP_JSON", "1"));
+        }
+        let mut run = spawn("tp|syscalls|sys_enter_getppid", &env, Stdio::null());
+        let group = run.group.clone();
+        run.wait_ready("syscalls/sys_enter_getppid");
+        let gpid = run_gen(&gen, 200);
+        run.signal(libc::SIGINT);
+        let (code, _, err) = {
+            let mut run = run;
+            run.finish()
+        };
+        assert_eq!(code, Some(0), "{err}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        if json {
+            let mut n = 0;
+            for l in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                if v["pid"].as_i64() != Some(gpid as i64) {
+                    continue;
+                }
+                n += 1;
+                let st = v["stack"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("no stack: {l}"));
+                assert!(
+                    st.iter()
+                        .any(|f| f.as_str().unwrap().starts_with("do_syscall_64+0x")),
+                    "stack resolves to kernel symbols: {l}"
+                );
+            }
+            assert_eq!(n, 200);
+        } else {
+            // Each event line of the generator is followed by ` => sym` lines.
+            let lines: Vec<&str> = text.lines().collect();
+            let mut n = 0;
+            for (i, l) in lines.iter().enumerate() {
+                if l.contains(&format!("-{gpid} ")) {
+                    n += 1;
+                    let frames: Vec<&&str> = lines[i + 1..]
+                        .iter()
+                        .take_while(|f| f.starts_with(" => "))
+                        .collect();
+                    assert!(
+                        frames.iter().any(|f| f.contains("do_syscall_64+0x")),
+                        "{l}: {frames:?}"
+                    );
+                }
+            }
+            assert_eq!(n, 200);
+        }
+        assert_clean(&group);
+    }
 }

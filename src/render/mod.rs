@@ -73,8 +73,6 @@ pub struct Renderer<W: Write> {
     pub limit: Option<u64>,
     /// The first write error (a closed pipe ends the run).
     pub write_error: Option<io::Error>,
-    /// In JSON, an event whose stack may follow on its CPU.
-    pending: Option<u32>,
     who: Vec<Who>,
     ts: TsCache,
 }
@@ -119,6 +117,11 @@ impl TsCache {
 const FLUSH_AT: usize = 256 * 1024;
 
 impl<W: Write> Renderer<W> {
+    /// The id of the kernel_stack event, for the readers.
+    pub fn stack_id(&self) -> Option<u16> {
+        self.stack_index.map(|i| self.table.formats[i].id)
+    }
+
     /// `formats[i]` is the format of `plan.probes[i]`; `stack` that of
     /// `ftrace/kernel_stack` when `-s` is on.
     pub fn new(
@@ -160,7 +163,6 @@ impl<W: Write> Renderer<W> {
             counts: Counts::default(),
             limit: None,
             write_error: None,
-            pending: None,
             who: vec![Who::default(); WHO_SLOTS],
             ts: TsCache::default(),
         }
@@ -177,7 +179,6 @@ impl<W: Write> Renderer<W> {
         if self.write_error.is_some() {
             return Flow::Stop;
         }
-        self.close_pending();
         if self.buf.is_empty() {
             return Flow::Continue;
         }
@@ -189,13 +190,6 @@ impl<W: Write> Renderer<W> {
                 self.write_error = Some(e);
                 Flow::Stop
             }
-        }
-    }
-
-    /// Close a JSON object left open for a stack that did not come.
-    fn close_pending(&mut self) {
-        if self.pending.take().is_some() {
-            self.buf.extend_from_slice(b"}\n");
         }
     }
 
@@ -250,7 +244,14 @@ impl<W: Write> Renderer<W> {
         }
     }
 
-    fn render_event(&mut self, idx: usize, cpu: u32, ts: u64, payload: &[u8]) {
+    fn render_event(
+        &mut self,
+        idx: usize,
+        cpu: u32,
+        ts: u64,
+        payload: &[u8],
+        stack: Option<&[u8]>,
+    ) {
         let Some(Some(ep)) = self.events.get(idx) else {
             return;
         };
@@ -324,12 +325,6 @@ impl<W: Write> Renderer<W> {
         }
         if self.json {
             b.push(b'}');
-            if self.stack.is_some() {
-                // The stack record follows on this CPU; close then.
-                self.pending = Some(cpu);
-            } else {
-                b.extend_from_slice(b"}\n");
-            }
         } else {
             if b.last() == Some(&b' ') {
                 b.pop();
@@ -337,9 +332,17 @@ impl<W: Write> Renderer<W> {
             b.push(b'\n');
         }
         self.events = events;
+        if let Some(st) = stack {
+            self.render_stack(st);
+        } else if self.json && self.stack.is_some() {
+            self.buf.extend_from_slice(b",\"stack\":null");
+        }
+        if self.json {
+            self.buf.extend_from_slice(b"}\n");
+        }
     }
 
-    fn render_stack(&mut self, cpu: u32, payload: &[u8]) {
+    fn render_stack(&mut self, payload: &[u8]) {
         let Some(sp) = &self.stack else { return };
         let n = match sp.size.as_ref().and_then(|f| f.value(payload)) {
             Some(Value::Signed(n)) => n.max(0) as usize,
@@ -350,10 +353,6 @@ impl<W: Write> Renderer<W> {
         let words = payload[start..].chunks_exact(8).take(n);
         let b = &mut self.buf;
         if self.json {
-            if self.pending != Some(cpu) {
-                return;
-            }
-            self.pending = None;
             b.extend_from_slice(b",\"stack\":[");
             for (i, w) in words.enumerate() {
                 let a = u64::from_ne_bytes(w.try_into().unwrap_or([0; 8]));
@@ -365,7 +364,7 @@ impl<W: Write> Renderer<W> {
                 let text: Vec<u8> = b.drain(s..).collect();
                 value::push_json_str(b, &text);
             }
-            b.extend_from_slice(b"]}\n");
+            b.push(b']');
         } else {
             for w in words {
                 let a = u64::from_ne_bytes(w.try_into().unwrap_or([0; 8]));
@@ -378,22 +377,21 @@ impl<W: Write> Renderer<W> {
 }
 
 impl<W: Write> Sink for Renderer<W> {
-    fn event(&mut self, cpu: u32, ts: u64, payload: &[u8]) -> Flow {
+    fn event(&mut self, cpu: u32, ts: u64, payload: &[u8], stack: Option<&[u8]>) -> Flow {
         let Some(idx) = common_type(payload).and_then(|id| self.table.index(id)) else {
             self.counts.unknown_ids += 1;
             return Flow::Continue;
         };
         if Some(idx) == self.stack_index {
-            self.render_stack(cpu, payload);
-            return self.maybe_flush();
+            // A stack whose event was filtered out after its trigger ran.
+            return Flow::Continue;
         }
-        self.close_pending();
         if self.limit.is_some_and(|l| self.counts.events >= l) {
             return Flow::Stop;
         }
-        self.render_event(idx, cpu, ts, payload);
+        self.render_event(idx, cpu, ts, payload, stack);
         self.counts.events += 1;
-        if self.limit.is_some_and(|l| self.counts.events >= l) && self.stack.is_none() {
+        if self.limit.is_some_and(|l| self.counts.events >= l) {
             self.flush();
             return Flow::Stop;
         }
@@ -401,7 +399,6 @@ impl<W: Write> Sink for Renderer<W> {
     }
 
     fn lost(&mut self, cpu: u32, ts: u64, count: Option<u64>) -> Flow {
-        self.close_pending();
         match count {
             Some(n) => *self.counts.lost.entry(cpu).or_default() += n,
             None => self.counts.lost_unknown += 1,

@@ -20,7 +20,7 @@ pub enum Flow {
 }
 
 pub trait Sink {
-    fn event(&mut self, cpu: u32, ts: u64, payload: &[u8]) -> Flow;
+    fn event(&mut self, cpu: u32, ts: u64, payload: &[u8], stack: Option<&[u8]>) -> Flow;
     fn lost(&mut self, cpu: u32, ts: u64, count: Option<u64>) -> Flow;
     fn corrupt(&mut self, cpu: u32, what: &str);
     fn reader_error(&mut self, what: &str);
@@ -134,10 +134,20 @@ impl Merger {
                 }
             }
             let flow = match *it {
-                Item::Event { ts, start, len } => {
+                Item::Event {
+                    ts,
+                    start,
+                    len,
+                    stack_start,
+                    stack_len,
+                } => {
                     let s = start as usize;
+                    let stack = match stack_len {
+                        0 => None,
+                        n => b.buf.get(stack_start as usize..(stack_start + n) as usize),
+                    };
                     match b.buf.get(s..s + len as usize) {
-                        Some(p) => sink.event(b.cpu, ts, p),
+                        Some(p) => sink.event(b.cpu, ts, p, stack),
                         None => Flow::Continue,
                     }
                 }
@@ -157,7 +167,7 @@ mod tests {
 
     struct Collect(Vec<(u32, u64)>);
     impl Sink for Collect {
-        fn event(&mut self, cpu: u32, ts: u64, _: &[u8]) -> Flow {
+        fn event(&mut self, cpu: u32, ts: u64, _: &[u8], _: Option<&[u8]>) -> Flow {
             self.0.push((cpu, ts));
             Flow::Continue
         }
@@ -180,6 +190,8 @@ mod tests {
                     ts,
                     start: 0,
                     len: 4,
+                    stack_start: 0,
+                    stack_len: 0,
                 })
                 .collect(),
             arrival,

@@ -24,8 +24,15 @@ use super::page::{Missed, PageLayout};
 /// What a batch holds, in the CPU's record order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Item {
-    /// A record: payload at `buf[start..start + len]`.
-    Event { ts: u64, start: u32, len: u32 },
+    /// A record: payload at `buf[start..start + len]`; with `-s`, the
+    /// kernel_stack record that followed it (`stack_len` 0: none).
+    Event {
+        ts: u64,
+        start: u32,
+        len: u32,
+        stack_start: u32,
+        stack_len: u32,
+    },
     /// The kernel lost records before this point (count when it knows).
     Lost { ts: u64, count: Option<u64> },
 }
@@ -65,6 +72,10 @@ pub enum Msg {
 #[derive(Clone, Debug)]
 pub struct ReaderConfig {
     pub layout: PageLayout,
+    /// The id of `ftrace/kernel_stack` when stacks are wanted: such a
+    /// record is joined to the event right before it (same CPU, same
+    /// pid), which is the one whose trigger recorded it.
+    pub stack_id: Option<u16>,
     /// Most pages per batch.
     pub batch_pages: usize,
     /// After a wake-up, wait this long for more data before reading.
@@ -75,6 +86,7 @@ impl Default for ReaderConfig {
     fn default() -> Self {
         ReaderConfig {
             layout: PageLayout::X86_64_4K,
+            stack_id: None,
             batch_pages: 256,
             gather: Duration::from_millis(2),
         }
@@ -82,8 +94,15 @@ impl Default for ReaderConfig {
 }
 
 /// Index one batch buffer's pages: `pages` sub-buffers of the layout's size.
-pub fn index_pages(layout: &PageLayout, buf: &[u8], items: &mut Vec<Item>) -> Result<(), String> {
+pub fn index_pages(
+    layout: &PageLayout,
+    stack_id: Option<u16>,
+    buf: &[u8],
+    items: &mut Vec<Item>,
+) -> Result<(), String> {
     let mut first_err = None;
+    // The last event pushed, while a stack may still join it.
+    let mut open: Option<usize> = None;
     for (i, bytes) in buf.chunks(layout.subbuf_size).enumerate() {
         let base = i * layout.subbuf_size;
         let page = match layout.page(bytes) {
@@ -107,11 +126,32 @@ pub fn index_pages(layout: &PageLayout, buf: &[u8], items: &mut Vec<Item>) -> Re
         for r in page.records() {
             match r {
                 Ok(r) => {
-                    let start = r.payload.as_ptr() as usize - bytes.as_ptr() as usize + base;
+                    let start =
+                        (r.payload.as_ptr() as usize - bytes.as_ptr() as usize + base) as u32;
+                    let len = r.payload.len() as u32;
+                    if stack_id.is_some() && super::common_type(r.payload) == stack_id {
+                        if let Some(Item::Event {
+                            start: es,
+                            stack_start,
+                            stack_len,
+                            ..
+                        }) = open.take().and_then(|i| items.get_mut(i))
+                        {
+                            let pid = |at: u32| buf.get(at as usize + 4..at as usize + 8);
+                            if pid(*es) == pid(start) {
+                                *stack_start = start;
+                                *stack_len = len;
+                            }
+                        }
+                        continue;
+                    }
+                    open = Some(items.len());
                     items.push(Item::Event {
                         ts: r.ts,
-                        start: start as u32,
-                        len: r.payload.len() as u32,
+                        start,
+                        len,
+                        stack_start: 0,
+                        stack_len: 0,
                     });
                 }
                 Err(e) => {
@@ -210,7 +250,7 @@ fn run(
         buf.truncate(pages * sub);
         if pages > 0 {
             let mut items = Vec::with_capacity(pages * 64);
-            if let Err(what) = index_pages(&cfg.layout, &buf, &mut items) {
+            if let Err(what) = index_pages(&cfg.layout, cfg.stack_id, &buf, &mut items) {
                 let _ = tx.send(Msg::Corrupt { cpu, what });
             }
             let b = Batch {
