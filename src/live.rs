@@ -61,7 +61,8 @@ impl LiveOptions {
             output: a.output.clone(),
             buffer_kb: a.buffer_kb,
             cpus: a.cpus.clone(),
-            pid: a.pid,
+            // The plan's filters already hold `common_pid==PID` (so -S shows it).
+            pid: None,
             echo: true,
             tracefs: None,
         })

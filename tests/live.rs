@@ -711,3 +711,86 @@ fn stack_traces_with_every_event() {
         assert_clean(&group);
     }
 }
+
+/// The real command line, specs compiled by the compiler: a uprobe with
+/// raw fetchargs and a return probe, `--json | jq`, and `-c`.
+#[test]
+fn cli_end_to_end() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("cli");
+    let prog = gcc(&dir, "probe_prog", PROG);
+    let exe = env!("CARGO_BIN_EXE_coolkprobe");
+    let entry = format!("p {}:probe_me a=%di b=%si", prog.display());
+    let ret = format!("r {}:probe_me r=$retval", prog.display());
+    let mut child = Command::new(exe)
+        .args([&entry, &ret, "--json", "-c", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = format!("coolkprobe_{}", child.id());
+    let en = Path::new(TRACEFS)
+        .join("instances")
+        .join(&group)
+        .join("events")
+        .join(&group)
+        .join("f1/enable");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&en).is_ok_and(|s| s.starts_with('1')) {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    Command::new(&prog).arg("10").output().unwrap();
+    let code = wait_timeout(&mut child, Duration::from_secs(30));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("uprobe_events"),
+        "the tracefs commands are echoed on stderr: {err}"
+    );
+    let evs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evs.len(), 6, "{out}");
+    for (i, pair) in evs.chunks(2).enumerate() {
+        let i = i as u64 + 1;
+        assert_eq!(pair[0]["event"], "f0");
+        assert_eq!(pair[0]["probe"], entry.as_str());
+        // Raw `%di` is an x64: hex, as a string.
+        assert_eq!(pair[0]["args"]["a"], format!("{i:#x}"));
+        assert_eq!(pair[0]["args"]["b"], format!("{:#x}", 1000 * i - 7));
+        assert_eq!(pair[1]["event"], "f1");
+        assert_eq!(pair[1]["args"]["r"], format!("{:#x}", 1001 * i - 7));
+    }
+    let jq = Command::new("jq")
+        .args(["-r", ".args.a"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    jq.stdin
+        .as_ref()
+        .unwrap()
+        .write_all(out.as_bytes())
+        .unwrap();
+    let o = jq.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8(o.stdout).unwrap().starts_with("0x1\n"));
+    assert_clean(&group);
+}

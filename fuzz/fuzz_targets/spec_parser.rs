@@ -1,0 +1,84 @@
+//! Arbitrary text as a probe spec: parsing ends in Ok or an error, never a
+//! panic, and every span it reports lies inside the input on character
+//! boundaries (the error renderer slices the text with them). The same
+//! text as a filter goes through literal translation, which must not
+//! panic either and must report error ranges inside the filter.
+#![no_main]
+
+use coolkprobe::compile::filter::{translate, FilterField};
+use coolkprobe::compile::plan::Display;
+use coolkprobe::spec::{parse_probe, Cast, Expr, Span};
+use libfuzzer_sys::fuzz_target;
+
+fn check(text: &str, s: Span) {
+    assert!(s.start <= s.end, "inverted span {s:?}");
+    assert!(s.end <= text.len(), "span {s:?} past the end ({})", text.len());
+    assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
+}
+
+fn check_cast(text: &str, c: &Cast) {
+    check(text, c.name.span);
+    if let Some(l) = c.packet.and_then(|p| p.layer) {
+        check(text, l.span);
+    }
+}
+
+fn filter(text: &str) {
+    let field = |name: &str, display, size| FilterField {
+        name: name.into(),
+        display,
+        size,
+    };
+    let fields = [
+        field("ip_src", Display::Ip, Some(4)),
+        field("ip_v6", Display::Ip, Some(16)),
+        field("b16_p", Display::Swapped { bits: 16, hex: false }, Some(2)),
+        field("B32_x", Display::Swapped { bits: 32, hex: true }, None),
+        field("B64_q", Display::Swapped { bits: 64, hex: true }, Some(8)),
+    ];
+    if let Err(e) = translate(text, &fields) {
+        check(text, Span::new(e.start, e.end));
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    filter(text);
+    match parse_probe(text) {
+        Err(e) => check(text, e.span),
+        Ok(p) => {
+            assert_eq!(p.text, text);
+            check(text, p.kind.span);
+            check(text, p.place.span);
+            if let Some(f) = &p.filter {
+                check(text, f.span);
+                assert_eq!(&text[f.span.start..f.span.end], f.node);
+            }
+            for a in &p.args {
+                check(text, a.span);
+                check(text, a.name.span);
+                assert_eq!(&text[a.name.span.start..a.name.span.end], a.name.node);
+                match &a.expr {
+                    Expr::Raw(r) => {
+                        check(text, r.span);
+                        assert_eq!(&text[r.span.start..r.span.end], r.node);
+                    }
+                    Expr::Typed(t) => {
+                        check(text, t.span);
+                        check(text, t.base.span);
+                        if let Some(f) = t.format {
+                            check(text, f.span);
+                        }
+                        if let Some(c) = &t.cast {
+                            check(text, c.span);
+                            check_cast(text, &c.node);
+                        }
+                        for s in &t.steps {
+                            check(text, s.span);
+                        }
+                    }
+                }
+            }
+        }
+    }
+});
