@@ -47,6 +47,9 @@ impl TypeSource for Graph {
     fn find_func(&self, _: &str) -> Result<Option<TypeId>> {
         Ok(None)
     }
+    fn func_names(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     fn composite_names(&self, kind: CompositeKind) -> Result<Vec<String>> {
         Ok(self
             .names
