@@ -367,7 +367,7 @@ fn typed(t: &TypedExpr, cx: &Context<'_>, ip: bool) -> Result<Leaf> {
             return Ok(Leaf::register(reg, cx.arch, t.format.map(|f| f.node)));
         }
         return Err(CompileError::new(
-            t.base.span.to(t.base.span),
+            t.span,
             ErrorKind::Unsupported(
                 "a member walk needs a cast: argument types from prototypes are not supported yet"
                     .into(),
