@@ -429,7 +429,7 @@ fn cache_checked_against_the_dies() {
         lying[entries + 16 * i..entries + 16 * i + 8]
             .copy_from_slice(&good[entries + 16 * j..entries + 16 * j + 8]);
     }
-    let sum = coolkprobe::types::dwarf::index::checksum(&lying[48..]);
+    let sum = coolkprobe::types::dwarf::index::file_checksum(&lying);
     lying[32..40].copy_from_slice(&sum.to_le_bytes());
     std::fs::write(&file, &lying).unwrap();
     check("entries pointing at other DIEs");

@@ -658,3 +658,98 @@ fn cache_is_used_and_checked() {
     assert_eq!(std::fs::read(file).unwrap(), good, "rewritten");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Probe specs through the compiler, once with the DWARF source and once
+/// with the same kernel's BTF: the fetchargs and display plans must be
+/// identical (the SPEC examples, packet headers, anonymous members,
+/// bitfields, atomic_t-like leaves, char arrays and pointers).
+#[test]
+fn compiled_fetchargs_match_btf() {
+    use coolkprobe::arch::Arch;
+    use coolkprobe::compile::{compile_probe, Context};
+    use coolkprobe::spec::parse_probe;
+
+    let (d, b) = (dwarf(), btf());
+    let probes = [
+        "p wake_up_new_task comm=%0~(struct task_struct)->comm",
+        "p wake_up_new_task users=%0S~(struct task_struct)->mm->mm_users",
+        "p wake_up_new_task pgd=%0~(struct task_struct)->mm->pgd",
+        "p wake_up_new_task pid=%0S~(struct task_struct)->pid tgid=%0S~(struct task_struct)->real_parent->tgid",
+        "p wake_up_new_task state=%0U~(struct task_struct)->__state flags=%0~(struct task_struct)->flags",
+        "p wake_up_new_task vr=%0U~(struct task_struct)->se.vruntime prio=%0S~(struct task_struct)->prio",
+        "p wake_up_new_task usage=%0~(struct task_struct)->usage uid=%0U~(struct task_struct)->cred->uid",
+        "p wake_up_new_task exe=%0~(struct task_struct)->mm->exe_file->f_path.dentry->d_name.name",
+        "p wake_up_new_task sig=%0~(struct task_struct)->signal->rlim[3].rlim_cur",
+        "p wake_up_new_task bits=%0~(struct task_struct)->sched_reset_on_fork io=%0~(struct task_struct)->in_iowait",
+        "p wake_up_new_task cpu=%0~(struct task_struct)->thread_info.cpu",
+        "p vfs_read ino=%0U~(struct file)->f_inode->i_ino mode=%0~(struct file)->f_mode",
+        "p vfs_read name=%0~(struct file)->f_path.dentry->d_name.name len=%0U~(struct file)->f_path.dentry->d_name.len",
+        "p vfs_read dev=%0~(struct file)->f_inode->i_sb->s_dev sbid=%0~(struct file)->f_inode->i_sb->s_id",
+        "p vfs_read pos=%0S~(struct file)->f_pos cnt=%0~(struct file)->f_count",
+        "p ip_rcv len=%0U~(struct sk_buff)->len dev=%0~(struct sk_buff)->dev->name",
+        "p ip_rcv pt=%0~(struct sk_buff)->pkt_type cloned=%0~(struct sk_buff)->cloned sum=%0~(struct sk_buff)->ip_summed",
+        "p ip_rcv proto=%0~(struct sk_buff)->protocol mark=%0~(struct sk_buff)->mark",
+        "p ip_rcv proto=%0~$(struct iphdr)l3->protocol",
+        "p ip_rcv ip_src=%0~$(struct iphdr)l3->saddr ip_dst=%0~$(struct iphdr)l3->daddr",
+        "p icmp_rcv seq=%0S~$(struct icmphdr)l3->sdata[0] type=%0~$(struct icmphdr)l3->type",
+        "p tcp_v4_rcv B16_sport=%0~$(struct tcphdr)l4->source B16_dport=%0~$(struct tcphdr)l4->dest",
+        "p tcp_v4_rcv syn=%0~$(struct tcphdr)l4->syn ack=%0~$(struct tcphdr)l4->ack doff=%0~$(struct tcphdr)l4->doff",
+        "p tcp_sendmsg B16_dport=%0~(struct sock)->__sk_common.skc_dport fam=%0~(struct sock)->__sk_common.skc_family",
+        "p tcp_sendmsg ip_d=%0~(struct sock)->__sk_common.skc_daddr proto=%0~(struct sock)->sk_protocol",
+        "p tcp_sendmsg refs=%0~(struct sock)->__sk_common.skc_refcnt",
+        "p do_sys_openat2 fl=%2~(struct open_how)->flags",
+        "p __dev_queue_xmit q=%0~(struct sk_buff)->queue_mapping h=%0~(struct sk_buff)->head d=%0~(struct sk_buff)->data",
+        "p kmem_cache_alloc n=%0~(struct kmem_cache)->name sz=%0U~(struct kmem_cache)->size",
+        "p security_file_open fl=%0~(struct file)->f_flags euid=%0~(struct file)->f_cred->euid",
+        "p page_add_new_anon_rmap fl=%0~(struct page)->flags idx=%0~(struct page)->index map=%0~(struct page)->_mapcount",
+        "p page_add_new_anon_rmap ref=%0~(struct page)->_refcount mapping=%0~(struct page)->mapping",
+        "r kernel_clone r=$retval",
+        "p kernel_clone+21 r=%r12",
+    ];
+    let mut compared = 0;
+    for spec in probes {
+        let p = parse_probe(spec).unwrap_or_else(|e| panic!("{spec}: {}", e.msg));
+        let cx = |t: &dyn TypeSource| {
+            compile_probe(
+                0,
+                &p,
+                &Context {
+                    arch: Arch::X86_64,
+                    types: Some(t),
+                    user_types: &[],
+                },
+            )
+        };
+        let from_btf = cx(b.as_ref()).unwrap_or_else(|e| panic!("BTF: {spec}: {e}"));
+        let from_dwarf = cx(&d).unwrap_or_else(|e| panic!("DWARF: {spec}: {e}"));
+        assert_eq!(from_dwarf.fetchargs, from_btf.fetchargs, "{spec}");
+        assert_eq!(from_dwarf.fields, from_btf.fields, "{spec}");
+        compared += from_btf.fetchargs.len();
+    }
+    // The SPEC 2.1 / 2.2 examples, exactly.
+    let one = |spec: &str| {
+        let p = parse_probe(spec).unwrap();
+        let c = compile_probe(
+            0,
+            &p,
+            &Context {
+                arch: Arch::X86_64,
+                types: Some(&d),
+                user_types: &[],
+            },
+        )
+        .unwrap();
+        c.fetchargs[0].fetch.clone()
+    };
+    assert_eq!(one(probes[0]), "+0xba0(%di):string");
+    assert_eq!(one(probes[1]), "+0x54(+0x8e0(%di)):s32");
+    assert_eq!(
+        one("p ip_rcv proto=%0~$(struct iphdr)l3->protocol"),
+        "+0x9(+0xd0(%di)):x8"
+    );
+    assert_eq!(
+        one("p ip_rcv seq=%0S~$(struct icmphdr)l3->sdata[0]"),
+        "+0x1c(+0xd0(%di)):s16"
+    );
+    eprintln!("{compared} compiled fetchargs identical from DWARF and BTF");
+}

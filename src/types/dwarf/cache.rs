@@ -38,7 +38,7 @@ pub fn load(dir: &Path, key: &[u8], info_len: u64) -> Option<Index> {
 
 /// Save an index (written aside, then renamed: readers never see half a
 /// file, and concurrent runs do not corrupt each other).
-pub fn store(dir: &Path, key: &[u8], _info_len: u64, idx: &Index) -> std::io::Result<()> {
+pub fn store(dir: &Path, key: &[u8], idx: &Index) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let path = file_for(dir, key);
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));

@@ -14,7 +14,7 @@
 //!  0  magic "CKPDWIX1"
 //!  8  key_len u32, n_units u32, n_entries u32, names_len u32
 //! 24  debug_info length u64
-//! 32  checksum u64 of every byte after the 48-byte header
+//! 32  checksum u64 of every other byte of the file
 //! 40  reserved u64
 //! 48  key (build-id note or file fingerprint), padded to 8
 //!     units:   n_units × u64 unit start offsets, ascending
@@ -105,6 +105,15 @@ pub fn checksum(b: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
+/// The checksum stored in an index file: of every byte but its own eight.
+pub fn file_checksum(b: &[u8]) -> u64 {
+    let mut head = [0u8; HEADER];
+    let n = b.len().min(HEADER);
+    head[..n].copy_from_slice(&b[..n]);
+    head[32..40].fill(0);
+    checksum(&head) ^ checksum(b.get(HEADER..).unwrap_or(&[])).rotate_left(17)
+}
+
 impl Index {
     /// Check a serialized index: structure, checksum, and that it belongs
     /// to this file (`key`, `.debug_info` length). None when it does not.
@@ -124,7 +133,7 @@ impl Index {
             .checked_add(names_len)?;
         if total != bytes.len()
             || u64_at(bytes, 24)? != info_len
-            || u64_at(bytes, 32)? != checksum(&bytes[HEADER..])
+            || u64_at(bytes, 32)? != file_checksum(bytes)
             || bytes.get(HEADER..HEADER + key_len)? != key
         {
             return None;
@@ -138,7 +147,7 @@ impl Index {
         })
     }
 
-    fn serialize(
+    pub(crate) fn serialize(
         key: &[u8],
         info_len: u64,
         units: &[u64],
@@ -169,7 +178,7 @@ impl Index {
         for (_, name, _) in entries {
             b.extend_from_slice(name);
         }
-        let sum = checksum(&b[HEADER..]);
+        let sum = file_checksum(&b);
         b[32..40].copy_from_slice(&sum.to_le_bytes());
         let (key_len, n_units, n_entries) = (key.len(), units.len(), entries.len());
         Some(Index {
@@ -523,4 +532,72 @@ fn skip_children(raw: &mut gimli::EntriesRaw<'_, R<'_>>) -> gimli::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Index {
+        let mut entries: Vec<(Kind, &[u8], u64)> = vec![
+            (Kind::Struct, b"task_struct", 0x100),
+            (Kind::Struct, b"file", 0x200),
+            (Kind::Union, b"file", 0x300),
+            (Kind::Func, b"vfs_read", 0x400),
+            (Kind::Struct, b"a", 0x500),
+        ];
+        entries.sort_unstable();
+        Index::serialize(b"build-id:\x01\x02", 1000, &[0, 0x80, 0x400], &entries).unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_lookup() {
+        let idx = sample();
+        let again = Index::parse(
+            Backing::Owned(idx.bytes().to_vec()),
+            b"build-id:\x01\x02",
+            1000,
+        )
+        .expect("valid");
+        for i in [&idx, &again] {
+            assert_eq!(i.find(Kind::Struct, b"file"), Some(0x200));
+            assert_eq!(i.find(Kind::Union, b"file"), Some(0x300));
+            assert_eq!(i.find(Kind::Func, b"vfs_read"), Some(0x400));
+            assert_eq!(i.find(Kind::Struct, b"a"), Some(0x500));
+            assert_eq!(i.find(Kind::Struct, b"task_struct"), Some(0x100));
+            assert_eq!(i.find(Kind::Struct, b"zzz"), None);
+            assert_eq!(i.find(Kind::Func, b"file"), None);
+            assert_eq!(i.units(), [0, 0x80, 0x400]);
+            assert_eq!(i.names(Kind::Struct), ["a", "file", "task_struct"]);
+        }
+    }
+
+    #[test]
+    fn foreign_or_damaged_is_refused() {
+        let good = sample().bytes().to_vec();
+        let parse = |b: Vec<u8>, key: &[u8], len| Index::parse(Backing::Owned(b), key, len);
+        assert!(parse(good.clone(), b"build-id:\x01\x02", 1000).is_some());
+        assert!(
+            parse(good.clone(), b"build-id:\x01\x03", 1000).is_none(),
+            "other build"
+        );
+        assert!(
+            parse(good.clone(), b"build-id:\x01\x02", 999).is_none(),
+            "other DWARF size"
+        );
+        for at in [0, 9, 20, 40, 60, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            assert!(
+                parse(bad, b"build-id:\x01\x02", 1000).is_none(),
+                "byte {at} flipped"
+            );
+        }
+        for len in [0, 8, 47, 48, good.len() - 1] {
+            assert!(parse(good[..len].to_vec(), b"build-id:\x01\x02", 1000).is_none());
+        }
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(parse(longer, b"build-id:\x01\x02", 1000).is_none());
+    }
 }

@@ -240,7 +240,7 @@ impl DwarfSource {
                 let built = index::build(self)?;
                 if let Some(d) = &self.cache_dir {
                     // Failing to save only costs the next run time.
-                    let _ = cache::store(d, &self.key, info_len, &built);
+                    let _ = cache::store(d, &self.key, &built);
                 }
                 built
             }
@@ -284,7 +284,7 @@ impl DwarfSource {
         let fresh = index::build(self)?;
         let off = fresh.find(kind, name.as_bytes());
         if let Some(d) = &self.cache_dir {
-            let _ = cache::store(d, &self.key, self.info_bytes().len() as u64, &fresh);
+            let _ = cache::store(d, &self.key, &fresh);
         }
         match off {
             Some(off) if die::check_named(self, off, kind, name)? => Ok(Some(TypeId(off))),
