@@ -125,7 +125,11 @@ impl CompiledProbe {
                 } else {
                     format!("{symbol}+{offset}")
                 };
-                format!("{}:{group}/{} {place}", if *ret { 'r' } else { 'p' }, self.event_name())
+                format!(
+                    "{}:{group}/{} {place}",
+                    if *ret { 'r' } else { 'p' },
+                    self.event_name()
+                )
             }
             Target::Uprobe {
                 ret, path, offset, ..
@@ -182,7 +186,10 @@ mod tests {
             symbol: "kernel_clone".into(),
             offset: 21,
         });
-        assert!(r.definition("g").unwrap().starts_with("r:g/f3 kernel_clone+21 "));
+        assert!(r
+            .definition("g")
+            .unwrap()
+            .starts_with("r:g/f3 kernel_clone+21 "));
     }
 
     #[test]
@@ -193,7 +200,10 @@ mod tests {
             offset: 0x1130,
             symbol: Some("main".into()),
         });
-        assert!(p.definition("g").unwrap().starts_with("r:g/f3 /bin/true:0x1130 "));
+        assert!(p
+            .definition("g")
+            .unwrap()
+            .starts_with("r:g/f3 /bin/true:0x1130 "));
         assert_eq!(p.events_file(), Some("uprobe_events"));
     }
 }

@@ -96,7 +96,10 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     }
     for p in &plan.probes {
         if let Some(file) = p.events_file() {
-            out.push(Write::append(file, format!("-:{}/{}", plan.group, p.event_name())));
+            out.push(Write::append(
+                file,
+                format!("-:{}/{}", plan.group, p.event_name()),
+            ));
         }
     }
     out
@@ -110,6 +113,9 @@ mod tests {
     fn quoting() {
         assert_eq!(sh_quote("a'b"), r"'a'\''b'");
         let w = Write::append("kprobe_events", "p:g/f0 do_exit");
-        assert_eq!(w.to_shell("$T"), "echo 'p:g/f0 do_exit' >> $T/kprobe_events");
+        assert_eq!(
+            w.to_shell("$T"),
+            "echo 'p:g/f0 do_exit' >> $T/kprobe_events"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! describing a type allocates only that type, never the whole graph.
 
 pub mod btf;
+pub mod btf_source;
 pub mod load;
 
 use std::fmt;
@@ -153,7 +154,9 @@ pub enum TypeError {
 }
 
 fn at_offset(offset: Option<usize>) -> String {
-    offset.map(|o| format!(" at byte {o:#x}")).unwrap_or_default()
+    offset
+        .map(|o| format!(" at byte {o:#x}"))
+        .unwrap_or_default()
 }
 
 pub type Result<T, E = TypeError> = std::result::Result<T, E>;
@@ -238,7 +241,9 @@ pub fn type_name(src: &dyn TypeSource, id: TypeId) -> String {
                     Some(n) => format!("{} {n}", c.kind),
                     None => format!("{} <anonymous>", c.kind),
                 },
-                Type::Enum { name, .. } => format!("enum {}", name.as_deref().unwrap_or("<anonymous>")),
+                Type::Enum { name, .. } => {
+                    format!("enum {}", name.as_deref().unwrap_or("<anonymous>"))
+                }
                 Type::Fwd { name, kind } => format!("{kind} {name}"),
                 Type::Typedef { name, .. } => name,
                 Type::Qualified { qualifier, target } => {
