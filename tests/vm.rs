@@ -124,6 +124,14 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
     }
     match s.name.as_str() {
         "00-raw-kprobe" => vmcheck::raw_kprobe(vm, s),
+        "01-entry-return" => vmcheck::entry_return(vm, s),
+        "02-struct" => vmcheck::structs(vm, s),
+        "03-filter" => vmcheck::filters(vm, s),
+        "04-offset" => vmcheck::offset(vm, s),
+        "05-stack" => vmcheck::stack(vm, s),
+        "06-json" => vmcheck::json(vm, s),
+        "07-teardown" => vmcheck::teardown(vm, s),
+        "08-btf-args" => vmcheck::btf_args(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"
         )),

@@ -298,3 +298,375 @@ pub fn raw_kprobe(_vm: &Vm, s: &Scenario) -> Result<(), String> {
         "probes left in kprobe_events".into()
     })
 }
+
+/// A coolkprobe run of a scenario (`ckp_stop NAME` / `ckp_wait NAME`): it
+/// ended cleanly and left none of its probes behind; its text events.
+fn run_events(s: &Scenario, name: &str) -> Result<Vec<Event>, String> {
+    let rc = s.kv_num(&format!("{name}.rc"))?;
+    // 0, or the conventional 128+signal after a clean SIGTERM/SIGINT exit.
+    ensure(matches!(rc, 0 | 130 | 143), || {
+        format!(
+            "coolkprobe run '{name}' exited {rc}; stderr:\n{}",
+            s.file(&format!("{name}.err")).unwrap_or("")
+        )
+    })?;
+    let left = s.kv_num(&format!("{name}.left"))?;
+    ensure(left == 0, || {
+        format!("run '{name}' left {left} probes in kprobe_events")
+    })?;
+    let out = format!("{name}.out");
+    // Only event lines: `-s` adds stack lines, which start differently.
+    s.file(&out)?
+        .lines()
+        .filter(|l| is_event_line(l))
+        .map(Event::parse)
+        .collect()
+}
+
+fn is_event_line(l: &str) -> bool {
+    let Some((task, rest)) = l.split_once(" [") else {
+        return false;
+    };
+    task.trim()
+        .rsplit_once('-')
+        .is_some_and(|(_, pid)| pid.parse::<u32>().is_ok())
+        && rest
+            .split_once(']')
+            .is_some_and(|(cpu, _)| cpu.trim().parse::<u32>().is_ok())
+}
+
+fn of<'a>(events: &'a [Event], event: &str) -> Vec<&'a Event> {
+    events.iter().filter(|e| e.event == event).collect()
+}
+
+fn lines(events: &[&Event]) -> String {
+    events
+        .iter()
+        .map(|e| e.line.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// 01: `p` and `r` on do_sys_openat2 with `p do_filp_open`: per open, the
+/// entry (flags), the path, then the return value, in that order.
+pub fn entry_return(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let pid = s.kv_num("trigger_pid")? as u32;
+    let ev = run_events(s, "run")?;
+    ensure(ev.iter().all(|e| e.pid == pid), || {
+        "an event from another pid passed common_pid".into()
+    })?;
+    let seq: Vec<&str> = ev.iter().map(|e| e.event.as_str()).collect();
+    ensure(
+        seq == ["f0", "f2", "f1", "f0", "f2", "f1", "f0", "f2", "f1"],
+        || format!("expected (f0 f2 f1) x3 in time order, got {seq:?}"),
+    )?;
+    let expect = [
+        ("/tmp/ckp-present", true),
+        ("/tmp/ckp-missing", false),
+        ("/tmp/ckp-present", true),
+    ];
+    for (i, (path, exists)) in expect.iter().enumerate() {
+        let (entry, name, ret) = (&ev[3 * i], &ev[3 * i + 1], &ev[3 * i + 2]);
+        let flags = entry.arg_num("flags")?;
+        // O_RDONLY, with the O_LARGEFILE (0x8000) that 64-bit opens force.
+        ensure(flags & 3 == 0 && flags & 0x8000 != 0, || {
+            format!("open_how flags: {}", entry.line)
+        })?;
+        ensure(name.arg("name")? == *path, || {
+            format!("expected {path}: {}", name.line)
+        })?;
+        let r = ret.arg_num("ret")?;
+        ensure(if *exists { r >= 0 } else { r == -2 }, || {
+            format!("open of {path} returned {r}: {}", ret.line)
+        })?;
+        ensure(ret.location.contains("do_sys_openat2"), || {
+            format!("return event location: {}", ret.line)
+        })?;
+    }
+    Ok(())
+}
+
+/// 02: comm through task_struct, mm->mm_users, pid, and a char * path.
+pub fn structs(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let pid = s.kv_num("trigger_pid")? as u32;
+    let child = s.kv_num("child_pid")?;
+    let ev = run_events(s, "run")?;
+    ensure(ev.iter().all(|e| e.pid == pid), || {
+        "an event from another pid passed common_pid".into()
+    })?;
+    let forks = of(&ev, "f0");
+    ensure(forks.len() == 1, || {
+        format!("expected one fork, got:\n{}", lines(&forks))
+    })?;
+    let f = forks[0];
+    ensure(f.arg("comm")? == "ckptrig", || {
+        format!("task comm: {}", f.line)
+    })?;
+    let users = f.arg_num("users")?;
+    ensure((1..=4).contains(&users), || {
+        format!("mm_users {users} is not a small positive count: {}", f.line)
+    })?;
+    ensure(f.arg_num("pid")? == child, || {
+        format!("new task's pid is not the child's ({child}): {}", f.line)
+    })?;
+    let opens = of(&ev, "f1");
+    let names: Vec<&str> = opens.iter().filter_map(|e| e.arg("name").ok()).collect();
+    ensure(names.contains(&"/tmp/ckp-struct-file"), || {
+        format!("no open of /tmp/ckp-struct-file in {names:?}")
+    })?;
+    ensure(names.contains(&"/proc/self/comm"), || {
+        format!("no open of /proc/self/comm in {names:?}")
+    })
+}
+
+/// 03: filters pass exactly the matching events.
+pub fn filters(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let (a, b) = (s.kv_num("pid_a")? as u32, s.kv_num("pid_b")? as u32);
+    let ev = run_events(s, "run")?;
+    let summary = |name: &str| -> Vec<(u32, String)> {
+        of(&ev, name)
+            .iter()
+            .map(|e| (e.pid, e.arg("name").unwrap_or("?").to_owned()))
+            .collect()
+    };
+    let (yes, no) = (
+        "/tmp/ckp-filter-yes".to_owned(),
+        "/tmp/ckp-filter-no".to_owned(),
+    );
+    let want0 = vec![
+        (a, yes.clone()),
+        (a, yes.clone()),
+        (a, yes.clone()),
+        (b, yes.clone()),
+        (b, yes.clone()),
+    ];
+    ensure(summary("f0") == want0, || {
+        format!("string filter: got {:?}, want {want0:?}", summary("f0"))
+    })?;
+    let want1 = vec![
+        (a, yes.clone()),
+        (a, no.clone()),
+        (a, yes.clone()),
+        (a, no),
+        (a, yes.clone()),
+    ];
+    ensure(summary("f1") == want1, || {
+        format!("common_pid filter: got {:?}, want {want1:?}", summary("f1"))
+    })?;
+    let want2 = vec![(b, yes.clone()), (b, yes)];
+    ensure(summary("f2") == want2, || {
+        format!(
+            "pid && string filter: got {:?}, want {want2:?}",
+            summary("f2")
+        )
+    })
+}
+
+/// 04: `p fd_install+OFF fd=%REG` holds the fd the open returns.
+pub fn offset(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let off = s.kv_num("offset")?;
+    let ev = run_events(s, "run")?;
+    let inside = of(&ev, "f0");
+    let rets = of(&ev, "f1");
+    ensure(inside.len() == 3 && rets.len() == 3, || {
+        format!(
+            "expected 3 fd_install and 3 return events:\n{}",
+            lines(&ev.iter().collect::<Vec<_>>())
+        )
+    })?;
+    for (i, r) in inside.iter().zip(&rets) {
+        ensure(
+            i.location.starts_with(&format!("fd_install+{off:#x}/")),
+            || format!("probe not at fd_install+{off:#x}: {}", i.line),
+        )?;
+        let (fd, ret) = (i.arg_num("fd")?, r.arg_num("ret")?);
+        ensure(fd == ret && fd >= 0, || {
+            format!(
+                "fd_install's register {fd} != open's return {ret}:\n{}\n{}",
+                i.line, r.line
+            )
+        })?;
+        ensure(i.ts <= r.ts, || "return before fd_install".into())?;
+    }
+    Ok(())
+}
+
+/// 05: `-s`: each event comes with a stack resolved to kernel symbols.
+pub fn stack(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let ev = run_events(s, "run")?;
+    let hits: Vec<&Event> = ev
+        .iter()
+        .filter(|e| e.args.get("name").map(String::as_str) == Some("/tmp/ckp-stack-file"))
+        .collect();
+    ensure(hits.len() == 1, || {
+        format!("expected one event for the file, got {}", hits.len())
+    })?;
+    let out = s.file("run.out")?;
+    let after: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != hits[0].line)
+        .skip(1)
+        .take_while(|l| !is_event_line(l))
+        .collect();
+    // The caller chain of do_filp_open on an open(2).
+    for sym in ["do_sys_openat2", "do_syscall_64"] {
+        ensure(after.iter().any(|l| l.contains(sym)), || {
+            format!(
+                "no {sym} in the stack after the event:\n{}",
+                after.join("\n")
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// 06: `--json` parses and carries the values the text run printed.
+pub fn json(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let text = run_events(s, "text")?;
+    run_events(s, "json")?;
+    let mut objs = Vec::new();
+    for line in s.file("json.out")?.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("not JSON ({e}): {line}"))?;
+        for key in ["ts", "cpu", "pid", "comm", "event", "probe", "args"] {
+            ensure(v.get(key).is_some(), || format!("no '{key}' in {line}"))?;
+        }
+        objs.push(v);
+    }
+    ensure(!text.is_empty() && objs.len() == text.len(), || {
+        format!("{} text events but {} JSON objects", text.len(), objs.len())
+    })?;
+    for (t, j) in text.iter().zip(&objs) {
+        let ev = j["event"].as_str().unwrap_or("");
+        ensure(
+            ev == t.event || ev.ends_with(&format!("/{}", t.event)),
+            || format!("event {ev} vs {}", t.line),
+        )?;
+        ensure(j["pid"].as_u64() == Some(t.pid as u64), || {
+            format!("pid {} vs {}", j["pid"], t.line)
+        })?;
+        ensure(j["cpu"].as_u64() == Some(t.cpu as u64), || {
+            format!("cpu {} vs {}", j["cpu"], t.line)
+        })?;
+        let args = j["args"]
+            .as_object()
+            .ok_or_else(|| format!("args not an object: {j}"))?;
+        ensure(args.len() == t.args.len(), || {
+            format!("args {args:?} vs {}", t.line)
+        })?;
+        for (k, tv) in &t.args {
+            let jv = args
+                .get(k)
+                .ok_or_else(|| format!("no arg {k} in JSON {j}"))?;
+            let same = match jv {
+                serde_json::Value::String(js) => js == tv,
+                serde_json::Value::Number(n) => {
+                    n.as_i64().is_some_and(|n| Some(n) == parse_int(tv))
+                        || n.as_u64().is_some_and(|n| Some(n as i64) == parse_int(tv))
+                }
+                _ => false,
+            };
+            ensure(same, || format!("{k}: JSON {jv} vs text {tv} ({})", t.line))?;
+        }
+    }
+    // The values themselves, as in 02.
+    let fork = objs
+        .iter()
+        .find(|j| j["event"].as_str().is_some_and(|e| e.ends_with("f0")));
+    let fork = fork.ok_or("no fork event in JSON")?;
+    ensure(fork["args"]["comm"] == "ckpjson", || {
+        format!("comm in {fork}")
+    })?;
+    ensure(
+        fork["args"]["users"]
+            .as_i64()
+            .is_some_and(|u| (1..=4).contains(&u)),
+        || format!("users in {fork}"),
+    )?;
+    let names: Vec<&str> = objs
+        .iter()
+        .filter_map(|j| j["args"]["name"].as_str())
+        .collect();
+    ensure(names.contains(&"/tmp/ckp-json-file"), || {
+        format!("no /tmp/ckp-json-file in {names:?}")
+    })
+}
+
+/// 07: teardown after SIGTERM, -c, SIGKILL + next run; others' probes kept.
+pub fn teardown(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    for run in ["term", "count", "next"] {
+        let ev = run_events(s, run)?;
+        ensure(
+            ev.iter()
+                .any(|e| e.args.get("name").map(String::as_str) == Some("/tmp/ckp-teardown-file")),
+            || format!("run '{run}' saw no event"),
+        )?;
+    }
+    ensure(s.kv_num("killed.left")? == 2, || {
+        "the SIGKILLed run's 2 probes should still be there before the next run".into()
+    })?;
+    ensure(s.kv_num("killed.left_during_next")? == 0, || {
+        "the next run did not remove the dead run's group".into()
+    })?;
+    ensure(s.kv_num("ours_after")? == 0, || {
+        format!(
+            "kprobe_events still has ours:\n{}",
+            s.file("kprobe_events").unwrap_or("")
+        )
+    })?;
+    ensure(s.kv_num("our_event_dirs_after")? == 0, || {
+        "events/coolkprobe_* directories remain".into()
+    })?;
+    ensure(s.kv_num("other_after")? == 1, || {
+        "the other user's probe was removed".into()
+    })?;
+    ensure(s.kv_num("other_fired")? >= 1, || {
+        "the other user's probe no longer fires".into()
+    })
+}
+
+/// 08: the kernel's BTF arguments and coolkprobe's offsets agree (6.12).
+pub fn btf_args(vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let supported = s.kv_num("kernel_btf_args")? == 1;
+    if vm.series == "6.1" {
+        // Not a skip: 6.1 has no fprobe events, so the kernel must refuse.
+        return ensure(!supported, || {
+            "6.1 accepted an fprobe event with BTF arguments?".into()
+        });
+    }
+    ensure(supported, || {
+        format!(
+            "{} refused the fprobe event: {}",
+            vm.release,
+            s.file("error_log").unwrap_or("")
+        )
+    })?;
+    let ours = run_events(s, "run")?;
+    let kernel = s.events("kernel")?;
+    ensure(ours.len() == 2 && kernel.len() == 2, || {
+        format!(
+            "expected 2 forks from each: coolkprobe {}, kernel {}",
+            ours.len(),
+            kernel.len()
+        )
+    })?;
+    for (o, k) in ours.iter().zip(&kernel) {
+        for field in ["comm", "pid", "tgid", "ppid", "users", "flags", "weight"] {
+            let (ov, kv) = (o.arg(field)?, k.arg(field)?);
+            let same =
+                ov == kv || matches!((parse_int(ov), parse_int(kv)), (Some(a), Some(b)) if a == b);
+            ensure(same, || {
+                format!(
+                    "{field}: coolkprobe {ov} vs kernel {kv}\n{}\n{}",
+                    o.line, k.line
+                )
+            })?;
+        }
+    }
+    ensure(ours[0].arg("comm")? == "ckpbtf", || {
+        format!("comm: {}", ours[0].line)
+    })?;
+    ensure(ours[0].arg_num("pid")? != ours[1].arg_num("pid")?, || {
+        "two forks, one pid?".into()
+    })
+}
