@@ -132,6 +132,7 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "06-json" => vmcheck::json(vm, s),
         "07-teardown" => vmcheck::teardown(vm, s),
         "08-btf-args" => vmcheck::btf_args(vm, s),
+        "09-packets" => vmcheck::packets(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"
         )),

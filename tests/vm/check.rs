@@ -670,3 +670,118 @@ pub fn btf_args(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "two forks, one pid?".into()
     })
 }
+
+/// 09 (issue 5): packet expressions on loopback ping, TCP and UDP.
+pub fn packets(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let ping = s.kv_num("ping_pid")?;
+    let ev = run_events(s, "run")?;
+    let num = |e: &Event, k: &str| e.arg_num(k);
+    let ip: Vec<&Event> = of(&ev, "f0")
+        .into_iter()
+        .filter(|e| e.arg_num("proto").ok() == Some(1))
+        .collect();
+    ensure(ip.len() == 4, || {
+        format!(
+            "expected 4 ICMP packets at ip_rcv:\n{}",
+            lines(&of(&ev, "f0"))
+        )
+    })?;
+    for (e, t) in ip.iter().zip([8, 0, 8, 0]) {
+        ensure(
+            e.arg("ip_src")? == "127.0.0.1" && e.arg("ip_dst")? == "127.0.0.1",
+            || format!("addresses: {}", e.line),
+        )?;
+        ensure(num(e, "itype")? == t, || {
+            format!("ICMP type (read at l3) should be {t}: {}", e.line)
+        })?;
+    }
+    let icmp = of(&ev, "f1");
+    ensure(icmp.len() == 4, || {
+        format!("expected 4 packets at icmp_rcv:\n{}", lines(&icmp))
+    })?;
+    for (e, (t, seq)) in icmp.iter().zip([(8, 0), (0, 0), (8, 1), (0, 1)]) {
+        ensure(num(e, "type")? == t && num(e, "code")? == 0, || {
+            format!("type/code should be {t}/0: {}", e.line)
+        })?;
+        ensure(num(e, "b16_seq")? == seq, || {
+            format!("sequence should be {seq}: {}", e.line)
+        })?;
+        ensure(num(e, "b16_id")? == ping & 0xffff, || {
+            format!("echo id should be ping's pid {ping}: {}", e.line)
+        })?;
+    }
+    let filtered = of(&ev, "f2");
+    ensure(filtered.len() == 4, || {
+        format!(
+            "ip_src/proto filter: expected the 4 ICMP packets:\n{}",
+            lines(&filtered)
+        )
+    })?;
+    for e in &filtered {
+        ensure(
+            num(e, "proto")? == 1 && e.arg("ip_src")? == "127.0.0.1",
+            || format!("filtered: {}", e.line),
+        )?;
+    }
+
+    ensure(s.kv("tcp_received")? == "hello-tcp", || {
+        "nc did not receive the data".into()
+    })?;
+    let ev = run_events(s, "l4")?;
+    let tcp = of(&ev, "f0");
+    ensure(tcp.len() >= 3, || {
+        format!("expected a TCP handshake and data:\n{}", lines(&tcp))
+    })?;
+    let (syn, synack) = (tcp[0], tcp[1]);
+    ensure(
+        num(syn, "B16_dport")? == 0x15b3 && num(syn, "b16_dport")? == 5555,
+        || format!("first segment to 5555: {}", syn.line),
+    )?;
+    ensure(num(synack, "B16_sport")? == 0x15b3, || {
+        format!("answer from 5555: {}", synack.line)
+    })?;
+    ensure(
+        num(synack, "b16_dport")?
+            == u16::from_str_radix(syn.arg("B16_sport")?.trim_start_matches("0x"), 16)
+                .map_err(|e| e.to_string())? as i64,
+        || {
+            format!(
+                "answer goes back to the client's port: {}\n{}",
+                syn.line, synack.line
+            )
+        },
+    )?;
+    for e in &tcp {
+        ensure(
+            num(e, "B16_sport")? == 0x15b3 || num(e, "B16_dport")? == 0x15b3,
+            || format!("not our connection: {}", e.line),
+        )?;
+    }
+    let to_server = tcp
+        .iter()
+        .filter(|e| num(e, "b16_dport").ok() == Some(5555))
+        .count();
+    let filtered = of(&ev, "f2");
+    ensure(
+        filtered.len() == to_server
+            && filtered
+                .iter()
+                .all(|e| num(e, "b16_dport").ok() == Some(5555)),
+        || {
+            format!(
+                "b16_dport==5555 filter: {} events, {to_server} expected:\n{}",
+                filtered.len(),
+                lines(&filtered)
+            )
+        },
+    )?;
+    let udp = of(&ev, "f1");
+    ensure(!udp.is_empty(), || "no UDP datagram at udp_rcv".into())?;
+    for e in &udp {
+        ensure(
+            num(e, "b16_dport")? == 5556 && num(e, "b16_len")? > 8,
+            || format!("UDP to 5556 with payload: {}", e.line),
+        )?;
+    }
+    Ok(())
+}
