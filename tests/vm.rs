@@ -70,8 +70,9 @@ fn boot(series: &str, scenarios: &BTreeMap<String, PathBuf>) -> Vm {
     let stderr = String::from_utf8_lossy(&run.stderr);
     let console = std::fs::read_to_string(out.join("console.log")).unwrap_or_default();
     if !run.status.success() {
+        let partial = std::fs::read_to_string(out.join("results.txt")).unwrap_or_default();
         panic!(
-            "Debian {series} VM run failed ({}):\n{stderr}\n--- console ({}) ---\n{console}",
+            "Debian {series} VM run failed ({}):\n{stderr}\n--- scenario output so far ---\n{partial}\n--- console ({}) ---\n{console}",
             run.status,
             out.join("console.log").display()
         );
