@@ -14,6 +14,9 @@ if [[ ${1:-} == -x ]]; then extract=1; shift; fi
 series=${1:?usage: kernel.sh [-x] 6.1|6.12}
 cache=${COOLKPROBE_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/coolkprobe-vm}
 mkdir -p "$cache/debs"
+# One download/unpack per series at a time (parallel test runs share the cache).
+exec 9>"$cache/.lock-$series"
+flock 9
 
 case $series in
 6.1) pattern='^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' ;;
@@ -39,7 +42,7 @@ if [[ -n $pkg ]]; then
     if [[ ! -s $deb ]]; then
         echo "kernel.sh: downloading $pkg $ver" >&2
         tmp=$(mktemp -d "$cache/debs/dl.XXXXXX")
-        (cd "$tmp" && apt-get download -q "$pkg" >&2) || { rm -rf "$tmp"; echo "kernel.sh: apt-get download $pkg failed" >&2; exit 1; }
+        (cd "$tmp" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$pkg" >&2) || { rm -rf "$tmp"; echo "kernel.sh: apt-get download $pkg failed" >&2; exit 1; }
         mv "$tmp"/*.deb "$deb"
         rmdir "$tmp"
     fi
