@@ -60,7 +60,9 @@ ckp_start() {
         _ok=1
         _e=0
         while [ $_e -lt $_n ]; do
-            [ "$(cat $T/events/coolkprobe_$CKP_PID/f$_e/enable 2>/dev/null)" = 1 ] || _ok=0
+            # Enabled at the top level or in a tracefs instance of its own.
+            cat $T/events/coolkprobe_$CKP_PID/f$_e/enable \
+                $T/instances/*/events/coolkprobe_$CKP_PID/f$_e/enable 2>/dev/null | grep -q 1 || _ok=0
             _e=$((_e + 1))
         done
         [ $_ok = 1 ] && return 0
@@ -103,6 +105,7 @@ ckp_wait() {
     kv $1.rc $_rc
     kv $1.pid $CKP_PID
     kv $1.left "$(grep -c "coolkprobe_$CKP_PID/" $T/kprobe_events)"
+    kv $1.left_instances "$(ls -d $T/instances/coolkprobe_$CKP_PID 2>/dev/null | wc -l)"
     dump $1.out /tmp/$1.out
     dump $1.err /tmp/$1.err
 }

@@ -30,7 +30,8 @@ cat /tmp/ckp-teardown-file >/dev/null
 ckp_stop next 'ckp-teardown-file' 1
 
 kv ours_after "$(grep -c 'coolkprobe_' $T/kprobe_events)"
-kv our_event_dirs_after "$(ls -d $T/events/coolkprobe_* 2>/dev/null | wc -l)"
+kv our_event_dirs_after "$(ls -d $T/events/coolkprobe_* $T/instances/coolkprobe_* 2>/dev/null | wc -l)"
+ls $T/instances
 dump kprobe_events $T/kprobe_events
 kv other_after "$(grep -c '^p:other/keep do_sys_openat2' $T/kprobe_events)"
 echo 1 >$T/events/other/keep/enable || fail "cannot enable the other probe"
