@@ -64,6 +64,37 @@ for pat in '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' '^linux-image-6\.
   fi
 done
 
+# arm64: Debian ships an uncompressed Image (not ELF), so find the BTF blob
+# by its header: magic eb9f, version 1, hdr_len 24, types then strings,
+# both sections inside the file and the strings NUL-delimited.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "extract.sh: enabling arm64 packages (dpkg --add-architecture arm64)" >&2
+  dpkg --add-architecture arm64 && apt-get update -q >/dev/null
+fi
+pkg=$(newest '^linux-image-6\.12\.[0-9]+\+deb12-cloud-arm64-unsigned$')
+[ -n "$pkg" ] || { echo "extract.sh: no arm64 6.12 cloud kernel package" >&2; exit 1; }
+deb=$(ls "$cache/${pkg}"_*_arm64.deb 2>/dev/null | head -n 1 || true)
+if [ -z "$deb" ]; then (cd "$cache" && apt-get download "$pkg:arm64" >/dev/null); deb=$(ls "$cache/${pkg}"_*_arm64.deb | head -n 1); fi
+rel=${pkg#linux-image-}; rel=${rel%-unsigned}
+dir="$cache/$rel"
+[ -d "$dir" ] || dpkg-deb -x "$deb" "$dir"
+python3 - "$dir/boot/vmlinuz-$rel" "$here/vmlinux-$rel.btf" <<'PY'
+import struct, sys
+image = open(sys.argv[1], "rb").read()
+at = 0
+while (at := image.find(b"\x9f\xeb\x01\x00\x18\x00\x00\x00", at)) >= 0:
+    type_off, type_len, str_off, str_len = struct.unpack_from("<IIII", image, at + 8)
+    end = at + 24 + str_off + str_len
+    if type_off == 0 and str_off == type_len and end <= len(image) \
+            and image[at + 24 + str_off] == 0 and image[end - 1] == 0:
+        open(sys.argv[2], "wb").write(image[at:end])
+        break
+    at += 1
+else:
+    sys.exit(f"extract.sh: no BTF blob in {sys.argv[1]}")
+PY
+echo "btf-fixtures/vmlinux-$rel.btf  <- $(basename "$deb")"
+
 if [ -r /sys/kernel/btf/vmlinux ]; then
   cp /sys/kernel/btf/vmlinux "$here/vmlinux-$(uname -r).btf"
   echo "btf-fixtures/vmlinux-$(uname -r).btf  <- /sys/kernel/btf/vmlinux"

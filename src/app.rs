@@ -1,12 +1,244 @@
 //! The CLI edge: turn options into a plan, then show it or run it.
 //! anyhow lives here and nowhere deeper.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::{anyhow, Context as _};
+
+use crate::arch::Arch;
 use crate::cli::Args;
+use crate::compile::plan::Plan;
+use crate::compile::{self, Context};
+use crate::spec::{self, Probe, Span};
+use crate::tracefs::commands::{self, InstallOptions};
+use crate::types;
+
+/// How a run failed: usage and spec errors exit 2, runtime errors 1.
+#[derive(Debug)]
+pub enum Failure {
+    /// Already rendered for the terminal.
+    Usage(String),
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure::Runtime(e)
+    }
+}
 
 pub fn main(args: Args) -> ExitCode {
-    let _ = args;
-    eprintln!("coolkprobe: not built yet");
-    ExitCode::FAILURE
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprint!("{msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// One probe spec and where it came from.
+pub struct Source {
+    pub text: String,
+    /// `FILE:LINE` for probes read with `-f`.
+    pub origin: Option<String>,
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    let sources = gather(args)?;
+    let plan = build_plan(args, &sources, std::process::id())?;
+    if args.show {
+        let script = show_script(&plan, install_options(args));
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not an error worth a message.
+        let _ = out.write_all(script.as_bytes()).and_then(|_| out.flush());
+        return Ok(());
+    }
+    live(args, &plan)?;
+    Ok(())
+}
+
+fn install_options(args: &Args) -> InstallOptions {
+    InstallOptions { stack: args.stack }
+}
+
+/// The probes of the command line, then those of `-f FILE`.
+pub fn gather(args: &Args) -> Result<Vec<Source>, Failure> {
+    let mut v: Vec<Source> = args
+        .probes
+        .iter()
+        .map(|p| Source {
+            text: p.clone(),
+            origin: None,
+        })
+        .collect();
+    if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read probe file {}", path.display()))?;
+        v.extend(probes_in_file(&text, path));
+    }
+    if v.is_empty() {
+        return Err(Failure::Usage(
+            "error: no probe given\n\nusage: coolkprobe [OPTIONS] PROBE...   (e.g. coolkprobe -S 'p do_exit')\n       see coolkprobe --help\n"
+                .into(),
+        ));
+    }
+    Ok(v)
+}
+
+/// One probe per line; blank lines and lines starting with `#` skipped.
+pub fn probes_in_file(text: &str, path: &Path) -> Vec<Source> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .map(|(i, l)| Source {
+            text: l.trim().to_string(),
+            origin: Some(format!("{}:{}", path.display(), i + 1)),
+        })
+        .collect()
+}
+
+/// Parse and compile everything before anything is done: one bad probe
+/// stops the run with nothing installed.
+pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Failure> {
+    let mut probes: Vec<Probe> = Vec::with_capacity(sources.len());
+    for s in sources {
+        let p = spec::parse_probe(&s.text).map_err(|e| {
+            Failure::Usage(render_error(
+                &e.msg,
+                &s.text,
+                s.origin.as_deref(),
+                e.span,
+                e.help.as_deref(),
+            ))
+        })?;
+        probes.push(p);
+    }
+    let arch = args.arch.unwrap_or_else(Arch::host);
+    let source = if probes.iter().any(compile::needs_types) {
+        Some(types::load::open(args.vmlinux.as_deref()).map_err(|e| {
+            let what = match &args.vmlinux {
+                Some(p) => p.display().to_string(),
+                None => types::load::SYSFS_VMLINUX_BTF.to_string(),
+            };
+            anyhow!(e).context(format!("cannot load C types from {what}"))
+        })?)
+    } else {
+        None
+    };
+    let cx = Context {
+        arch,
+        types: source.as_deref(),
+    };
+    let mut plan = compile::compile(&probes, &cx, compile::group_name(pid)).map_err(|(i, e)| {
+        let s = &sources[i];
+        let msg = e.to_string();
+        Failure::Usage(render_error(
+            &msg,
+            &s.text,
+            s.origin.as_deref(),
+            e.span,
+            e.help.as_deref(),
+        ))
+    })?;
+    if let Some(pid) = args.pid {
+        for p in &mut plan.probes {
+            p.filter = Some(match p.filter.take() {
+                Some(f) => format!("({f}) && common_pid=={pid}"),
+                None => format!("common_pid=={pid}"),
+            });
+        }
+    }
+    Ok(plan)
+}
+
+/// rustc-style: the message, the probe with carets under the span, a hint.
+pub fn render_error(
+    msg: &str,
+    text: &str,
+    origin: Option<&str>,
+    span: Span,
+    help: Option<&str>,
+) -> String {
+    let mut out = format!("error: {msg}\n");
+    if let Some(o) = origin {
+        let _ = writeln!(out, "  --> {o}");
+    }
+    // Spans are byte offsets; columns are characters. Clamp so a bad span
+    // can never make the renderer panic.
+    let clamp = |i: usize| {
+        let mut i = i.min(text.len());
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let (start, end) = (clamp(span.start), clamp(span.end.max(span.start)));
+    let col = text[..start].chars().count();
+    let width = text[start..end].chars().count().max(1);
+    let shown: String = text
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .collect();
+    let _ = writeln!(out, "  {shown}");
+    let _ = writeln!(out, "  {}{}", " ".repeat(col), "^".repeat(width));
+    if let Some(h) = help {
+        let _ = writeln!(out, "help: {h}");
+    }
+    out
+}
+
+/// The `-S` output: a POSIX sh script that installs the plan on the
+/// target as root, with reading and teardown shown as comments.
+pub fn show_script(plan: &Plan, opts: InstallOptions) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "#!/bin/sh");
+    let _ = writeln!(
+        s,
+        "# coolkprobe: {} probe(s) in group {}; run as root on the target",
+        plan.probes.len(),
+        plan.group
+    );
+    for p in &plan.probes {
+        let spec = p.spec.replace(['\n', '\r'], " ");
+        let _ = writeln!(s, "#   {}: {spec}", p.event_name());
+    }
+    s.push_str(
+        "set -e\n\
+         T=/sys/kernel/tracing\n\
+         if [ ! -e \"$T/events\" ]; then\n\
+         \tif ! mount -t tracefs nodev \"$T\" 2>/dev/null; then\n\
+         \t\tT=/sys/kernel/debug/tracing\n\
+         \t\t[ -e \"$T/events\" ] || mount -t debugfs nodev /sys/kernel/debug\n\
+         \tfi\n\
+         fi\n",
+    );
+    for w in commands::install(plan, opts) {
+        let _ = writeln!(s, "{}", w.to_shell("$T"));
+    }
+    let _ = writeln!(s, "# read the events:");
+    let _ = writeln!(s, "#   cat $T/trace_pipe");
+    let _ = writeln!(s, "# remove the probes:");
+    for w in commands::uninstall(plan, opts) {
+        let _ = writeln!(s, "#   {}", w.to_shell("$T"));
+    }
+    s
+}
+
+/// Live tracing: install, stream, tear down. Built by the live stage.
+pub fn live(args: &Args, plan: &Plan) -> anyhow::Result<()> {
+    let _ = (args, plan);
+    Err(anyhow!(
+        "live tracing not built yet (use -S to print the tracefs commands)"
+    ))
 }

@@ -1,3 +1,298 @@
 //! AST + types + arch → fetchargs, filter and display plan.
+//!
+//! A semantic pass walks each typed expression through the type source
+//! (one member at a time, as C would) and emits the ftrace fetcharg for
+//! the leaf it reaches. Nothing here touches tracefs: the output is a
+//! [`plan::Plan`].
 
+pub mod filter;
 pub mod plan;
+mod suggest;
+mod uprobe;
+mod walk;
+
+use std::path::PathBuf;
+
+use crate::arch::Arch;
+use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, TypedExpr, UserLoc};
+use crate::types::{TypeError, TypeSource};
+use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
+
+pub use walk::Leaf;
+
+/// A probe that cannot be compiled: what is wrong, where in the spec, and
+/// (for misspelt names) what was probably meant.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct CompileError {
+    pub span: Span,
+    pub kind: Box<ErrorKind>,
+    pub help: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("unknown {kind} `{name}`")]
+    UnknownComposite { kind: &'static str, name: String },
+    #[error("`{ty}` has no member `{member}`")]
+    UnknownMember { ty: String, member: String },
+    #[error("`->{member}` needs a pointer, but `{path}` is `{ty}`")]
+    ArrowOnNonPointer {
+        member: String,
+        path: String,
+        ty: String,
+    },
+    #[error("`{path}` is a pointer (`{ty}`): `.{member}` needs a struct or union")]
+    DotOnPointer {
+        member: String,
+        path: String,
+        ty: String,
+    },
+    #[error("`.{member}` needs a struct or union, but `{path}` is `{ty}`")]
+    DotOnNonComposite {
+        member: String,
+        path: String,
+        ty: String,
+    },
+    #[error("`{path}` is `{ty}`, not an array: it cannot be indexed")]
+    IndexOnNonArray { path: String, ty: String },
+    #[error("index {index} is out of bounds: `{path}` is `{ty}` ({len} elements)")]
+    IndexOutOfBounds {
+        index: u64,
+        path: String,
+        ty: String,
+        len: u64,
+    },
+    #[error("argument %{n} is beyond the {arch} argument registers (%0..%{last}: {regs})")]
+    ArgBeyondRegisters {
+        n: u32,
+        arch: Arch,
+        last: usize,
+        regs: String,
+    },
+    #[error("cannot fetch `{path}`: it is {what}")]
+    Unfetchable { path: String, what: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Packet(String),
+    #[error("cannot use {path}: {msg}")]
+    Binary { path: String, msg: String },
+    #[error("symbol `{symbol}` not found in {path}")]
+    NoSymbol { symbol: String, path: String },
+    #[error("bad filter: {0}")]
+    Filter(String),
+    #[error("this probe needs C types, but no type source is open")]
+    NoTypes,
+    #[error("type information: {0}")]
+    Types(#[from] TypeError),
+}
+
+impl CompileError {
+    pub fn new(span: Span, kind: ErrorKind) -> CompileError {
+        CompileError {
+            span,
+            kind: Box::new(kind),
+            help: None,
+        }
+    }
+    pub fn with_help(mut self, help: impl Into<String>) -> CompileError {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// A type-source failure mid-walk; [`typed`] gives it the expression's span.
+impl From<TypeError> for CompileError {
+    fn from(e: TypeError) -> CompileError {
+        CompileError::new(Span::default(), ErrorKind::Types(e))
+    }
+}
+
+pub type Result<T, E = CompileError> = std::result::Result<T, E>;
+
+/// What the compiler needs besides the probes.
+pub struct Context<'a> {
+    pub arch: Arch,
+    /// Only needed when some probe has a typed expression.
+    pub types: Option<&'a dyn TypeSource>,
+}
+
+/// Whether any expression of the probe walks C types.
+pub fn needs_types(p: &Probe) -> bool {
+    p.args.iter().any(|a| matches!(a.expr, Expr::Typed(_)))
+}
+
+/// The group of this run: `coolkprobe_<PID>`.
+pub fn group_name(pid: u32) -> String {
+    format!("coolkprobe_{pid}")
+}
+
+/// Compile every probe; the first error stops (and names the probe index).
+pub fn compile(
+    probes: &[Probe],
+    cx: &Context<'_>,
+    group: String,
+) -> std::result::Result<Plan, (usize, CompileError)> {
+    let mut out = Vec::with_capacity(probes.len());
+    for (i, p) in probes.iter().enumerate() {
+        out.push(compile_probe(i, p, cx).map_err(|e| (i, e))?);
+    }
+    Ok(Plan { group, probes: out })
+}
+
+/// Compile one probe; `index` makes its event name `f<index>`.
+pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
+    let target = target(p)?;
+    if matches!(target, Target::Tracepoint { .. }) {
+        if let Some(a) = p.args.first() {
+            return Err(CompileError::new(
+                a.span,
+                ErrorKind::Unsupported(
+                    "a tracepoint records its own fields: NAME=EXPR is only for p/r probes".into(),
+                ),
+            )
+            .with_help("filter on the tracepoint's fields with `f:FIELD==VALUE`"));
+        }
+    }
+    let mut fetchargs = Vec::new();
+    let mut fields = Vec::new();
+    for a in &p.args {
+        let (fetch, display) = match &a.expr {
+            Expr::Raw(r) => (r.node.clone(), Display::Default),
+            Expr::Typed(t) => {
+                let leaf = typed(t, cx)?;
+                let d = leaf.display(t.format.map(|f| f.node));
+                (leaf.fetch, d)
+            }
+        };
+        let display = display_for_name(&a.name.node).unwrap_or(display);
+        fetchargs.push(FetchArg {
+            name: a.name.node.clone(),
+            fetch,
+        });
+        fields.push(FieldPlan {
+            name: a.name.node.clone(),
+            display,
+        });
+    }
+    let filter = match &p.filter {
+        Some(f) => Some(
+            filter::translate(&f.node, &fields)
+                .map_err(|e| CompileError::new(f.span, ErrorKind::Filter(e.to_string())))?,
+        ),
+        None => None,
+    };
+    Ok(CompiledProbe {
+        index,
+        spec: p.text.clone(),
+        target,
+        fetchargs,
+        filter,
+        fields,
+    })
+}
+
+/// A name that says how its value is shown (SPEC 2.3): `ip_*`,
+/// `B16_*`/`B32_*`/`B64_*` (swapped, hex), `b16_*`... (swapped, decimal).
+pub fn display_for_name(name: &str) -> Option<Display> {
+    if name.starts_with("ip_") {
+        return Some(Display::Ip);
+    }
+    for (prefix, bits, hex) in [
+        ("B16_", 16, true),
+        ("B32_", 32, true),
+        ("B64_", 64, true),
+        ("b16_", 16, false),
+        ("b32_", 32, false),
+        ("b64_", 64, false),
+    ] {
+        if name.starts_with(prefix) {
+            return Some(Display::Swapped { bits, hex });
+        }
+    }
+    None
+}
+
+fn target(p: &Probe) -> Result<Target> {
+    let ret = p.kind.node == ProbeKind::Return;
+    Ok(match &p.place.node {
+        Place::Kernel { symbol, offset } => Target::Kprobe {
+            ret,
+            symbol: symbol.clone(),
+            offset: *offset,
+        },
+        Place::Tracepoint { system, event } => Target::Tracepoint {
+            system: system.clone(),
+            event: event.clone(),
+        },
+        Place::User { path, loc } => {
+            let (offset, symbol) = match loc {
+                UserLoc::Offset(o) => (*o, None),
+                UserLoc::Symbol { name, offset } => {
+                    let at = uprobe::symbol_file_offset(path, name)
+                        .map_err(|k| CompileError::new(p.place.span, k))?;
+                    (at + offset, Some(name.clone()))
+                }
+            };
+            Target::Uprobe {
+                ret,
+                path: PathBuf::from(path),
+                offset,
+                symbol,
+            }
+        }
+    })
+}
+
+fn typed(t: &TypedExpr, cx: &Context<'_>) -> Result<Leaf> {
+    let reg = match &t.base.node {
+        Base::Arg(n) => match cx.arch.arg_reg(*n as usize) {
+            Some(r) => r,
+            None => {
+                let regs = cx.arch.arg_regs();
+                return Err(CompileError::new(
+                    t.base.span,
+                    ErrorKind::ArgBeyondRegisters {
+                        n: *n,
+                        arch: cx.arch,
+                        last: regs.len() - 1,
+                        regs: regs.join(" "),
+                    },
+                ));
+            }
+        },
+        Base::Param(name) => {
+            return Err(CompileError::new(
+                t.base.span,
+                ErrorKind::Unsupported(format!(
+                    "parameter names (`{name}`) are not supported yet: name the argument by number"
+                )),
+            )
+            .with_help("write `%N~(struct T)->member`, N being the argument's position from 0"));
+        }
+    };
+    let Some(cast) = &t.cast else {
+        if t.steps.is_empty() {
+            // `%N` alone: the register, with the letter's type.
+            return Ok(Leaf::register(reg, cx.arch));
+        }
+        return Err(CompileError::new(
+            t.base.span.to(t.base.span),
+            ErrorKind::Unsupported(
+                "a member walk needs a cast: argument types from prototypes are not supported yet"
+                    .into(),
+            ),
+        )
+        .with_help("write `%N~(struct T)->member`"));
+    };
+    let Some(types) = cx.types else {
+        return Err(CompileError::new(t.span, ErrorKind::NoTypes));
+    };
+    walk::walk(types, cx.arch, reg, t, cast).map_err(|mut e| {
+        if matches!(*e.kind, ErrorKind::Types(_)) && e.span == Span::default() {
+            e.span = t.span;
+        }
+        e
+    })
+}

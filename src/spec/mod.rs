@@ -1,1 +1,991 @@
-//! TODO(stage spec)
+//! Probe spec text → AST with byte spans into the original text.
+//!
+//! `TYPE PLACE [NAME=EXPR]... [f:FILTER]`. The parser knows nothing of
+//! kernels or types: `%0~(struct task_struct)->comm` is only a base, a cast
+//! and a list of steps here; whether `comm` exists is the compiler's job.
+//! Every node keeps the span of the text it came from, so any later stage
+//! can point at the offending part.
+
+use std::fmt;
+
+/// A byte range `start..end` into the probe text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+/// A value with the span it was parsed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub node: T,
+    pub span: Span,
+}
+
+/// One probe as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The whole spec text; every span points into it.
+    pub text: String,
+    pub kind: Spanned<ProbeKind>,
+    pub place: Spanned<Place>,
+    pub args: Vec<Arg>,
+    pub filter: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// `p`: function entry (or an instruction inside, with `+OFFSET`).
+    Entry,
+    /// `r`: function return.
+    Return,
+    /// `t`: an existing tracepoint.
+    Tracepoint,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// `SYMBOL`, `SYMBOL+OFFSET`, `MODULE:SYMBOL` (the kernel's syntax).
+    Kernel { symbol: String, offset: u64 },
+    /// `/path/bin:SYMBOL[+OFFSET]` or `/path/bin:0xOFFSET`.
+    User { path: String, loc: UserLoc },
+    /// `SYSTEM:EVENT`.
+    Tracepoint { system: String, event: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserLoc {
+    Symbol {
+        name: String,
+        offset: u64,
+    },
+    /// A file offset, taken as given.
+    Offset(u64),
+}
+
+/// `NAME=EXPR`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arg {
+    pub name: Spanned<String>,
+    pub expr: Expr,
+    /// The whole `NAME=EXPR`.
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    /// A fetcharg for the kernel as written: `%r12`, `$retval`, `+8(%si):u32`.
+    Raw(Spanned<String>),
+    /// An expression walking C types.
+    Typed(TypedExpr),
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::Raw(r) => r.span,
+            Expr::Typed(t) => t.span,
+        }
+    }
+}
+
+/// `%N[F][~CAST]STEP...` or `param STEP...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypedExpr {
+    pub base: Spanned<Base>,
+    pub format: Option<Spanned<Format>>,
+    pub cast: Option<Spanned<Cast>>,
+    pub steps: Vec<Spanned<Step>>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// `%N`: the function's argument N (0-based).
+    Arg(u32),
+    /// A parameter by its name in the function's prototype (typed by it).
+    Param(String),
+}
+
+/// The display/fetch letter after `%N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Signed,
+    Unsigned,
+    Hex,
+}
+
+impl Format {
+    /// The fetch type letter: `s`, `u`, `x`.
+    pub fn letter(self) -> char {
+        match self {
+            Format::Signed => 's',
+            Format::Unsigned => 'u',
+            Format::Hex => 'x',
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregate {
+    Struct,
+    Union,
+}
+
+impl fmt::Display for Aggregate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Aggregate::Struct => "struct",
+            Aggregate::Union => "union",
+        })
+    }
+}
+
+/// `(struct T)`, or the packet form `$(struct H)l3`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cast {
+    pub kind: Aggregate,
+    pub name: Spanned<String>,
+    /// Set for `$(...)`: the argument is a `struct sk_buff *` and the
+    /// packet at `skb->data` is read as this header.
+    pub packet: Option<Packet>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packet {
+    /// Where `skb->data` points at the probe; None = the default (l3).
+    pub layer: Option<Spanned<Layer>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
+    L2,
+    L3,
+    L4,
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Layer::L2 => "l2",
+            Layer::L3 => "l3",
+            Layer::L4 => "l4",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `->m`: through a pointer.
+    Arrow(String),
+    /// `.m`: inside the same object.
+    Dot(String),
+    /// `[i]`: an array element.
+    Index(u64),
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Arrow(m) => write!(f, "->{m}"),
+            Step::Dot(m) => write!(f, ".{m}"),
+            Step::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+/// A malformed spec: what is wrong, and where.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{msg}")]
+pub struct SpecError {
+    pub span: Span,
+    pub msg: String,
+    pub help: Option<String>,
+}
+
+fn err<T>(span: Span, msg: impl Into<String>) -> Result<T, SpecError> {
+    Err(SpecError {
+        span,
+        msg: msg.into(),
+        help: None,
+    })
+}
+
+fn err_help<T>(
+    span: Span,
+    msg: impl Into<String>,
+    help: impl Into<String>,
+) -> Result<T, SpecError> {
+    Err(SpecError {
+        span,
+        msg: msg.into(),
+        help: Some(help.into()),
+    })
+}
+
+/// Parse one probe spec.
+pub fn parse_probe(text: &str) -> Result<Probe, SpecError> {
+    Parser { s: text, pos: 0 }.probe()
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+impl<'a> Parser<'a> {
+    fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
+    }
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+    fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+    fn eat(&mut self, lit: &str) -> bool {
+        if self.rest().starts_with(lit) {
+            self.pos += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+    fn skip_ws(&mut self) -> bool {
+        let start = self.pos;
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.bump();
+        }
+        self.pos > start
+    }
+    fn bump(&mut self) {
+        if let Some(c) = self.peek() {
+            self.pos += c.len_utf8();
+        }
+    }
+    /// The span of the next character (or an empty span at the end).
+    fn here(&self) -> Span {
+        let len = self.peek().map_or(0, char::len_utf8);
+        Span::new(self.pos, self.pos + len)
+    }
+    /// Consume up to the next whitespace.
+    fn word(&mut self) -> (&'a str, Span) {
+        let start = self.pos;
+        while self.peek().is_some_and(|c| !c.is_whitespace()) {
+            self.bump();
+        }
+        (&self.s[start..self.pos], Span::new(start, self.pos))
+    }
+    fn ident(&mut self) -> Option<(String, Span)> {
+        let start = self.pos;
+        if !self.peek().is_some_and(is_ident_start) {
+            return None;
+        }
+        while self.peek().is_some_and(is_ident) {
+            self.bump();
+        }
+        Some((
+            self.s[start..self.pos].to_string(),
+            Span::new(start, self.pos),
+        ))
+    }
+
+    fn probe(mut self) -> Result<Probe, SpecError> {
+        self.skip_ws();
+        if self.at_end() {
+            return err_help(
+                self.here(),
+                "empty probe",
+                "a probe is `TYPE PLACE [NAME=EXPR]... [f:FILTER]`, e.g. `p do_exit`",
+            );
+        }
+        let (ty, ty_span) = self.word();
+        let kind = match ty {
+            "p" => ProbeKind::Entry,
+            "r" => ProbeKind::Return,
+            "t" => ProbeKind::Tracepoint,
+            _ => {
+                return err_help(
+                    ty_span,
+                    format!("unknown probe type `{ty}`"),
+                    "the type is `p` (entry), `r` (return) or `t` (tracepoint)",
+                )
+            }
+        };
+        self.skip_ws();
+        if self.at_end() {
+            let what = match kind {
+                ProbeKind::Tracepoint => "SYSTEM:EVENT",
+                _ => "a function or /path/binary:SYMBOL",
+            };
+            return err(
+                self.here(),
+                format!("missing place after `{ty}`: expected {what}"),
+            );
+        }
+        let place = self.place(kind)?;
+        let mut args: Vec<Arg> = Vec::new();
+        let mut filter = None;
+        loop {
+            let had_ws = self.skip_ws();
+            if self.at_end() {
+                break;
+            }
+            if !had_ws {
+                return err(self.here(), format!("unexpected `{}`", self.here_text()));
+            }
+            if self.rest().starts_with("f:") {
+                let start = self.pos;
+                self.pos += 2;
+                let body = self.rest();
+                let lead = body.len() - body.trim_start().len();
+                let text = body.trim();
+                if text.is_empty() {
+                    return err(Span::new(start, self.s.len()), "empty filter after `f:`");
+                }
+                let fs = self.pos + lead;
+                filter = Some(Spanned {
+                    node: text.to_string(),
+                    span: Span::new(fs, fs + text.len()),
+                });
+                self.pos = self.s.len();
+                break;
+            }
+            let arg = self.arg()?;
+            if let Some(prev) = args.iter().find(|a| a.name.node == arg.name.node) {
+                let _ = prev;
+                return err(
+                    arg.name.span,
+                    format!("`{}` is named twice in this probe", arg.name.node),
+                );
+            }
+            args.push(arg);
+        }
+        Ok(Probe {
+            text: self.s.to_string(),
+            kind: Spanned {
+                node: kind,
+                span: ty_span,
+            },
+            place,
+            args,
+            filter,
+        })
+    }
+
+    fn here_text(&self) -> &'a str {
+        let sp = self.here();
+        &self.s[sp.start..sp.end]
+    }
+
+    fn place(&mut self, kind: ProbeKind) -> Result<Spanned<Place>, SpecError> {
+        let (w, span) = self.word();
+        let place = match kind {
+            ProbeKind::Tracepoint => {
+                let Some((sys, ev)) = w.split_once(':') else {
+                    return err_help(
+                        span,
+                        format!("`{w}` is not a tracepoint"),
+                        "a tracepoint is `SYSTEM:EVENT`, e.g. `sched:sched_switch`",
+                    );
+                };
+                let ok = |s: &str| !s.is_empty() && s.chars().all(is_ident);
+                if !ok(sys) || !ok(ev) {
+                    return err_help(
+                        span,
+                        format!("`{w}` is not a tracepoint name"),
+                        "a tracepoint is `SYSTEM:EVENT`, e.g. `sched:sched_switch`",
+                    );
+                }
+                Place::Tracepoint {
+                    system: sys.to_string(),
+                    event: ev.to_string(),
+                }
+            }
+            _ if w.starts_with('/') => {
+                let Some(colon) = w.rfind(':') else {
+                    return err_help(
+                        span,
+                        format!("`{w}` names a binary but no place in it"),
+                        "a uprobe is `/path/to/binary:SYMBOL` or `/path/to/binary:0xOFFSET`",
+                    );
+                };
+                let (path, loc) = (&w[..colon], &w[colon + 1..]);
+                let loc_span = Span::new(span.start + colon + 1, span.end);
+                if path.len() < 2 {
+                    return err(
+                        Span::new(span.start, span.start + colon),
+                        "empty binary path",
+                    );
+                }
+                let loc = if loc.starts_with("0x") || loc.starts_with("0X") {
+                    UserLoc::Offset(number(loc, loc_span)?)
+                } else {
+                    let (name, offset) = symbol_offset(loc, loc_span)?;
+                    UserLoc::Symbol { name, offset }
+                };
+                if kind == ProbeKind::Return {
+                    if let UserLoc::Symbol { offset: 1.., .. } = loc {
+                        return err(loc_span, "a return probe cannot have an offset");
+                    }
+                }
+                Place::User {
+                    path: path.to_string(),
+                    loc,
+                }
+            }
+            _ => {
+                // The kernel's own `MODULE:SYMBOL` form passes through.
+                let (symbol, offset) = match w.split_once(':') {
+                    Some((m, rest)) if !m.is_empty() && m.chars().all(is_ident) => {
+                        let rs = Span::new(span.start + m.len() + 1, span.end);
+                        let (s, o) = symbol_offset(rest, rs)?;
+                        (format!("{m}:{s}"), o)
+                    }
+                    _ => symbol_offset(w, span)?,
+                };
+                if kind == ProbeKind::Return && offset != 0 {
+                    return err(span, "a return probe cannot have an offset");
+                }
+                Place::Kernel { symbol, offset }
+            }
+        };
+        Ok(Spanned { node: place, span })
+    }
+
+    fn arg(&mut self) -> Result<Arg, SpecError> {
+        let start = self.pos;
+        let Some((name, name_span)) = self.ident() else {
+            let (w, span) = self.word();
+            return err_help(
+                span,
+                format!("expected NAME=EXPR, found `{w}`"),
+                "arguments are `NAME=EXPR` (e.g. `comm=%0~(struct task_struct)->comm`); a filter starts with `f:`",
+            );
+        };
+        if !self.eat("=") {
+            if self.at_end() || self.peek().is_some_and(char::is_whitespace) {
+                return err_help(
+                    name_span,
+                    format!("`{name}` has no value"),
+                    format!("write `{name}=EXPR`"),
+                );
+            }
+            return err(
+                self.here(),
+                format!(
+                    "expected `=` after the name `{name}`, found `{}`",
+                    self.here_text()
+                ),
+            );
+        }
+        if self.at_end() || self.peek().is_some_and(char::is_whitespace) {
+            return err(self.here(), format!("missing expression after `{name}=`"));
+        }
+        let expr = self.expr()?;
+        Ok(Arg {
+            name: Spanned {
+                node: name,
+                span: name_span,
+            },
+            span: Span::new(start, self.pos),
+            expr,
+        })
+    }
+
+    fn expr(&mut self) -> Result<Expr, SpecError> {
+        let start = self.pos;
+        let rest = self.rest();
+        let mut chars = rest.chars();
+        let c0 = chars.next();
+        let c1 = chars.next();
+        let typed = match (c0, c1) {
+            (Some('%'), Some(d)) if d.is_ascii_digit() => true,
+            (Some(c), _) if is_ident_start(c) => true,
+            _ => false,
+        };
+        if !typed {
+            let (w, span) = self.word();
+            return Ok(Expr::Raw(Spanned {
+                node: w.to_string(),
+                span,
+            }));
+        }
+        let base = if self.eat("%") {
+            let ds = self.pos;
+            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                self.bump();
+            }
+            let span = Span::new(start, self.pos);
+            let n: u32 = self.s[ds..self.pos].parse().map_err(|_| SpecError {
+                span,
+                msg: format!("argument number `{}` is too large", &self.s[ds..self.pos]),
+                help: None,
+            })?;
+            Spanned {
+                node: Base::Arg(n),
+                span,
+            }
+        } else {
+            let (name, span) = self.ident().unwrap_or_default();
+            Spanned {
+                node: Base::Param(name),
+                span,
+            }
+        };
+        let mut format = None;
+        let mut cast = None;
+        if matches!(base.node, Base::Arg(_)) {
+            let f = match self.peek() {
+                Some('S') => Some(Format::Signed),
+                Some('U') => Some(Format::Unsigned),
+                Some('X') => Some(Format::Hex),
+                _ => None,
+            };
+            if let Some(f) = f {
+                format = Some(Spanned {
+                    node: f,
+                    span: self.here(),
+                });
+                self.bump();
+            }
+            if self.eat("~") {
+                cast = Some(self.cast()?);
+            }
+        }
+        let mut steps = Vec::new();
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() {
+                break;
+            }
+            let ss = self.pos;
+            let step = if self.eat("->") {
+                Step::Arrow(self.member_name("->")?)
+            } else if self.eat(".") {
+                Step::Dot(self.member_name(".")?)
+            } else if self.eat("[") {
+                self.skip_ws();
+                let ns = self.pos;
+                while self.peek().is_some_and(|c| c.is_ascii_alphanumeric()) {
+                    self.bump();
+                }
+                let ntext = &self.s[ns..self.pos];
+                let nspan = Span::new(ns, self.pos);
+                if ntext.is_empty() {
+                    return err(self.here(), "expected an index inside `[...]`");
+                }
+                let n = number(ntext, nspan)?;
+                self.skip_ws();
+                if !self.eat("]") {
+                    return err(self.here(), "expected `]` to close the index");
+                }
+                Step::Index(n)
+            } else {
+                let what = match &base.node {
+                    Base::Arg(_) if cast.is_none() && steps.is_empty() => {
+                        " (expected a format letter S/U/X, `~(struct T)`, `->member`, `.member` or `[index]`)"
+                    }
+                    _ => " (expected `->member`, `.member` or `[index]`)",
+                };
+                return err(
+                    self.here(),
+                    format!("unexpected `{}` in expression{what}", self.here_text()),
+                );
+            };
+            steps.push(Spanned {
+                node: step,
+                span: Span::new(ss, self.pos),
+            });
+        }
+        Ok(Expr::Typed(TypedExpr {
+            base,
+            format,
+            cast,
+            steps,
+            span: Span::new(start, self.pos),
+        }))
+    }
+
+    fn member_name(&mut self, op: &str) -> Result<String, SpecError> {
+        match self.ident() {
+            Some((n, _)) => Ok(n),
+            None => err(self.here(), format!("expected a member name after `{op}`")),
+        }
+    }
+
+    /// After `~`: `(struct T)` or `$(struct H)[l2|l3|l4]`.
+    fn cast(&mut self) -> Result<Spanned<Cast>, SpecError> {
+        let start = self.pos;
+        let packet = self.eat("$");
+        if !self.eat("(") {
+            return err_help(
+                self.here(),
+                "expected `(` after `~`",
+                "a cast is `~(struct NAME)`, or `~$(struct HEADER)l3` for a packet",
+            );
+        }
+        self.skip_ws();
+        let ks = self.pos;
+        let kind = match self.ident() {
+            Some((k, _)) if k == "struct" => Aggregate::Struct,
+            Some((k, _)) if k == "union" => Aggregate::Union,
+            Some((k, sp)) => {
+                return err_help(
+                    sp,
+                    format!("a cast names a struct or union, not `{k}`"),
+                    format!("write `(struct {k})` or `(union {k})`"),
+                )
+            }
+            None => {
+                return err(
+                    Span::new(ks, ks.max(self.here().end)),
+                    "expected `struct` or `union` in the cast",
+                )
+            }
+        };
+        if !self.skip_ws() {
+            return err(self.here(), format!("expected a name after `{kind}`"));
+        }
+        let Some((name, name_span)) = self.ident() else {
+            return err(self.here(), format!("expected a name after `{kind}`"));
+        };
+        self.skip_ws();
+        if !self.eat(")") {
+            return err(self.here(), "expected `)` to close the cast");
+        }
+        let packet = if packet {
+            let ls = self.pos;
+            let layer = match self.ident() {
+                None => None,
+                Some((l, _)) if l == "l2" => Some(Layer::L2),
+                Some((l, _)) if l == "l3" => Some(Layer::L3),
+                Some((l, _)) if l == "l4" => Some(Layer::L4),
+                Some((l, sp)) => {
+                    return err(
+                        sp,
+                        format!("unknown layer marker `{l}`: expected `l2`, `l3` or `l4`"),
+                    )
+                }
+            };
+            Some(Packet {
+                layer: layer.map(|l| Spanned {
+                    node: l,
+                    span: Span::new(ls, self.pos),
+                }),
+            })
+        } else {
+            None
+        };
+        Ok(Spanned {
+            node: Cast {
+                kind,
+                name: Spanned {
+                    node: name,
+                    span: name_span,
+                },
+                packet,
+            },
+            span: Span::new(start, self.pos),
+        })
+    }
+}
+
+/// A decimal or `0x` hex number.
+fn number(text: &str, span: Span) -> Result<u64, SpecError> {
+    let r = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => text.parse(),
+    };
+    r.or_else(|_| {
+        err(
+            span,
+            format!("`{text}` is not a number (decimal or 0x hex)"),
+        )
+    })
+}
+
+/// `SYMBOL` or `SYMBOL+OFFSET`.
+fn symbol_offset(w: &str, span: Span) -> Result<(String, u64), SpecError> {
+    let (sym, off) = match w.split_once('+') {
+        Some((s, o)) => {
+            let os = Span::new(span.start + s.len() + 1, span.end);
+            if o.is_empty() {
+                return err(os, "missing offset after `+`");
+            }
+            (s, number(o, os)?)
+        }
+        None => (w, 0),
+    };
+    let sym_span = Span::new(span.start, span.start + sym.len());
+    // `.` appears in compiler-made names: `foo.isra.0`, `bar.cold`.
+    let ok = sym.chars().next().is_some_and(is_ident_start)
+        && sym.chars().all(|c| is_ident(c) || c == '.');
+    if !ok {
+        return err(sym_span, format!("`{sym}` is not a symbol name"));
+    }
+    Ok((sym.to_string(), off))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(p: &Probe, i: usize) -> &TypedExpr {
+        match &p.args[i].expr {
+            Expr::Typed(t) => t,
+            e => panic!("not typed: {e:?}"),
+        }
+    }
+
+    fn text(p: &Probe, s: Span) -> &str {
+        &p.text[s.start..s.end]
+    }
+
+    #[test]
+    fn spec_example_comm() {
+        let p = parse_probe("p wake_up_new_task comm=%0~(struct task_struct)->comm").unwrap();
+        assert_eq!(p.kind.node, ProbeKind::Entry);
+        assert_eq!(
+            p.place.node,
+            Place::Kernel {
+                symbol: "wake_up_new_task".into(),
+                offset: 0
+            }
+        );
+        assert_eq!(text(&p, p.place.span), "wake_up_new_task");
+        assert_eq!(p.args.len(), 1);
+        assert_eq!(p.args[0].name.node, "comm");
+        let t = typed(&p, 0);
+        assert_eq!(t.base.node, Base::Arg(0));
+        assert_eq!(t.format, None);
+        let c = t.cast.as_ref().unwrap();
+        assert_eq!(c.node.kind, Aggregate::Struct);
+        assert_eq!(c.node.name.node, "task_struct");
+        assert_eq!(text(&p, c.node.name.span), "task_struct");
+        assert_eq!(text(&p, c.span), "(struct task_struct)");
+        assert_eq!(t.steps.len(), 1);
+        assert_eq!(t.steps[0].node, Step::Arrow("comm".into()));
+        assert_eq!(text(&p, t.steps[0].span), "->comm");
+        assert_eq!(text(&p, t.span), "%0~(struct task_struct)->comm");
+        assert!(p.filter.is_none());
+    }
+
+    #[test]
+    fn format_letter_and_chain() {
+        let p =
+            parse_probe("p wake_up_new_task users=%0S~(struct task_struct)->mm->mm_users").unwrap();
+        let t = typed(&p, 0);
+        assert_eq!(t.format.unwrap().node, Format::Signed);
+        assert_eq!(text(&p, t.format.unwrap().span), "S");
+        assert_eq!(
+            t.steps.iter().map(|s| s.node.clone()).collect::<Vec<_>>(),
+            vec![Step::Arrow("mm".into()), Step::Arrow("mm_users".into())]
+        );
+    }
+
+    #[test]
+    fn dots_indexes_union() {
+        let p = parse_probe("p f x=%2U~( union  foo )->a.b[3]->c[0x10]").unwrap();
+        let t = typed(&p, 0);
+        assert_eq!(t.base.node, Base::Arg(2));
+        assert_eq!(t.cast.as_ref().unwrap().node.kind, Aggregate::Union);
+        assert_eq!(t.cast.as_ref().unwrap().node.name.node, "foo");
+        let steps: Vec<Step> = t.steps.iter().map(|s| s.node.clone()).collect();
+        assert_eq!(
+            steps,
+            vec![
+                Step::Arrow("a".into()),
+                Step::Dot("b".into()),
+                Step::Index(3),
+                Step::Arrow("c".into()),
+                Step::Index(16)
+            ]
+        );
+        assert_eq!(text(&p, t.steps[2].span), "[3]");
+    }
+
+    #[test]
+    fn raw_fetchargs_pass_through() {
+        let p = parse_probe(
+            "p kernel_clone+21 r=%r12 a=%di rv=$retval c=$comm s=$stack3 g=@jiffies m=+8(%si):u32 a1=$arg1 i=\\123",
+        )
+        .unwrap();
+        assert_eq!(
+            p.place.node,
+            Place::Kernel {
+                symbol: "kernel_clone".into(),
+                offset: 21
+            }
+        );
+        let raws: Vec<&str> = p
+            .args
+            .iter()
+            .map(|a| match &a.expr {
+                Expr::Raw(r) => r.node.as_str(),
+                e => panic!("{e:?}"),
+            })
+            .collect();
+        assert_eq!(
+            raws,
+            [
+                "%r12",
+                "%di",
+                "$retval",
+                "$comm",
+                "$stack3",
+                "@jiffies",
+                "+8(%si):u32",
+                "$arg1",
+                "\\123"
+            ]
+        );
+        assert_eq!(text(&p, p.args[6].expr.span()), "+8(%si):u32");
+    }
+
+    #[test]
+    fn hex_offset_and_return() {
+        let p = parse_probe("p do_sys_open+0x1f").unwrap();
+        assert_eq!(
+            p.place.node,
+            Place::Kernel {
+                symbol: "do_sys_open".into(),
+                offset: 0x1f
+            }
+        );
+        let r = parse_probe("r kernel_clone r=$retval").unwrap();
+        assert_eq!(r.kind.node, ProbeKind::Return);
+        let e = parse_probe("r kernel_clone+4").unwrap_err();
+        assert!(e.msg.contains("return probe cannot have an offset"));
+    }
+
+    #[test]
+    fn uprobes() {
+        let p = parse_probe("p /usr/bin/bash:readline").unwrap();
+        assert_eq!(
+            p.place.node,
+            Place::User {
+                path: "/usr/bin/bash".into(),
+                loc: UserLoc::Symbol {
+                    name: "readline".into(),
+                    offset: 0
+                }
+            }
+        );
+        let p = parse_probe("r /lib/x86_64-linux-gnu/libc.so.6:0x1a2b3 rv=$retval").unwrap();
+        assert_eq!(
+            p.place.node,
+            Place::User {
+                path: "/lib/x86_64-linux-gnu/libc.so.6".into(),
+                loc: UserLoc::Offset(0x1a2b3)
+            }
+        );
+        let e = parse_probe("p /bin/true").unwrap_err();
+        assert!(e.msg.contains("no place"), "{e}");
+    }
+
+    #[test]
+    fn tracepoint_and_filter() {
+        let p =
+            parse_probe("t sched:sched_switch f: prev_pid == 1 && (next_comm ~ \"sys*\")").unwrap();
+        assert_eq!(p.kind.node, ProbeKind::Tracepoint);
+        assert_eq!(
+            p.place.node,
+            Place::Tracepoint {
+                system: "sched".into(),
+                event: "sched_switch".into()
+            }
+        );
+        let f = p.filter.unwrap();
+        assert_eq!(f.node, "prev_pid == 1 && (next_comm ~ \"sys*\")");
+        assert_eq!(&p.text[f.span.start..f.span.end], f.node);
+        let e = parse_probe("t sched_switch").unwrap_err();
+        assert!(e.msg.contains("not a tracepoint"));
+    }
+
+    #[test]
+    fn packet_form() {
+        let p = parse_probe(
+            "p ip_rcv proto=%0~$(struct iphdr)l3->protocol s=%0S~$(struct icmphdr)->sdata[0]",
+        )
+        .unwrap();
+        let t = typed(&p, 0);
+        let c = &t.cast.as_ref().unwrap().node;
+        assert_eq!(c.name.node, "iphdr");
+        let l = c.packet.unwrap().layer.unwrap();
+        assert_eq!(l.node, Layer::L3);
+        assert_eq!(text(&p, l.span), "l3");
+        let t = typed(&p, 1);
+        let c = &t.cast.as_ref().unwrap().node;
+        assert_eq!(c.packet, Some(Packet { layer: None }));
+        assert_eq!(t.steps[1].node, Step::Index(0));
+        let spec = "p ip_rcv x=%0~$(struct iphdr)l5->protocol";
+        let e = parse_probe(spec).unwrap_err();
+        assert_eq!(&spec[e.span.start..e.span.end], "l5");
+        assert!(e.msg.contains("unknown layer marker"));
+    }
+
+    #[test]
+    fn issue6_forms_parse() {
+        let p = parse_probe("p vfs_read ino=file->f_inode->i_ino n=count m=%1->x").unwrap();
+        let t = typed(&p, 0);
+        assert_eq!(t.base.node, Base::Param("file".into()));
+        assert_eq!(t.steps.len(), 2);
+        assert_eq!(typed(&p, 1).base.node, Base::Param("count".into()));
+        let t = typed(&p, 2);
+        assert_eq!(t.base.node, Base::Arg(1));
+        assert!(t.cast.is_none());
+    }
+
+    #[test]
+    fn errors_have_spans() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("x do_exit", "x", "unknown probe type"),
+            ("p do_exit comm", "comm", "has no value"),
+            ("p do_exit c=%0~(struct task_struct", "", "expected `)`"),
+            (
+                "p do_exit c=%0~(task_struct)->comm",
+                "task_struct",
+                "not `task_struct`",
+            ),
+            (
+                "p do_exit c=%0~(struct task_struct)->",
+                "",
+                "expected a member name",
+            ),
+            ("p do_exit c=%0~(struct t)->a[x]", "x", "not a number"),
+            ("p do_exit c=%0~(struct t)->a[1", "", "expected `]`"),
+            ("p do_exit c=%0Q", "Q", "unexpected `Q`"),
+            ("p do_exit c=%0~(struct t)->a+1", "+", "unexpected `+`"),
+            ("p do_exit f:", "f:", "empty filter"),
+            ("p do_exit =1", "=1", "expected NAME=EXPR"),
+            ("p do_exit a=1 a=2", "a", "named twice"),
+            ("p", "", "missing place"),
+            ("   ", "", "empty probe"),
+            ("p 9lives", "9lives", "not a symbol name"),
+            ("p do_exit+", "", "missing offset"),
+            ("p do_exit c=%99999999999", "%99999999999", "too large"),
+        ];
+        for (spec, under, msg) in cases {
+            let e = parse_probe(spec).unwrap_err();
+            assert!(e.msg.contains(msg), "{spec}: {}", e.msg);
+            assert_eq!(&spec[e.span.start..e.span.end], *under, "{spec}: {e:?}");
+        }
+    }
+}

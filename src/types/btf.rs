@@ -549,6 +549,14 @@ impl Btf {
             .collect()
     }
 
+    /// Names of the functions (FUNC entries) of this blob.
+    pub fn func_names(&self) -> Vec<String> {
+        self.own_types()
+            .filter(|(_, t)| t.kind == KIND_FUNC && t.name_off != 0)
+            .filter_map(|(_, t)| self.name(t.name_off).ok())
+            .collect()
+    }
+
     /// Number of bytes this blob occupies (for messages).
     pub fn blob_len(&self) -> usize {
         self.blob.len()

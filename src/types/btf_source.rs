@@ -160,6 +160,16 @@ impl TypeSource for BtfSource {
         Ok(self.find(|b| b.find_func(name)))
     }
 
+    fn func_names(&self) -> Result<Vec<String>> {
+        let mut names = self.base.func_names();
+        for m in self.modules() {
+            names.extend(m.func_names());
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     fn composite_names(&self, kind: CompositeKind) -> Result<Vec<String>> {
         let mut names = self.base.composite_names(kind);
         for m in self.modules() {

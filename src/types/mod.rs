@@ -8,7 +8,9 @@
 
 pub mod btf;
 pub mod btf_source;
+pub mod layout;
 pub mod load;
+pub mod proto;
 
 use std::fmt;
 
@@ -179,6 +181,9 @@ pub trait TypeSource {
     /// All names of structs (or unions) that have a body. Only called to
     /// suggest near names after a failed lookup, so it may be slow.
     fn composite_names(&self, kind: CompositeKind) -> Result<Vec<String>>;
+
+    /// Names of all functions with a prototype (for search and suggestions).
+    fn func_names(&self) -> Result<Vec<String>>;
 }
 
 /// Longest typedef/qualifier chain we follow before calling it a loop.

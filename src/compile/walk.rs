@@ -1,0 +1,794 @@
+//! The member walk: `(struct T)->a->b.c[i]` → `+off(+off(%di))` and a
+//! fetch type for the leaf.
+//!
+//! The state is where the current object is: either a value in hand (the
+//! register, or a word already fetched) or memory at `+off(BASE)`, BASE
+//! being a value. `->` turns memory holding a pointer into a value (one
+//! more fetch level) and starts a new object there; `.` and `[i]` only add
+//! to the offset.
+
+use crate::arch::Arch;
+use crate::spec::{Aggregate, Cast, Format, Layer, Span, Spanned, Step, TypedExpr};
+use crate::types::{
+    resolve, size_of, type_name, Composite, CompositeKind, Member, Type, TypeId, TypeSource,
+};
+
+use super::plan::Display;
+use super::suggest::nearest;
+use super::{CompileError, ErrorKind, Result};
+
+/// A compiled leaf: the fetcharg and what it holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Leaf {
+    pub fetch: String,
+    pub kind: LeafKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LeafKind {
+    /// An integer, enum, bool or pointer of this many bytes.
+    Scalar {
+        size: u32,
+    },
+    Bitfield {
+        width: u32,
+    },
+    String,
+    /// Raw bytes (`u8[N]`), e.g. an IPv6 address.
+    Bytes {
+        len: u32,
+    },
+}
+
+impl Leaf {
+    /// `%N` alone: the register as a pointer-sized word.
+    pub fn register(reg: &str, arch: Arch) -> Leaf {
+        Leaf {
+            fetch: format!("{reg}:x{}", arch.pointer_size() * 8),
+            kind: LeafKind::Scalar {
+                size: arch.pointer_size(),
+            },
+        }
+    }
+
+    /// How the value is shown when its name does not say (SPEC 2.1: the
+    /// letter, hex by default).
+    pub fn display(&self, f: Option<Format>) -> Display {
+        match self.kind {
+            LeafKind::String => Display::String,
+            LeafKind::Bytes { .. } => Display::Hex,
+            _ => match f {
+                Some(Format::Signed) => Display::Signed,
+                Some(Format::Unsigned) => Display::Unsigned,
+                Some(Format::Hex) | None => Display::Hex,
+            },
+        }
+    }
+}
+
+/// Where the current object lives.
+#[derive(Clone, Debug)]
+enum Loc {
+    /// A word in hand (`%di`, `+0x8e0(%di)`); `add` is added to it
+    /// before the next dereference (packet headers past `skb->data`).
+    Value { text: String, add: u64 },
+    /// Memory at `off` bytes from the address `base` holds.
+    Mem { base: String, off: u64 },
+}
+
+/// What the current object is.
+#[derive(Clone, Debug)]
+enum Cur {
+    /// A type of the source.
+    Ty(TypeId),
+    /// A pointer to this composite, made by the cast itself.
+    PtrTo(TypeId),
+    /// A payload unit of a packet (`sdata[i]`): an integer of this size.
+    Unit(u32),
+}
+
+struct State {
+    loc: Loc,
+    cur: Cur,
+    /// `(bit offset from the object start, width)` for a bitfield member.
+    bitfield: Option<(u64, u32)>,
+    /// The expression so far, for messages.
+    path: String,
+    /// Set while the walk is on a packet header (pseudo-members allowed).
+    packet_header: Option<(TypeId, Layer)>,
+}
+
+fn hex(off: u64) -> String {
+    if off == 0 {
+        "0".into()
+    } else {
+        format!("{off:#x}")
+    }
+}
+
+fn mem(base: &str, off: u64) -> String {
+    format!("+{}({base})", hex(off))
+}
+
+fn composite_kind(a: Aggregate) -> CompositeKind {
+    match a {
+        Aggregate::Struct => CompositeKind::Struct,
+        Aggregate::Union => CompositeKind::Union,
+    }
+}
+
+/// Find a composite by name, or fail with the nearest names.
+pub(super) fn find_composite(
+    src: &dyn TypeSource,
+    kind: CompositeKind,
+    name: &Spanned<String>,
+) -> Result<TypeId> {
+    if let Some(id) = src.find_composite(kind, &name.node)? {
+        return Ok(id);
+    }
+    let kname = match kind {
+        CompositeKind::Struct => "struct",
+        CompositeKind::Union => "union",
+    };
+    let mut err = CompileError::new(
+        name.span,
+        ErrorKind::UnknownComposite {
+            kind: kname,
+            name: name.node.clone(),
+        },
+    );
+    let names = src.composite_names(kind)?;
+    let near = nearest(&name.node, names.iter().map(String::as_str));
+    let other = match kind {
+        CompositeKind::Struct => CompositeKind::Union,
+        CompositeKind::Union => CompositeKind::Struct,
+    };
+    if !near.is_empty() {
+        err = err.with_help(did_you_mean(&near, &format!("{kname} ")));
+    } else if src.find_composite(other, &name.node)?.is_some() {
+        err = err.with_help(format!(
+            "`{}` is a {other}: write `({other} {})`",
+            name.node, name.node
+        ));
+    }
+    Err(err)
+}
+
+fn did_you_mean(near: &[String], prefix: &str) -> String {
+    let list: Vec<String> = near.iter().map(|n| format!("`{prefix}{n}`")).collect();
+    format!("did you mean {}?", join_or(&list))
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [a] => a.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// The member called `name`, searched through anonymous struct/union
+/// members as C does: `(offset in bits from the start of c, member)`.
+fn find_member(
+    src: &dyn TypeSource,
+    c: &Composite,
+    name: &str,
+    depth: usize,
+) -> Result<Option<(u64, Member)>> {
+    if depth > 32 {
+        return Ok(None);
+    }
+    for m in &c.members {
+        match &m.name {
+            Some(n) if n == name => return Ok(Some((m.bit_offset, m.clone()))),
+            None => {
+                if let (_, Type::Composite(inner)) = resolve(src, m.ty)? {
+                    if let Some((off, found)) = find_member(src, &inner, name, depth + 1)? {
+                        return Ok(Some((m.bit_offset + off, found)));
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Every member name reachable from `c` without a `.` (anonymous members
+/// flattened), for suggestions.
+fn member_names(src: &dyn TypeSource, c: &Composite, out: &mut Vec<String>, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    for m in &c.members {
+        match &m.name {
+            Some(n) => out.push(n.clone()),
+            None => {
+                if let Ok((_, Type::Composite(inner))) = resolve(src, m.ty) {
+                    member_names(src, &inner, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+/// The fixed size of the headers between two layers (SPEC 2.2).
+fn layer_gap(from: Layer, to: Layer, src: &dyn TypeSource, header: &str) -> u64 {
+    let mut gap = 0;
+    if from == Layer::L2 && to >= Layer::L3 {
+        gap += 14;
+    }
+    if from <= Layer::L3 && to == Layer::L4 {
+        // IP options are not followed; an l4 header reached from below l3
+        // is taken to follow a plain IPv4 header.
+        let _ = (src, header);
+        gap += 20;
+    }
+    gap
+}
+
+/// The packet headers a `$(struct H)` cast may name, with their layer.
+pub const PACKET_HEADERS: &[(&str, Layer)] = &[
+    ("ethhdr", Layer::L2),
+    ("iphdr", Layer::L3),
+    ("ipv6hdr", Layer::L3),
+    ("icmphdr", Layer::L4),
+    ("icmp6hdr", Layer::L4),
+    ("tcphdr", Layer::L4),
+    ("udphdr", Layer::L4),
+];
+
+/// `cdata`/`sdata`/`ldata`/`qdata`: payload after an l4 header.
+fn payload_unit(name: &str) -> Option<u32> {
+    match name {
+        "cdata" => Some(1),
+        "sdata" => Some(2),
+        "ldata" => Some(4),
+        "qdata" => Some(8),
+        _ => None,
+    }
+}
+
+pub(super) fn walk(
+    src: &dyn TypeSource,
+    arch: Arch,
+    reg: &str,
+    t: &TypedExpr,
+    cast: &Spanned<Cast>,
+) -> Result<Leaf> {
+    let c = &cast.node;
+    let psize = arch.pointer_size();
+    let target = find_composite(src, composite_kind(c.kind), &c.name)?;
+    let mut st = match c.packet {
+        None => State {
+            loc: Loc::Value {
+                text: reg.to_string(),
+                add: 0,
+            },
+            cur: Cur::PtrTo(target),
+            bitfield: None,
+            path: format!("%{}~({} {})", arg_no(t), c.kind, c.name.node),
+            packet_header: None,
+        },
+        Some(pk) => {
+            let Some(&(_, layer)) = PACKET_HEADERS.iter().find(|(n, _)| *n == c.name.node) else {
+                let names: Vec<String> = PACKET_HEADERS
+                    .iter()
+                    .map(|(n, l)| format!("{n} ({l})"))
+                    .collect();
+                return Err(CompileError::new(
+                    c.name.span,
+                    ErrorKind::Packet(format!(
+                        "`struct {}` is not a packet header coolkprobe knows",
+                        c.name.node
+                    )),
+                )
+                .with_help(format!("packet headers are {}", names.join(", "))));
+            };
+            if c.kind != Aggregate::Struct {
+                return Err(CompileError::new(
+                    cast.span,
+                    ErrorKind::Packet(format!(
+                        "`{}` is a struct: write `$(struct {})`",
+                        c.name.node, c.name.node
+                    )),
+                ));
+            }
+            let marker = pk.layer.map_or(Layer::L3, |l| l.node);
+            if layer < marker {
+                let span = pk.layer.map_or(cast.span, |l| l.span);
+                return Err(CompileError::new(
+                    span,
+                    ErrorKind::Packet(format!(
+                        "`struct {}` is an {layer} header, but the marker says skb->data points at {marker}",
+                        c.name.node
+                    )),
+                )
+                .with_help(format!(
+                    "a header below the marker's layer has already been passed; use `{layer}` if skb->data points at the {} here",
+                    c.name.node
+                )));
+            }
+            let skb = src
+                .find_composite(CompositeKind::Struct, "sk_buff")?
+                .ok_or_else(|| {
+                    CompileError::new(
+                        cast.span,
+                        ErrorKind::Packet(format!("{} has no `struct sk_buff`", src.describe())),
+                    )
+                })?;
+            let Type::Composite(skb_c) = resolve(src, skb)?.1 else {
+                return Err(CompileError::new(
+                    cast.span,
+                    ErrorKind::Packet("`struct sk_buff` is not a struct".into()),
+                ));
+            };
+            let Some((data_bits, _)) = find_member(src, &skb_c, "data", 0)? else {
+                return Err(CompileError::new(
+                    cast.span,
+                    ErrorKind::Packet("`struct sk_buff` has no member `data`".into()),
+                ));
+            };
+            State {
+                loc: Loc::Value {
+                    text: mem(reg, data_bits / 8),
+                    add: layer_gap(marker, layer, src, &c.name.node),
+                },
+                cur: Cur::PtrTo(target),
+                bitfield: None,
+                path: format!("%{}~$(struct {}){marker}", arg_no(t), c.name.node),
+                packet_header: Some((target, layer)),
+            }
+        }
+    };
+
+    let mut steps = t.steps.iter().peekable();
+    while let Some(step) = steps.next() {
+        match &step.node {
+            Step::Arrow(name) => {
+                // Packet payload units: `->sdata[i]` past an l4 header.
+                if let (Some((hdr, Layer::L4)), Some(unit), Cur::PtrTo(_)) =
+                    (st.packet_header, payload_unit(name), &st.cur)
+                {
+                    let hsize = size_of(src, hdr, psize)?.unwrap_or(0);
+                    let (index, span) = match steps.peek() {
+                        Some(Spanned {
+                            node: Step::Index(i),
+                            span,
+                        }) => (*i, step.span.to(*span)),
+                        _ => {
+                            return Err(CompileError::new(
+                                step.span,
+                                ErrorKind::Packet(format!("`{name}` needs an index: `{name}[0]`")),
+                            ))
+                        }
+                    };
+                    steps.next();
+                    let Loc::Value { text, add } = &st.loc else {
+                        unreachable_state(step.span)?
+                    };
+                    let off = index
+                        .checked_mul(unit as u64)
+                        .and_then(|o| o.checked_add(add + hsize))
+                        .ok_or_else(|| {
+                            CompileError::new(
+                                span,
+                                ErrorKind::Packet("payload index too large".into()),
+                            )
+                        })?;
+                    st.loc = Loc::Mem {
+                        base: text.clone(),
+                        off,
+                    };
+                    st.cur = Cur::Unit(unit);
+                    st.path.push_str(&format!("->{name}[{index}]"));
+                    continue;
+                }
+                let member_span = Span::new(step.span.start + 2, step.span.end);
+                let (base, add) = match (&st.cur, &st.loc) {
+                    (Cur::PtrTo(_), Loc::Value { text, add }) => (text.clone(), *add),
+                    (Cur::Ty(id), loc) if matches!(resolve(src, *id)?.1, Type::Pointer { .. }) => {
+                        if st.bitfield.is_some() {
+                            unreachable_state(step.span)?
+                        }
+                        match loc {
+                            Loc::Value { text, add } => (text.clone(), *add),
+                            Loc::Mem { base, off } => (mem(base, *off), 0),
+                        }
+                    }
+                    _ => {
+                        let ty = cur_name(src, &st.cur);
+                        let mut e = CompileError::new(
+                            step.span,
+                            ErrorKind::ArrowOnNonPointer {
+                                member: name.clone(),
+                                path: st.path.clone(),
+                                ty,
+                            },
+                        );
+                        if cur_composite(src, &st.cur)?.is_some() {
+                            e = e.with_help(format!(
+                                "`{}` is a struct or union in place: use `.{name}`",
+                                st.path
+                            ));
+                        }
+                        return Err(e);
+                    }
+                };
+                let pointee = match &st.cur {
+                    Cur::PtrTo(id) => *id,
+                    Cur::Ty(id) => match resolve(src, *id)?.1 {
+                        Type::Pointer { target, .. } => target,
+                        _ => unreachable_state(step.span)?,
+                    },
+                    Cur::Unit(_) => unreachable_state(step.span)?,
+                };
+                let comp = match resolve(src, pointee)? {
+                    (_, Type::Composite(c)) => c,
+                    _ => {
+                        return Err(CompileError::new(
+                            step.span,
+                            ErrorKind::Unsupported(format!(
+                                "`->{name}` needs a pointer to a struct or union, but `{}` is `{}`",
+                                st.path,
+                                cur_name(src, &st.cur)
+                            )),
+                        ))
+                    }
+                };
+                let (bits, m) = member_of(src, &comp, pointee, name, member_span)?;
+                st.loc = Loc::Mem {
+                    base,
+                    off: add + bits / 8,
+                };
+                st.set_member(bits, &m);
+                st.path.push_str(&format!("->{name}"));
+                if !matches!(st.cur, Cur::Ty(_)) {
+                    unreachable_state(step.span)?
+                }
+            }
+            Step::Dot(name) => {
+                let member_span = Span::new(step.span.start + 1, step.span.end);
+                let is_ptr = match &st.cur {
+                    Cur::PtrTo(_) => true,
+                    Cur::Ty(id) => matches!(resolve(src, *id)?.1, Type::Pointer { .. }),
+                    Cur::Unit(_) => false,
+                };
+                if is_ptr {
+                    return Err(CompileError::new(
+                        step.span,
+                        ErrorKind::DotOnPointer {
+                            member: name.clone(),
+                            path: st.path.clone(),
+                            ty: cur_name(src, &st.cur),
+                        },
+                    )
+                    .with_help(format!("use `->{name}`")));
+                }
+                let (Some((cid, comp)), Loc::Mem { base, off }) =
+                    (cur_composite(src, &st.cur)?, &st.loc)
+                else {
+                    return Err(CompileError::new(
+                        step.span,
+                        ErrorKind::DotOnNonComposite {
+                            member: name.clone(),
+                            path: st.path.clone(),
+                            ty: cur_name(src, &st.cur),
+                        },
+                    ));
+                };
+                let (bits, m) = member_of(src, &comp, cid, name, member_span)?;
+                st.loc = Loc::Mem {
+                    base: base.clone(),
+                    off: off + bits / 8,
+                };
+                st.set_member(bits, &m);
+                st.path.push_str(&format!(".{name}"));
+            }
+            Step::Index(i) => {
+                let arr = match &st.cur {
+                    Cur::Ty(id) => match resolve(src, *id)?.1 {
+                        Type::Array { elem, len } => Some((elem, len)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let (Some((elem, len)), Loc::Mem { base, off }) = (arr, &st.loc) else {
+                    let ty = cur_name(src, &st.cur);
+                    let mut e = CompileError::new(
+                        step.span,
+                        ErrorKind::IndexOnNonArray {
+                            path: st.path.clone(),
+                            ty: ty.clone(),
+                        },
+                    );
+                    if ty.ends_with('*') {
+                        e = e.with_help("indexing through a pointer is not supported; only array members can be indexed");
+                    }
+                    return Err(e);
+                };
+                // A zero-length array is a flexible array member: no bound.
+                if len != 0 && *i >= len {
+                    return Err(CompileError::new(
+                        step.span,
+                        ErrorKind::IndexOutOfBounds {
+                            index: *i,
+                            path: st.path.clone(),
+                            ty: cur_name(src, &st.cur),
+                            len,
+                        },
+                    )
+                    .with_help(format!("valid indexes are 0..={}", len - 1)));
+                }
+                let esize = size_of(src, elem, psize)?.unwrap_or(0);
+                let add = i
+                    .checked_mul(esize)
+                    .and_then(|a| a.checked_add(*off))
+                    .ok_or_else(|| {
+                        CompileError::new(
+                            step.span,
+                            ErrorKind::IndexOutOfBounds {
+                                index: *i,
+                                path: st.path.clone(),
+                                ty: cur_name(src, &st.cur),
+                                len,
+                            },
+                        )
+                    })?;
+                st.loc = Loc::Mem {
+                    base: base.clone(),
+                    off: add,
+                };
+                st.cur = Cur::Ty(elem);
+                st.path.push_str(&format!("[{i}]"));
+            }
+        }
+    }
+    leaf(src, arch, st, t)
+}
+
+impl State {
+    fn set_member(&mut self, bits: u64, m: &Member) {
+        self.cur = Cur::Ty(m.ty);
+        // The bit position inside the object whose byte offset was just
+        // added; leaf() rounds it to the bitfield's storage unit.
+        self.bitfield = m.bitfield_size.map(|w| (bits % 8, w));
+    }
+}
+
+fn arg_no(t: &TypedExpr) -> String {
+    match &t.base.node {
+        crate::spec::Base::Arg(n) => n.to_string(),
+        crate::spec::Base::Param(p) => p.clone(),
+    }
+}
+
+fn unreachable_state<T>(span: Span) -> Result<T> {
+    Err(CompileError::new(
+        span,
+        ErrorKind::Unsupported("internal: inconsistent walk state".into()),
+    ))
+}
+
+fn member_of(
+    src: &dyn TypeSource,
+    comp: &Composite,
+    comp_id: TypeId,
+    name: &str,
+    span: Span,
+) -> Result<(u64, Member)> {
+    if let Some(found) = find_member(src, comp, name, 0)? {
+        return Ok(found);
+    }
+    let mut names = Vec::new();
+    member_names(src, comp, &mut names, 0);
+    let near = nearest(name, names.iter().map(String::as_str));
+    let mut e = CompileError::new(
+        span,
+        ErrorKind::UnknownMember {
+            ty: type_name(src, comp_id),
+            member: name.to_string(),
+        },
+    );
+    if !near.is_empty() {
+        e = e.with_help(did_you_mean(&near, ""));
+    }
+    Err(e)
+}
+
+fn cur_name(src: &dyn TypeSource, c: &Cur) -> String {
+    match c {
+        Cur::Ty(id) => type_name(src, *id),
+        Cur::PtrTo(id) => format!("{} *", type_name(src, *id)),
+        Cur::Unit(n) => format!("u{}", n * 8),
+    }
+}
+
+fn cur_composite(src: &dyn TypeSource, c: &Cur) -> Result<Option<(TypeId, Composite)>> {
+    Ok(match c {
+        Cur::Ty(id) => match resolve(src, *id)? {
+            (rid, Type::Composite(comp)) => Some((rid, comp)),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// Whether an element type reads as text: `char`, `signed char`,
+/// `unsigned char` named as such (not through a typedef such as `u8`).
+fn is_char(src: &dyn TypeSource, id: TypeId) -> Result<bool> {
+    let mut cur = id;
+    for _ in 0..16 {
+        match src.get(cur)? {
+            Type::Qualified { target, .. } => cur = target,
+            Type::Int(i) => return Ok(i.size == 1 && (i.is_char || i.name.contains("char"))),
+            _ => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
+fn scalar_type(f: Option<Format>, size: u32) -> String {
+    format!("{}{}", f.map_or('x', Format::letter), size * 8)
+}
+
+fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr) -> Result<Leaf> {
+    let f = t.format.map(|f| f.node);
+    let psize = arch.pointer_size();
+    let at = |loc: &Loc| match loc {
+        Loc::Value { text, .. } => text.clone(),
+        Loc::Mem { base, off } => mem(base, *off),
+    };
+    let unfetchable = |what: String, help: Option<String>| {
+        let e = CompileError::new(
+            t.span,
+            ErrorKind::Unfetchable {
+                path: st.path.clone(),
+                what,
+            },
+        );
+        Err(match help {
+            Some(h) => e.with_help(h),
+            None => e,
+        })
+    };
+    let mut id = match st.cur {
+        Cur::PtrTo(_) => {
+            return Ok(Leaf {
+                fetch: format!("{}:{}", at(&st.loc), scalar_type(f, psize)),
+                kind: LeafKind::Scalar { size: psize },
+            })
+        }
+        Cur::Unit(n) => {
+            return Ok(Leaf {
+                fetch: format!("{}:{}", at(&st.loc), scalar_type(f, n)),
+                kind: LeafKind::Scalar { size: n },
+            })
+        }
+        Cur::Ty(id) => id,
+    };
+    let mut loc = st.loc.clone();
+    // Single-member structs (atomic_t, refcount_t = { atomic_t refs }) are
+    // their member: descend until something else is reached.
+    for _ in 0..16 {
+        let (rid, ty) = resolve(src, id)?;
+        let size = |n: u32| -> Result<Leaf> {
+            if let Some((bit, width)) = st.bitfield {
+                let Loc::Mem { base, off } = &loc else {
+                    return unreachable_state(t.span);
+                };
+                // The storage unit of the bitfield's type, as ftrace's
+                // b<width>@<bit>/<container> wants it, grown if the field
+                // straddles it.
+                let mut unit = (n.max(1) * 8) as u64;
+                let abs = off * 8 + bit;
+                let (mut start, mut inbit);
+                loop {
+                    start = abs / unit * unit;
+                    inbit = abs - start;
+                    if inbit + width as u64 <= unit || unit >= 64 {
+                        break;
+                    }
+                    unit *= 2;
+                }
+                return Ok(Leaf {
+                    fetch: format!("{}:b{width}@{inbit}/{unit}", mem(base, start / 8)),
+                    kind: LeafKind::Bitfield { width },
+                });
+            }
+            if !matches!(n, 1 | 2 | 4 | 8) {
+                return unfetchable(
+                    format!("a {}-byte integer (`{}`)", n, type_name(src, rid)),
+                    None,
+                );
+            }
+            Ok(Leaf {
+                fetch: format!("{}:{}", at(&loc), scalar_type(f, n)),
+                kind: LeafKind::Scalar { size: n },
+            })
+        };
+        return match ty {
+            Type::Int(i) => size(i.size),
+            Type::Enum { size: n, .. } => size(n),
+            Type::Pointer { target, .. } => {
+                if is_char(src, target)? {
+                    Ok(Leaf {
+                        fetch: format!("{}:string", mem(&at(&loc), 0)),
+                        kind: LeafKind::String,
+                    })
+                } else {
+                    size(psize)
+                }
+            }
+            Type::Array { elem, len } => {
+                if is_char(src, elem)? {
+                    let Loc::Mem { .. } = &loc else {
+                        return unreachable_state(t.span);
+                    };
+                    Ok(Leaf {
+                        fetch: format!("{}:string", at(&loc)),
+                        kind: LeafKind::String,
+                    })
+                } else {
+                    unfetchable(
+                        format!("an array of {len} `{}`", type_name(src, elem)),
+                        Some(format!("index it: `{}[0]`", st.path)),
+                    )
+                }
+            }
+            Type::Composite(c) => {
+                if c.members.len() == 1 && c.members[0].bitfield_size.is_none() {
+                    let m = &c.members[0];
+                    if let Loc::Mem { off, .. } = &mut loc {
+                        *off += m.bit_offset / 8;
+                    }
+                    id = m.ty;
+                    continue;
+                }
+                let mut names = Vec::new();
+                member_names(src, &c, &mut names, 0);
+                let shown: Vec<String> = names.iter().take(8).map(|n| format!("`.{n}`")).collect();
+                let more = if names.len() > 8 {
+                    format!(" (and {} more)", names.len() - 8)
+                } else {
+                    String::new()
+                };
+                unfetchable(
+                    format!(
+                        "`{}`, a {} with {} members",
+                        type_name(src, rid),
+                        c.kind,
+                        c.members.len()
+                    ),
+                    Some(format!("pick a member: {}{more}", shown.join(", "))),
+                )
+            }
+            Type::Float { name, .. } => unfetchable(
+                format!("a floating-point `{name}`, which ftrace cannot fetch"),
+                None,
+            ),
+            Type::Fwd { name, kind } => unfetchable(
+                format!("`{kind} {name}`, which is only declared here (no body in the types)"),
+                None,
+            ),
+            Type::Void => unfetchable("`void`".into(), None),
+            other => unfetchable(format!("a {}", kind_word(&other)), None),
+        };
+    }
+    Err(CompileError::new(
+        t.span,
+        ErrorKind::Unsupported(format!(
+            "`{}` nests single-member structs too deeply",
+            st.path
+        )),
+    ))
+}
+
+fn kind_word(t: &Type) -> &'static str {
+    match t {
+        Type::Func { .. } => "function",
+        Type::FuncProto { .. } => "function prototype",
+        Type::Other { what } => what,
+        _ => "type that cannot be fetched",
+    }
+}
