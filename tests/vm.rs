@@ -56,13 +56,23 @@ fn scenario_files() -> BTreeMap<String, PathBuf> {
     files
 }
 
+/// The coolkprobe under test: this build's, or COOLKPROBE_VM_BIN (e.g. a
+/// release build, which runs several times faster under emulation).
+fn binary() -> PathBuf {
+    std::env::var_os("COOLKPROBE_VM_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_coolkprobe")))
+}
+
 fn boot(series: &str, scenarios: &BTreeMap<String, PathBuf>) -> Vm {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vm-{series}"));
     let _ = std::fs::remove_dir_all(&out);
     let started = Instant::now();
     let run = Command::new("bash")
         .arg(repo().join("tests/vm/run.sh"))
-        .args(["-k", series, "-b", env!("CARGO_BIN_EXE_coolkprobe"), "-o"])
+        .args(["-k", series, "-b"])
+        .arg(binary())
+        .arg("-o")
         .arg(&out)
         .args(scenarios.values())
         .output()
@@ -134,6 +144,7 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "07-teardown" => vmcheck::teardown(vm, s),
         "08-btf-args" => vmcheck::btf_args(vm, s),
         "09-packets" => vmcheck::packets(vm, s),
+        "10-packet-filters" => vmcheck::packet_filters(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"
         )),
