@@ -22,6 +22,7 @@ mod vmcheck;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use vmcheck::{Scenario, Vm};
@@ -56,12 +57,42 @@ fn scenario_files() -> BTreeMap<String, PathBuf> {
     files
 }
 
-/// The coolkprobe under test: this build's, or COOLKPROBE_VM_BIN (e.g. a
-/// release build, which runs several times faster under emulation).
+/// The coolkprobe under test: COOLKPROBE_VM_BIN if set, else an optimised
+/// build of this tree. Under software emulation a debug build makes each
+/// kprobe run several seconds slower (measured: the suite takes ~5 min with
+/// it, ~1.5 min with a release build), so a debug `cargo test` builds the
+/// release binary once, here (cargo's build lock is free while tests run).
 fn binary() -> PathBuf {
-    std::env::var_os("COOLKPROBE_VM_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_coolkprobe")))
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("COOLKPROBE_VM_BIN") {
+            return PathBuf::from(bin);
+        }
+        let this = PathBuf::from(env!("CARGO_BIN_EXE_coolkprobe"));
+        if !cfg!(debug_assertions) {
+            return this;
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(repo())
+            .args(["build", "--release", "--bin", "coolkprobe"])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo build --release: {e}"));
+        assert!(status.success(), "cargo build --release failed: {status}");
+        // target/debug/coolkprobe -> target/release/coolkprobe, whatever the target dir.
+        let release = this
+            .parent()
+            .and_then(Path::parent)
+            .map(|t| t.join("release/coolkprobe"))
+            .expect("target dir of the test binary");
+        assert!(
+            release.exists(),
+            "no {} after cargo build --release",
+            release.display()
+        );
+        release
+    })
+    .clone()
 }
 
 fn boot(series: &str, scenarios: &BTreeMap<String, PathBuf>) -> Vm {
@@ -106,7 +137,11 @@ fn run_kernel(series: &str) {
             Some(s) => check(&vm, s),
         };
         match verdict {
-            Ok(()) => eprintln!("Debian {series} ({}): {name}: ok", vm.release),
+            Ok(()) => eprintln!(
+                "Debian {series} ({}): {name}: ok ({:.1}s)",
+                vm.release,
+                vm.scenario(name).map_or(0.0, |s| s.seconds)
+            ),
             Err(e) => {
                 eprintln!("Debian {series} ({}): {name}: FAILED", vm.release);
                 let output = vm.scenario(name).map(|s| s.output.as_str()).unwrap_or("");

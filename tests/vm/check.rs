@@ -18,6 +18,9 @@ pub struct Vm {
 pub struct Scenario {
     pub name: String,
     pub rc: i32,
+    /// Guest uptime at its start, and how long it ran (for the report).
+    pub started: f64,
+    pub seconds: f64,
     /// Everything the scenario printed, framing included (for failure reports).
     pub output: String,
     pub kv: BTreeMap<String, String>,
@@ -56,9 +59,12 @@ impl Vm {
             }
             if let Some(rest) = line.strip_prefix("@@@ BOOTED ") {
                 release = rest.split_whitespace().next().unwrap_or("").to_owned();
-            } else if let Some(name) = line.strip_prefix("@@@ BEGIN ") {
+            } else if let Some(rest) = line.strip_prefix("@@@ BEGIN ") {
+                let mut w = rest.split_whitespace();
                 cur = Some(Scenario {
-                    name: name.to_owned(),
+                    name: w.next().unwrap_or("").to_owned(),
+                    started: w.next().and_then(|t| t.parse().ok()).unwrap_or(0.0),
+                    seconds: 0.0,
                     rc: -1,
                     output: String::new(),
                     kv: BTreeMap::new(),
@@ -66,11 +72,11 @@ impl Vm {
                 });
             } else if let Some(rest) = line.strip_prefix("@@@ END ") {
                 if let Some(mut s) = cur.take() {
-                    s.rc = rest
-                        .rsplit(' ')
-                        .next()
-                        .and_then(|c| c.parse().ok())
-                        .unwrap_or(-1);
+                    // `NAME RC UPTIME`
+                    let w: Vec<&str> = rest.split_whitespace().collect();
+                    s.rc = w.get(1).and_then(|c| c.parse().ok()).unwrap_or(-1);
+                    let end: f64 = w.get(2).and_then(|t| t.parse().ok()).unwrap_or(0.0);
+                    s.seconds = end - s.started;
                     scenarios.push(s);
                 }
             } else if let Some(s) = cur.as_mut() {

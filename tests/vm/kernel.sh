@@ -26,7 +26,8 @@ esac
 
 # The package name carries the ABI number, so the newest package is the
 # newest name in version order (6.1.0-9 < 6.1.0-56, 6.12.9 < 6.12.117).
-newest_name() { apt-cache search --names-only "$pattern" 2>/dev/null | cut -d' ' -f1 | grep -E "$pattern" | sort -V | tail -n1; }
+# (apt-cache pkgnames lists by prefix: much faster than apt-cache search.)
+newest_name() { apt-cache pkgnames "linux-image-$series" 2>/dev/null | grep -E "$pattern" | sort -V | tail -n1; }
 pkg=$(newest_name || true)
 if [[ -z $pkg ]] && [[ $(id -u) == 0 ]]; then
     # A fresh machine may not have the package lists yet.
@@ -34,15 +35,14 @@ if [[ -z $pkg ]] && [[ $(id -u) == 0 ]]; then
     pkg=$(newest_name || true)
 fi
 
-deb=
 if [[ -n $pkg ]]; then
-    ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
-    # apt-get download names the file PKG_VERSION_amd64.deb with ':' escaped.
-    deb=$cache/debs/${pkg}_${ver//:/%3a}_amd64.deb
-    if [[ ! -s $deb ]]; then
-        echo "kernel.sh: downloading $pkg $ver" >&2
+    # A package of that name (same kernel ABI) already downloaded is reused.
+    deb=$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n1 || true)
+    if [[ -z $deb ]]; then
+        echo "kernel.sh: downloading $pkg" >&2
         tmp=$(mktemp -d "$cache/debs/dl.XXXXXX")
         (cd "$tmp" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$pkg" >&2) || { rm -rf "$tmp"; echo "kernel.sh: apt-get download $pkg failed" >&2; exit 1; }
+        deb=$cache/debs/$(basename "$tmp"/*.deb)
         mv "$tmp"/*.deb "$deb"
         rmdir "$tmp"
     fi
