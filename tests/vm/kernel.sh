@@ -88,6 +88,7 @@ if [[ $extract == 1 && ! -s $dir/vmlinux ]]; then
     fd377a58) dec=(xz -dcq) ;;
     *) echo "kernel.sh: unknown bzImage payload magic $magic" >&2; exit 1 ;;
     esac
+    command -v "${dec[0]}" >/dev/null || { echo "kernel.sh: ${dec[0]} is needed to extract $vmlinuz; install it" >&2; exit 1; }
     tail -c +$((off + 1)) "$vmlinuz" | head -c "$len" | "${dec[@]}" >"$dir/vmlinux.tmp" 2>/dev/null || true
     if [[ $(head -c4 "$dir/vmlinux.tmp" | od -An -tx1 | tr -d ' ') != 7f454c46 ]]; then
         echo "kernel.sh: extracting vmlinux from $vmlinuz failed (${dec[*]})" >&2

@@ -8,7 +8,7 @@
 # OUTDIR/results.txt (the framed scenario output, see guest/init) and the
 # serial console in OUTDIR/console.log. Exit status: 0 when the VM ran every
 # scenario to the end (scenario verdicts are in results.txt), 1 otherwise.
-# Environment: COOLKPROBE_VM_TIMEOUT (seconds, default 300), COOLKPROBE_VM_SMP
+# Environment: COOLKPROBE_VM_TIMEOUT (seconds, default 600), COOLKPROBE_VM_SMP
 # (vCPUs, default 2), COOLKPROBE_VM_CACHE (kernel cache, see kernel.sh).
 set -euo pipefail
 
@@ -31,6 +31,8 @@ need() { command -v "$1" >/dev/null || { echo "run.sh: '$1' not found; install $
 need qemu-system-x86_64 qemu-system-x86
 need cpio cpio
 need objdump binutils
+need gzip gzip
+command -v apt-cache >/dev/null && command -v dpkg-deb >/dev/null || { echo "run.sh: apt-cache and dpkg-deb are needed to fetch the kernels (a Debian host)" >&2; exit 1; }
 busybox=$(command -v busybox || true)
 if [[ -z $busybox ]] || ldd "$busybox" >/dev/null 2>&1; then
     # A dynamically linked busybox would need its own libraries in the VM.
@@ -71,7 +73,7 @@ initrd=$out/initrd.gz
 echo "run.sh: booting $release with ${#scenarios[@]} scenario(s)" >&2
 start=$(date +%s.%N)
 set +e
-timeout -k 5 "${COOLKPROBE_VM_TIMEOUT:-300}" qemu-system-x86_64 \
+timeout -k 5 "${COOLKPROBE_VM_TIMEOUT:-600}" qemu-system-x86_64 \
     -accel tcg -cpu max -smp "${COOLKPROBE_VM_SMP:-2}" -m 512 \
     -display none -monitor none -no-reboot \
     -serial "file:$out/console.log" -serial "file:$out/results.txt" \
