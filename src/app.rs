@@ -52,6 +52,9 @@ pub struct Source {
 }
 
 fn run(args: &Args) -> Result<(), Failure> {
+    if crate::discover::requested(args) {
+        return crate::discover::run(args);
+    }
     let sources = gather(args)?;
     let plan = build_plan(args, &sources, std::process::id())?;
     if args.show {
@@ -125,7 +128,10 @@ pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Fai
         probes.push(p);
     }
     let arch = args.arch.unwrap_or_else(Arch::host);
-    let source = if probes.iter().any(compile::needs_types) {
+    let kernel_needs_types = probes
+        .iter()
+        .any(|p| compile::needs_types(p) && compile::user_binary_for_types(p).is_none());
+    let source = if kernel_needs_types {
         Some(types::load::open(args.vmlinux.as_deref()).map_err(|e| {
             let what = match &args.vmlinux {
                 Some(p) => p.display().to_string(),
@@ -136,9 +142,31 @@ pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Fai
     } else {
         None
     };
+    // Uprobes walk their binary's own DWARF.
+    let mut user_types: Vec<(String, Box<dyn types::TypeSource>)> = Vec::new();
+    for (i, p) in probes.iter().enumerate() {
+        let Some(path) = compile::user_binary_for_types(p) else {
+            continue;
+        };
+        if user_types.iter().any(|(q, _)| q == path) {
+            continue;
+        }
+        let src = types::load::open_file(std::path::Path::new(path)).map_err(|e| {
+            let s = &sources[i];
+            Failure::Usage(render_error(
+                &format!("cannot load C types from {path}: {e}"),
+                &s.text,
+                s.origin.as_deref(),
+                p.place.span,
+                Some("typed uprobe expressions read the binary's DWARF: build it with -g"),
+            ))
+        })?;
+        user_types.push((path.to_string(), src));
+    }
     let cx = Context {
         arch,
         types: source.as_deref(),
+        user_types: &user_types,
     };
     let mut plan = compile::compile(&probes, &cx, compile::group_name(pid)).map_err(|(i, e)| {
         let s = &sources[i];
@@ -235,10 +263,10 @@ pub fn show_script(plan: &Plan, opts: InstallOptions) -> String {
     s
 }
 
-/// Live tracing: install, stream, tear down. Built by the live stage.
+/// Live tracing: install, stream, tear down (src/live.rs).
 pub fn live(args: &Args, plan: &Plan) -> anyhow::Result<()> {
-    let _ = (args, plan);
-    Err(anyhow!(
-        "live tracing not built yet (use -S to print the tracefs commands)"
-    ))
+    let opts = crate::live::LiveOptions::from_args(args)?;
+    let summary = crate::live::run(&opts, plan)?;
+    crate::live::print_summary(&summary);
+    Ok(())
 }

@@ -7,7 +7,9 @@
 
 pub mod filter;
 pub mod plan;
-mod suggest;
+pub mod suggest;
+#[cfg(test)]
+mod tests;
 mod uprobe;
 mod walk;
 
@@ -114,13 +116,51 @@ pub type Result<T, E = CompileError> = std::result::Result<T, E>;
 /// What the compiler needs besides the probes.
 pub struct Context<'a> {
     pub arch: Arch,
-    /// Only needed when some probe has a typed expression.
+    /// The kernel's types. Only needed when some kernel probe has a typed
+    /// expression.
     pub types: Option<&'a dyn TypeSource>,
+    /// Each user binary's own types (its DWARF), by the path the probe
+    /// names: a uprobe's typed expressions walk these, never the kernel's.
+    pub user_types: &'a [(String, Box<dyn TypeSource>)],
 }
 
-/// Whether any expression of the probe walks C types.
+impl<'a> Context<'a> {
+    /// The context one probe compiles in: for a uprobe, its binary's types.
+    fn for_place(&self, place: &Place) -> Context<'a> {
+        let types = match place {
+            Place::User { path, .. } => self
+                .user_types
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, t)| t.as_ref()),
+            _ => self.types,
+        };
+        Context {
+            arch: self.arch,
+            types,
+            user_types: self.user_types,
+        }
+    }
+}
+
+/// Whether any expression of the probe walks C types (`%N` alone, a
+/// register, does not).
 pub fn needs_types(p: &Probe) -> bool {
-    p.args.iter().any(|a| matches!(a.expr, Expr::Typed(_)))
+    p.args.iter().any(|a| match &a.expr {
+        Expr::Typed(t) => {
+            t.cast.is_some() || !t.steps.is_empty() || matches!(t.base.node, Base::Param(_))
+        }
+        Expr::Raw(_) => false,
+    })
+}
+
+/// The user binary whose types a probe needs (a uprobe with a typed
+/// expression), if any; other probes that need types need the kernel's.
+pub fn user_binary_for_types(p: &Probe) -> Option<&str> {
+    match &p.place.node {
+        Place::User { path, .. } if needs_types(p) => Some(path),
+        _ => None,
+    }
 }
 
 /// The group of this run: `coolkprobe_<PID>`.
@@ -143,6 +183,7 @@ pub fn compile(
 
 /// Compile one probe; `index` makes its event name `f<index>`.
 pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
+    let cx = &cx.for_place(&p.place.node);
     let target = target(p)?;
     if matches!(target, Target::Tracepoint { .. }) {
         if let Some(a) = p.args.first() {
@@ -157,16 +198,26 @@ pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<Compil
     }
     let mut fetchargs = Vec::new();
     let mut fields = Vec::new();
+    let mut filter_fields = Vec::new();
     for a in &p.args {
-        let (fetch, display) = match &a.expr {
-            Expr::Raw(r) => (r.node.clone(), Display::Default),
+        let named = display_for_name(&a.name.node);
+        let (fetch, display, size) = match &a.expr {
+            Expr::Raw(r) => (r.node.clone(), Display::Default, None),
             Expr::Typed(t) => {
-                let leaf = typed(t, cx)?;
+                let leaf = typed(t, cx, named == Some(Display::Ip))?;
                 let d = leaf.display(t.format.map(|f| f.node));
-                (leaf.fetch, d)
+                if let Some(n) = named {
+                    check_named_width(&a.name.node, n, &leaf, t.span)?;
+                }
+                let size = match leaf.kind {
+                    walk::LeafKind::Scalar { size } => Some(size),
+                    walk::LeafKind::Bytes { len } => Some(len),
+                    _ => None,
+                };
+                (leaf.fetch, d, size)
             }
         };
-        let display = display_for_name(&a.name.node).unwrap_or(display);
+        let display = named.unwrap_or(display);
         fetchargs.push(FetchArg {
             name: a.name.node.clone(),
             fetch,
@@ -175,12 +226,19 @@ pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<Compil
             name: a.name.node.clone(),
             display,
         });
+        filter_fields.push(filter::FilterField {
+            name: a.name.node.clone(),
+            display,
+            size,
+        });
     }
     let filter = match &p.filter {
-        Some(f) => Some(
-            filter::translate(&f.node, &fields)
-                .map_err(|e| CompileError::new(f.span, ErrorKind::Filter(e.to_string())))?,
-        ),
+        Some(f) => Some(filter::translate(&f.node, &filter_fields).map_err(|e| {
+            CompileError::new(
+                Span::new(f.span.start + e.start, f.span.start + e.end),
+                ErrorKind::Filter(e.msg),
+            )
+        })?),
         None => None,
     };
     Ok(CompiledProbe {
@@ -191,6 +249,37 @@ pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<Compil
         filter,
         fields,
     })
+}
+
+/// `ip_` needs an IPv4 word or IPv6 bytes; `B16_`... a value of that width.
+fn check_named_width(name: &str, d: Display, leaf: &Leaf, span: Span) -> Result<()> {
+    let what = match leaf.kind {
+        walk::LeafKind::Scalar { size } => format!("{} bits wide", size * 8),
+        walk::LeafKind::Bytes { len } => format!("{len} bytes"),
+        walk::LeafKind::String => "a string".into(),
+        walk::LeafKind::Bitfield { width } => format!("a {width}-bit bitfield"),
+    };
+    let ok = match (d, leaf.kind) {
+        (Display::Ip, walk::LeafKind::Scalar { size: 4 }) => true,
+        (Display::Ip, walk::LeafKind::Bytes { len: 16 }) => true,
+        (Display::Swapped { bits, .. }, walk::LeafKind::Scalar { size }) => bits as u32 == size * 8,
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let want = match d {
+        Display::Ip => "an IPv4 (32-bit) or IPv6 (128-bit) address".to_string(),
+        Display::Swapped { bits, .. } => format!("a {bits}-bit value"),
+        _ => return Ok(()),
+    };
+    Err(CompileError::new(
+        span,
+        ErrorKind::Unsupported(format!(
+            "the name `{name}` asks for {want}, but the value is {what}"
+        )),
+    )
+    .with_help("rename it, or point it at a member of that width"))
 }
 
 /// A name that says how its value is shown (SPEC 2.3): `ip_*`,
@@ -245,7 +334,7 @@ fn target(p: &Probe) -> Result<Target> {
     })
 }
 
-fn typed(t: &TypedExpr, cx: &Context<'_>) -> Result<Leaf> {
+fn typed(t: &TypedExpr, cx: &Context<'_>, ip: bool) -> Result<Leaf> {
     let reg = match &t.base.node {
         Base::Arg(n) => match cx.arch.arg_reg(*n as usize) {
             Some(r) => r,
@@ -275,7 +364,7 @@ fn typed(t: &TypedExpr, cx: &Context<'_>) -> Result<Leaf> {
     let Some(cast) = &t.cast else {
         if t.steps.is_empty() {
             // `%N` alone: the register, with the letter's type.
-            return Ok(Leaf::register(reg, cx.arch));
+            return Ok(Leaf::register(reg, cx.arch, t.format.map(|f| f.node)));
         }
         return Err(CompileError::new(
             t.base.span.to(t.base.span),
@@ -289,7 +378,7 @@ fn typed(t: &TypedExpr, cx: &Context<'_>) -> Result<Leaf> {
     let Some(types) = cx.types else {
         return Err(CompileError::new(t.span, ErrorKind::NoTypes));
     };
-    walk::walk(types, cx.arch, reg, t, cast).map_err(|mut e| {
+    walk::walk(types, cx.arch, reg, t, cast, ip).map_err(|mut e| {
         if matches!(*e.kind, ErrorKind::Types(_)) && e.span == Span::default() {
             e.span = t.span;
         }

@@ -42,9 +42,9 @@ pub enum LeafKind {
 
 impl Leaf {
     /// `%N` alone: the register as a pointer-sized word.
-    pub fn register(reg: &str, arch: Arch) -> Leaf {
+    pub fn register(reg: &str, arch: Arch, f: Option<Format>) -> Leaf {
         Leaf {
-            fetch: format!("{reg}:x{}", arch.pointer_size() * 8),
+            fetch: format!("{reg}:{}", scalar_type(f, arch.pointer_size())),
             kind: LeafKind::Scalar {
                 size: arch.pointer_size(),
             },
@@ -143,13 +143,13 @@ pub(super) fn find_composite(
         CompositeKind::Struct => CompositeKind::Union,
         CompositeKind::Union => CompositeKind::Struct,
     };
-    if !near.is_empty() {
-        err = err.with_help(did_you_mean(&near, &format!("{kname} ")));
-    } else if src.find_composite(other, &name.node)?.is_some() {
+    if src.find_composite(other, &name.node)?.is_some() {
         err = err.with_help(format!(
             "`{}` is a {other}: write `({other} {})`",
             name.node, name.node
         ));
+    } else if !near.is_empty() {
+        err = err.with_help(did_you_mean(&near, &format!("{kname} ")));
     }
     Err(err)
 }
@@ -255,6 +255,7 @@ pub(super) fn walk(
     reg: &str,
     t: &TypedExpr,
     cast: &Spanned<Cast>,
+    ip: bool,
 ) -> Result<Leaf> {
     let c = &cast.node;
     let psize = arch.pointer_size();
@@ -423,8 +424,19 @@ pub(super) fn walk(
                     },
                     Cur::Unit(_) => unreachable_state(step.span)?,
                 };
-                let comp = match resolve(src, pointee)? {
-                    (_, Type::Composite(c)) => c,
+                let resolved = match resolve(src, pointee)? {
+                    // A pointer to a forward declaration: the body, if the
+                    // types have one under that name (it often is elsewhere).
+                    (_, Type::Fwd { name: fname, kind }) => {
+                        match src.find_composite(kind, &fname)? {
+                            Some(id) => (id, resolve(src, id)?.1),
+                            None => (pointee, Type::Fwd { name: fname, kind }),
+                        }
+                    }
+                    other => other,
+                };
+                let (pointee, comp) = match resolved {
+                    (id, Type::Composite(c)) => (id, c),
                     _ => {
                         return Err(CompileError::new(
                             step.span,
@@ -544,7 +556,7 @@ pub(super) fn walk(
             }
         }
     }
-    leaf(src, arch, st, t)
+    leaf(src, arch, st, t, ip)
 }
 
 impl State {
@@ -632,7 +644,7 @@ fn scalar_type(f: Option<Format>, size: u32) -> String {
     format!("{}{}", f.map_or('x', Format::letter), size * 8)
 }
 
-fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr) -> Result<Leaf> {
+fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) -> Result<Leaf> {
     let f = t.format.map(|f| f.node);
     let psize = arch.pointer_size();
     let at = |loc: &Loc| match loc {
@@ -668,6 +680,19 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr) -> Result<Le
         Cur::Ty(id) => id,
     };
     let mut loc = st.loc.clone();
+    // An `ip_` name on 16 bytes (struct in6_addr, u8[16]): an IPv6
+    // address, fetched as bytes for the renderer to spell.
+    if ip && st.bitfield.is_none() {
+        let (_, ty) = resolve(src, id)?;
+        let sixteen = matches!(ty, Type::Composite(_) | Type::Array { .. })
+            && size_of(src, id, psize)? == Some(16);
+        if sixteen {
+            return Ok(Leaf {
+                fetch: format!("{}:u8[16]", at(&loc)),
+                kind: LeafKind::Bytes { len: 16 },
+            });
+        }
+    }
     // Single-member structs (atomic_t, refcount_t = { atomic_t refs }) are
     // their member: descend until something else is reached.
     for _ in 0..16 {
@@ -680,7 +705,7 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr) -> Result<Le
                 // The storage unit of the bitfield's type, as ftrace's
                 // b<width>@<bit>/<container> wants it, grown if the field
                 // straddles it.
-                let mut unit = (n.max(1) * 8) as u64;
+                let mut unit = (n.max(1) as u64).saturating_mul(8);
                 let abs = off * 8 + bit;
                 let (mut start, mut inbit);
                 loop {

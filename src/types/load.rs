@@ -8,6 +8,7 @@ use object::{Object, ObjectSection};
 
 use super::btf::{has_btf_magic, map_or_read, Backing, Btf};
 use super::btf_source::BtfSource;
+use super::dwarf::DwarfSource;
 use super::{Result, TypeError, TypeSource};
 
 /// The running kernel's BTF; module BTF sits beside it.
@@ -23,8 +24,35 @@ pub fn open(path: Option<&Path>) -> Result<Box<dyn TypeSource>> {
 
 fn open_running_kernel() -> Result<Box<dyn TypeSource>> {
     let path = Path::new(SYSFS_VMLINUX_BTF);
+    if !path.exists() {
+        // A kernel built without BTF: its debuginfo vmlinux, if installed.
+        if let Some(release) = kernel_release() {
+            if let Some(v) = debuginfo_vmlinux(&release)
+                .into_iter()
+                .find(|p| p.is_file())
+            {
+                return open_file(&v);
+            }
+        }
+    }
     let src = open_kernel_btf(path, path.parent())?;
     Ok(Box::new(src))
+}
+
+/// Where distributions put a kernel's debuginfo vmlinux (the places perf
+/// and systemtap look), for release `uname -r`.
+pub fn debuginfo_vmlinux(release: &str) -> Vec<PathBuf> {
+    vec![
+        PathBuf::from(format!("/usr/lib/debug/boot/vmlinux-{release}")),
+        PathBuf::from(format!("/usr/lib/debug/lib/modules/{release}/vmlinux")),
+        PathBuf::from(format!("/boot/vmlinux-{release}")),
+    ]
+}
+
+/// `uname -r`.
+fn kernel_release() -> Option<String> {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    Some(r.trim().to_string()).filter(|r| !r.is_empty())
 }
 
 /// A kernel's raw BTF plus the directory of its modules' split BTF
@@ -96,9 +124,7 @@ fn btf_section(bytes: &[u8], path: &Path) -> Result<Option<std::ops::Range<usize
     Ok(Some(start..end))
 }
 
-/// An ELF without .BTF: its DWARF (the DWARF source plugs in here).
-fn open_dwarf(path: &Path, _backing: Arc<Backing>) -> Result<Box<dyn TypeSource>> {
-    Err(TypeError::NoTypes {
-        path: path.display().to_string(),
-    })
+/// An ELF without .BTF: its DWARF.
+fn open_dwarf(path: &Path, backing: Arc<Backing>) -> Result<Box<dyn TypeSource>> {
+    Ok(Box::new(DwarfSource::from_backing(path, backing)?))
 }

@@ -1,0 +1,215 @@
+//! Typed uprobes: `p /path/bin:symbol name=%0~(struct T)->m` walks the
+//! binary's own DWARF. A C program built with -g during the test (PIE and
+//! not): the -S definitions are checked offset by offset against pahole,
+//! then installed for real on this machine's kernel (uprobes work here)
+//! and the values the kernel fetched are checked against what the
+//! program passed: struct members, nested pointers, char arrays, char
+//! pointers into user memory, a 2-D array element, entry and return.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::pahole;
+
+fn build(flags: &[&str], name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ckp-uprobe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/types.c");
+    let st = Command::new("gcc")
+        .args(["-g", "-O0"])
+        .args(flags)
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("gcc is needed");
+    assert!(st.success());
+    out
+}
+
+fn coolkprobe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
+}
+
+const ARGS: &str = "kind=%0S~(struct holder)->kind comm=%0~(struct holder)->comm \
+     name=%0~(struct holder)->name m=%0S~(struct holder)->matrix[1][2] \
+     tag=%0~(struct holder)->u.in.tag hi=%0U~(struct holder)->hi16 \
+     nk=%0S~(struct holder)->next->kind label=%1";
+
+fn show(bin: &Path) -> String {
+    let out = coolkprobe()
+        .arg("-S")
+        .arg(format!("p {}:probe_me {ARGS}", bin.display()))
+        .arg(format!("r {}:probe_me r=$retval", bin.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Byte offset of member `name` of `struct holder` as pahole prints it.
+fn pahole_offset(bin: &Path, strukt: &str, name: &str) -> u64 {
+    let out = Command::new("pahole")
+        .args(["-F", "dwarf", "-C", strukt])
+        .arg(bin)
+        .output()
+        .expect("pahole is needed (apt-get install dwarves)");
+    let text = String::from_utf8(out.stdout).unwrap();
+    pahole::members(&text)
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .unwrap_or_else(|| panic!("pahole shows no {name} in {strukt}:\n{text}"))
+        .1
+}
+
+#[test]
+fn typed_uprobe_definitions_match_pahole() {
+    for (name, flags) in [("nopie", &["-no-pie"][..]), ("pie", &["-pie", "-fPIE"][..])] {
+        let bin = build(flags, &format!("holder-{name}"));
+        let script = show(&bin);
+        let def = script
+            .lines()
+            .find(|l| l.starts_with("echo 'p:"))
+            .unwrap_or_else(|| panic!("no uprobe definition:\n{script}"));
+        let off = |m: &str| pahole_offset(&bin, "holder", m);
+        // holder.u is at `u`, the tag inside struct inner at 4; matrix[1][2]
+        // is 1 row of 3 ints plus 2 ints in; hi16 sits in the anonymous
+        // union's anonymous struct after lo16.
+        let inner_tag = pahole_offset(&bin, "inner", "tag");
+        let want = [
+            format!("kind=+{:#x}(%di):s32", off("kind")).replace("+0x0(", "+0("),
+            format!("comm=+{:#x}(%di):string", off("comm")),
+            format!("name=+0(+{:#x}(%di)):string", off("name")),
+            format!("m=+{:#x}(%di):s32", off("matrix") + 4 * (3 + 2)),
+            format!("tag=+{:#x}(%di):string", off("u") + inner_tag),
+            format!("hi=+{:#x}(%di):u16", off("hi16")),
+            format!("nk=+0(+{:#x}(%di)):s32", off("next")),
+            "label=%si:x64".to_string(),
+        ];
+        for w in &want {
+            assert!(
+                def.split_whitespace().any(|a| a.trim_matches('\'') == w),
+                "{name}: expected {w} in\n{def}"
+            );
+        }
+        let ret = script.lines().find(|l| l.starts_with("echo 'r:")).unwrap();
+        assert!(ret.contains(" r=$retval'"), "{ret}");
+    }
+}
+
+/// Removes our group's uprobes whatever happens.
+struct Teardown {
+    tracefs: PathBuf,
+    group: String,
+    events: Vec<String>,
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        for e in &self.events {
+            let _ = std::fs::write(
+                self.tracefs
+                    .join(format!("events/{}/{e}/enable", self.group)),
+                "0",
+            );
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(self.tracefs.join("uprobe_events"))
+                .unwrap();
+            use std::io::Write;
+            let _ = writeln!(f, "-:{}/{e}", self.group);
+        }
+    }
+}
+
+#[test]
+fn typed_uprobes_live() {
+    if unsafe_geteuid() != 0 {
+        eprintln!("typed_uprobes_live: needs root (CI runs as root): not run");
+        return;
+    }
+    let tracefs = PathBuf::from("/sys/kernel/tracing");
+    if !tracefs.join("uprobe_events").exists() {
+        let _ = Command::new("mount")
+            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+            .status();
+    }
+    assert!(
+        tracefs.join("uprobe_events").exists(),
+        "no uprobe_events in /sys/kernel/tracing"
+    );
+    for (name, flags) in [
+        ("ckpu-np", &["-no-pie"][..]),
+        ("ckpu-pie", &["-pie", "-fPIE"][..]),
+    ] {
+        // A short, unique program name: events are picked out by comm.
+        let comm = format!("{name}{}", std::process::id() % 100_000);
+        let bin = build(flags, &comm);
+        let script = show(&bin);
+        let group = script
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("'p:"))
+            .and_then(|w| w.split('/').next())
+            .unwrap()
+            .to_string();
+        let _down = Teardown {
+            tracefs: tracefs.clone(),
+            group: group.clone(),
+            events: vec!["f0".into(), "f1".into()],
+        };
+        let st = Command::new("sh").arg("-c").arg(&script).status().unwrap();
+        assert!(st.success(), "installing:\n{script}");
+        // argc = 4 → kind = 4; label "x"; n = b.lo = 1; matrix[1][2] = 7:
+        // probe_me returns 4 + 1 + 1 + 7 = 13.
+        let out = Command::new(&bin)
+            .args(["one", "two", "three"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let trace = std::fs::read_to_string(tracefs.join("trace")).unwrap();
+        let mine: Vec<&str> = trace
+            .lines()
+            .filter(|l| l.trim_start().starts_with(&comm[..comm.len().min(15)]))
+            .collect();
+        let entry = mine
+            .iter()
+            .find(|l| l.contains(" f0: "))
+            .unwrap_or_else(|| panic!("{name}: no entry event in trace:\n{trace}"));
+        let args = format!(" {} ", entry.split_once("f0: ").unwrap().1);
+        for want in [
+            " kind=4 ".to_string(),
+            " comm=\"holder\" ".to_string(),
+            format!(" name=\"{}\" ", bin.display()),
+            " m=7 ".to_string(),
+            " tag=\"tg\" ".to_string(),
+            " hi=4660 ".to_string(),
+            " nk=4 ".to_string(),
+        ] {
+            assert!(args.contains(&want), "{name}: {want:?} not in {entry}");
+        }
+        let ret = mine
+            .iter()
+            .find(|l| l.contains(" f1: "))
+            .unwrap_or_else(|| panic!("{name}: no return event in trace:\n{trace}"));
+        assert!(ret.contains(" r=0xd"), "{name}: {ret}");
+        eprintln!("{name}:\n{entry}\n{ret}");
+    }
+}
+
+fn unsafe_geteuid() -> u32 {
+    // Reading our own uid from procfs avoids unsafe code.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(u32::MAX)
+}
