@@ -52,6 +52,9 @@ pub struct Source {
 }
 
 fn run(args: &Args) -> Result<(), Failure> {
+    if crate::discover::requested(args) {
+        return crate::discover::run(args);
+    }
     let sources = gather(args)?;
     let plan = build_plan(args, &sources, std::process::id())?;
     if args.show {
@@ -260,10 +263,10 @@ pub fn show_script(plan: &Plan, opts: InstallOptions) -> String {
     s
 }
 
-/// Live tracing: install, stream, tear down. Built by the live stage.
+/// Live tracing: install, stream, tear down (src/live.rs).
 pub fn live(args: &Args, plan: &Plan) -> anyhow::Result<()> {
-    let _ = (args, plan);
-    Err(anyhow!(
-        "live tracing not built yet (use -S to print the tracefs commands)"
-    ))
+    let opts = crate::live::LiveOptions::from_args(args)?;
+    let summary = crate::live::run(&opts, plan)?;
+    crate::live::print_summary(&summary);
+    Ok(())
 }

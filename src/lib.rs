@@ -15,6 +15,8 @@ pub mod app;
 pub mod arch;
 pub mod cli;
 pub mod compile;
+pub mod discover;
+pub mod live;
 pub mod render;
 pub mod ring;
 pub mod spec;

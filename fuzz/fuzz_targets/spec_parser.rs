@@ -1,8 +1,12 @@
 //! Arbitrary text as a probe spec: parsing ends in Ok or an error, never a
 //! panic, and every span it reports lies inside the input on character
-//! boundaries (the error renderer slices the text with them).
+//! boundaries (the error renderer slices the text with them). The same
+//! text as a filter goes through literal translation, which must not
+//! panic either and must report error ranges inside the filter.
 #![no_main]
 
+use coolkprobe::compile::filter::{translate, FilterField};
+use coolkprobe::compile::plan::Display;
 use coolkprobe::spec::{parse_probe, Cast, Expr, Span};
 use libfuzzer_sys::fuzz_target;
 
@@ -19,8 +23,27 @@ fn check_cast(text: &str, c: &Cast) {
     }
 }
 
+fn filter(text: &str) {
+    let field = |name: &str, display, size| FilterField {
+        name: name.into(),
+        display,
+        size,
+    };
+    let fields = [
+        field("ip_src", Display::Ip, Some(4)),
+        field("ip_v6", Display::Ip, Some(16)),
+        field("b16_p", Display::Swapped { bits: 16, hex: false }, Some(2)),
+        field("B32_x", Display::Swapped { bits: 32, hex: true }, None),
+        field("B64_q", Display::Swapped { bits: 64, hex: true }, Some(8)),
+    ];
+    if let Err(e) = translate(text, &fields) {
+        check(text, Span::new(e.start, e.end));
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
+    filter(text);
     match parse_probe(text) {
         Err(e) => check(text, e.span),
         Ok(p) => {

@@ -7,7 +7,9 @@
 
 pub mod filter;
 pub mod plan;
-mod suggest;
+pub mod suggest;
+#[cfg(test)]
+mod tests;
 mod uprobe;
 mod walk;
 
@@ -141,9 +143,15 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Whether any expression of the probe walks C types.
+/// Whether any expression of the probe walks C types (`%N` alone, a
+/// register, does not).
 pub fn needs_types(p: &Probe) -> bool {
-    p.args.iter().any(|a| matches!(a.expr, Expr::Typed(_)))
+    p.args.iter().any(|a| match &a.expr {
+        Expr::Typed(t) => {
+            t.cast.is_some() || !t.steps.is_empty() || matches!(t.base.node, Base::Param(_))
+        }
+        Expr::Raw(_) => false,
+    })
 }
 
 /// The user binary whose types a probe needs (a uprobe with a typed
@@ -190,16 +198,26 @@ pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<Compil
     }
     let mut fetchargs = Vec::new();
     let mut fields = Vec::new();
+    let mut filter_fields = Vec::new();
     for a in &p.args {
-        let (fetch, display) = match &a.expr {
-            Expr::Raw(r) => (r.node.clone(), Display::Default),
+        let named = display_for_name(&a.name.node);
+        let (fetch, display, size) = match &a.expr {
+            Expr::Raw(r) => (r.node.clone(), Display::Default, None),
             Expr::Typed(t) => {
-                let leaf = typed(t, cx)?;
+                let leaf = typed(t, cx, named == Some(Display::Ip))?;
                 let d = leaf.display(t.format.map(|f| f.node));
-                (leaf.fetch, d)
+                if let Some(n) = named {
+                    check_named_width(&a.name.node, n, &leaf, t.span)?;
+                }
+                let size = match leaf.kind {
+                    walk::LeafKind::Scalar { size } => Some(size),
+                    walk::LeafKind::Bytes { len } => Some(len),
+                    _ => None,
+                };
+                (leaf.fetch, d, size)
             }
         };
-        let display = display_for_name(&a.name.node).unwrap_or(display);
+        let display = named.unwrap_or(display);
         fetchargs.push(FetchArg {
             name: a.name.node.clone(),
             fetch,
@@ -208,12 +226,19 @@ pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<Compil
             name: a.name.node.clone(),
             display,
         });
+        filter_fields.push(filter::FilterField {
+            name: a.name.node.clone(),
+            display,
+            size,
+        });
     }
     let filter = match &p.filter {
-        Some(f) => Some(
-            filter::translate(&f.node, &fields)
-                .map_err(|e| CompileError::new(f.span, ErrorKind::Filter(e.to_string())))?,
-        ),
+        Some(f) => Some(filter::translate(&f.node, &filter_fields).map_err(|e| {
+            CompileError::new(
+                Span::new(f.span.start + e.start, f.span.start + e.end),
+                ErrorKind::Filter(e.msg),
+            )
+        })?),
         None => None,
     };
     Ok(CompiledProbe {
@@ -224,6 +249,37 @@ pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<Compil
         filter,
         fields,
     })
+}
+
+/// `ip_` needs an IPv4 word or IPv6 bytes; `B16_`... a value of that width.
+fn check_named_width(name: &str, d: Display, leaf: &Leaf, span: Span) -> Result<()> {
+    let what = match leaf.kind {
+        walk::LeafKind::Scalar { size } => format!("{} bits wide", size * 8),
+        walk::LeafKind::Bytes { len } => format!("{len} bytes"),
+        walk::LeafKind::String => "a string".into(),
+        walk::LeafKind::Bitfield { width } => format!("a {width}-bit bitfield"),
+    };
+    let ok = match (d, leaf.kind) {
+        (Display::Ip, walk::LeafKind::Scalar { size: 4 }) => true,
+        (Display::Ip, walk::LeafKind::Bytes { len: 16 }) => true,
+        (Display::Swapped { bits, .. }, walk::LeafKind::Scalar { size }) => bits as u32 == size * 8,
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let want = match d {
+        Display::Ip => "an IPv4 (32-bit) or IPv6 (128-bit) address".to_string(),
+        Display::Swapped { bits, .. } => format!("a {bits}-bit value"),
+        _ => return Ok(()),
+    };
+    Err(CompileError::new(
+        span,
+        ErrorKind::Unsupported(format!(
+            "the name `{name}` asks for {want}, but the value is {what}"
+        )),
+    )
+    .with_help("rename it, or point it at a member of that width"))
 }
 
 /// A name that says how its value is shown (SPEC 2.3): `ip_*`,
@@ -278,7 +334,7 @@ fn target(p: &Probe) -> Result<Target> {
     })
 }
 
-fn typed(t: &TypedExpr, cx: &Context<'_>) -> Result<Leaf> {
+fn typed(t: &TypedExpr, cx: &Context<'_>, ip: bool) -> Result<Leaf> {
     let reg = match &t.base.node {
         Base::Arg(n) => match cx.arch.arg_reg(*n as usize) {
             Some(r) => r,
@@ -308,10 +364,10 @@ fn typed(t: &TypedExpr, cx: &Context<'_>) -> Result<Leaf> {
     let Some(cast) = &t.cast else {
         if t.steps.is_empty() {
             // `%N` alone: the register, with the letter's type.
-            return Ok(Leaf::register(reg, cx.arch));
+            return Ok(Leaf::register(reg, cx.arch, t.format.map(|f| f.node)));
         }
         return Err(CompileError::new(
-            t.base.span.to(t.base.span),
+            t.span,
             ErrorKind::Unsupported(
                 "a member walk needs a cast: argument types from prototypes are not supported yet"
                     .into(),
@@ -322,7 +378,7 @@ fn typed(t: &TypedExpr, cx: &Context<'_>) -> Result<Leaf> {
     let Some(types) = cx.types else {
         return Err(CompileError::new(t.span, ErrorKind::NoTypes));
     };
-    walk::walk(types, cx.arch, reg, t, cast).map_err(|mut e| {
+    walk::walk(types, cx.arch, reg, t, cast, ip).map_err(|mut e| {
         if matches!(*e.kind, ErrorKind::Types(_)) && e.span == Span::default() {
             e.span = t.span;
         }

@@ -23,8 +23,11 @@ pub fn nearest<'a>(want: &str, names: impl Iterator<Item = &'a str>) -> Vec<Stri
         .collect();
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
+    // A much closer name makes the far ones noise.
+    let best = scored.first().map_or(0, |s| s.0);
     scored
         .into_iter()
+        .take_while(|s| s.0 <= best + 1)
         .take(3)
         .map(|(_, n)| n.to_string())
         .collect()

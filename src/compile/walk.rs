@@ -42,9 +42,9 @@ pub enum LeafKind {
 
 impl Leaf {
     /// `%N` alone: the register as a pointer-sized word.
-    pub fn register(reg: &str, arch: Arch) -> Leaf {
+    pub fn register(reg: &str, arch: Arch, f: Option<Format>) -> Leaf {
         Leaf {
-            fetch: format!("{reg}:x{}", arch.pointer_size() * 8),
+            fetch: format!("{reg}:{}", scalar_type(f, arch.pointer_size())),
             kind: LeafKind::Scalar {
                 size: arch.pointer_size(),
             },
@@ -143,13 +143,13 @@ pub(super) fn find_composite(
         CompositeKind::Struct => CompositeKind::Union,
         CompositeKind::Union => CompositeKind::Struct,
     };
-    if !near.is_empty() {
-        err = err.with_help(did_you_mean(&near, &format!("{kname} ")));
-    } else if src.find_composite(other, &name.node)?.is_some() {
+    if src.find_composite(other, &name.node)?.is_some() {
         err = err.with_help(format!(
             "`{}` is a {other}: write `({other} {})`",
             name.node, name.node
         ));
+    } else if !near.is_empty() {
+        err = err.with_help(did_you_mean(&near, &format!("{kname} ")));
     }
     Err(err)
 }
@@ -212,16 +212,15 @@ fn member_names(src: &dyn TypeSource, c: &Composite, out: &mut Vec<String>, dept
     }
 }
 
-/// The fixed size of the headers between two layers (SPEC 2.2).
-fn layer_gap(from: Layer, to: Layer, src: &dyn TypeSource, header: &str) -> u64 {
+/// The fixed size of the headers between two layers (SPEC 2.2): eth 14,
+/// and an l4 header reached from below l3 is taken to follow a plain IPv4
+/// header (20; IP options are not followed).
+fn layer_gap(from: Layer, to: Layer) -> u64 {
     let mut gap = 0;
     if from == Layer::L2 && to >= Layer::L3 {
         gap += 14;
     }
     if from <= Layer::L3 && to == Layer::L4 {
-        // IP options are not followed; an l4 header reached from below l3
-        // is taken to follow a plain IPv4 header.
-        let _ = (src, header);
         gap += 20;
     }
     gap
@@ -255,6 +254,7 @@ pub(super) fn walk(
     reg: &str,
     t: &TypedExpr,
     cast: &Spanned<Cast>,
+    ip: bool,
 ) -> Result<Leaf> {
     let c = &cast.node;
     let psize = arch.pointer_size();
@@ -332,7 +332,7 @@ pub(super) fn walk(
             State {
                 loc: Loc::Value {
                     text: mem(reg, data_bits / 8),
-                    add: layer_gap(marker, layer, src, &c.name.node),
+                    add: layer_gap(marker, layer),
                 },
                 cur: Cur::PtrTo(target),
                 bitfield: None,
@@ -423,8 +423,19 @@ pub(super) fn walk(
                     },
                     Cur::Unit(_) => unreachable_state(step.span)?,
                 };
-                let comp = match resolve(src, pointee)? {
-                    (_, Type::Composite(c)) => c,
+                let resolved = match resolve(src, pointee)? {
+                    // A pointer to a forward declaration: the body, if the
+                    // types have one under that name (it often is elsewhere).
+                    (_, Type::Fwd { name: fname, kind }) => {
+                        match src.find_composite(kind, &fname)? {
+                            Some(id) => (id, resolve(src, id)?.1),
+                            None => (pointee, Type::Fwd { name: fname, kind }),
+                        }
+                    }
+                    other => other,
+                };
+                let (pointee, comp) = match resolved {
+                    (id, Type::Composite(c)) => (id, c),
                     _ => {
                         return Err(CompileError::new(
                             step.span,
@@ -544,7 +555,7 @@ pub(super) fn walk(
             }
         }
     }
-    leaf(src, arch, st, t)
+    leaf(src, arch, st, t, ip)
 }
 
 impl State {
@@ -632,7 +643,7 @@ fn scalar_type(f: Option<Format>, size: u32) -> String {
     format!("{}{}", f.map_or('x', Format::letter), size * 8)
 }
 
-fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr) -> Result<Leaf> {
+fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) -> Result<Leaf> {
     let f = t.format.map(|f| f.node);
     let psize = arch.pointer_size();
     let at = |loc: &Loc| match loc {
@@ -668,6 +679,19 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr) -> Result<Le
         Cur::Ty(id) => id,
     };
     let mut loc = st.loc.clone();
+    // An `ip_` name on 16 bytes (struct in6_addr, u8[16]): an IPv6
+    // address, fetched as bytes for the renderer to spell.
+    if ip && st.bitfield.is_none() {
+        let (_, ty) = resolve(src, id)?;
+        let sixteen = matches!(ty, Type::Composite(_) | Type::Array { .. })
+            && size_of(src, id, psize)? == Some(16);
+        if sixteen {
+            return Ok(Leaf {
+                fetch: format!("{}:u8[16]", at(&loc)),
+                kind: LeafKind::Bytes { len: 16 },
+            });
+        }
+    }
     // Single-member structs (atomic_t, refcount_t = { atomic_t refs }) are
     // their member: descend until something else is reached.
     for _ in 0..16 {
@@ -680,7 +704,7 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr) -> Result<Le
                 // The storage unit of the bitfield's type, as ftrace's
                 // b<width>@<bit>/<container> wants it, grown if the field
                 // straddles it.
-                let mut unit = (n.max(1) * 8) as u64;
+                let mut unit = (n.max(1) as u64).saturating_mul(8);
                 let abs = off * 8 + bit;
                 let (mut start, mut inbit);
                 loop {

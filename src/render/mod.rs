@@ -1,1 +1,482 @@
-//! TODO(stage render)
+//! Decoded events + the display plan -> text lines or NDJSON.
+//!
+//! Everything is written into one reusable byte buffer that is flushed
+//! in large writes; nothing is allocated per event on the text path.
+
+mod names;
+mod value;
+
+pub use names::{Comms, Kallsyms};
+
+use std::io::{self, Write};
+
+use crate::compile::plan::{CompiledProbe, Display, Plan, Target};
+use crate::ring::format::{EventFormat, Field};
+use crate::ring::merge::{Flow, Sink};
+use crate::ring::{common_type, EventTable, Value};
+
+/// Where the `(...)` after the event name comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    None,
+    /// `__probe_ip`, a kernel address.
+    KernelIp,
+    /// `__probe_func` and `__probe_ret_ip`, kernel addresses.
+    KernelRet,
+    UserIp,
+    UserRet,
+}
+
+struct EventPlan {
+    /// `f0: `
+    text_head: Vec<u8>,
+    /// `,"event":"f0","probe":"<spec>"`
+    json_head: Vec<u8>,
+    place: Place,
+    ip: Option<Field>,
+    func: Option<Field>,
+    ret_ip: Option<Field>,
+    /// Shown fields: (field, display, name JSON-quoted once).
+    fields: Vec<(Field, Display, String)>,
+    pid: Option<Field>,
+}
+
+struct StackPlan {
+    size: Option<Field>,
+    caller: Field,
+}
+
+/// Counts for the exit summary.
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
+    pub events: u64,
+    /// Per CPU: records the kernel reported lost on page boundaries.
+    pub lost: std::collections::BTreeMap<u32, u64>,
+    /// Pages flagged as having lost records without a count.
+    pub lost_unknown: u64,
+    pub corrupt: u64,
+    pub unknown_ids: u64,
+}
+
+pub struct Renderer<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    json: bool,
+    /// By index in the event table.
+    events: Vec<Option<EventPlan>>,
+    table: EventTable,
+    stack_index: Option<usize>,
+    stack: Option<StackPlan>,
+    pub kallsyms: Kallsyms,
+    pub comms: Comms,
+    pub counts: Counts,
+    pub limit: Option<u64>,
+    /// The first write error (a closed pipe ends the run).
+    pub write_error: Option<io::Error>,
+    who: Vec<Who>,
+    ts: TsCache,
+}
+
+const WHO_SLOTS: usize = 64;
+
+/// One rendered `comm-pid [cpu]` (or its JSON form).
+#[derive(Default, Clone)]
+struct Who {
+    key: Option<(u32, i32)>,
+    bytes: Vec<u8>,
+}
+
+/// The seconds part of the last timestamp, rendered.
+#[derive(Default)]
+struct TsCache {
+    secs: Option<u64>,
+    text: Vec<u8>,
+}
+
+impl TsCache {
+    /// `secs.micros`, as the kernel's trace file shows timestamps.
+    fn push(&mut self, b: &mut Vec<u8>, ts: u64) {
+        let secs = ts / 1_000_000_000;
+        if self.secs != Some(secs) {
+            self.secs = Some(secs);
+            self.text.clear();
+            value::push_u64(&mut self.text, secs);
+            self.text.push(b'.');
+        }
+        b.extend_from_slice(&self.text);
+        let mut us = ((ts % 1_000_000_000) / 1000) as u32;
+        let mut d = [b'0'; 6];
+        for i in (0..6).rev() {
+            d[i] = b'0' + (us % 10) as u8;
+            us /= 10;
+        }
+        b.extend_from_slice(&d);
+    }
+}
+
+const FLUSH_AT: usize = 256 * 1024;
+
+impl<W: Write> Renderer<W> {
+    /// The id of the kernel_stack event, for the readers.
+    pub fn stack_id(&self) -> Option<u16> {
+        self.stack_index.map(|i| self.table.formats[i].id)
+    }
+
+    /// `formats[i]` is the format of `plan.probes[i]`; `stack` that of
+    /// `ftrace/kernel_stack` when `-s` is on.
+    pub fn new(
+        plan: &Plan,
+        formats: Vec<EventFormat>,
+        stack: Option<EventFormat>,
+        json: bool,
+        out: W,
+    ) -> Renderer<W> {
+        let mut table = EventTable::default();
+        let mut events = Vec::new();
+        for (p, f) in plan.probes.iter().zip(formats) {
+            let ep = event_plan(p, &f);
+            table.insert(f);
+            events.push(Some(ep));
+        }
+        let mut stack_index = None;
+        let mut stack_plan = None;
+        if let Some(f) = stack {
+            if let Some(caller) = f.field("caller").cloned() {
+                stack_plan = Some(StackPlan {
+                    size: f.field("size").cloned(),
+                    caller,
+                });
+                stack_index = Some(table.insert(f));
+                events.push(None);
+            }
+        }
+        Renderer {
+            out,
+            buf: Vec::with_capacity(FLUSH_AT + 4096),
+            json,
+            events,
+            table,
+            stack_index,
+            stack: stack_plan,
+            kallsyms: Kallsyms::default(),
+            comms: Comms::default(),
+            counts: Counts::default(),
+            limit: None,
+            write_error: None,
+            who: vec![Who::default(); WHO_SLOTS],
+            ts: TsCache::default(),
+        }
+    }
+
+    fn maybe_flush(&mut self) -> Flow {
+        if self.buf.len() >= FLUSH_AT {
+            return self.flush();
+        }
+        Flow::Continue
+    }
+
+    pub fn flush(&mut self) -> Flow {
+        if self.write_error.is_some() {
+            return Flow::Stop;
+        }
+        if self.buf.is_empty() {
+            return Flow::Continue;
+        }
+        let r = self.out.write_all(&self.buf).and_then(|_| self.out.flush());
+        self.buf.clear();
+        match r {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                self.write_error = Some(e);
+                Flow::Stop
+            }
+        }
+    }
+
+    fn header(&mut self, cpu: u32, ts: u64, pid: i32) {
+        // `comm-pid [cpu]` (or its JSON) is the same for runs of events:
+        // keep it rendered, per (cpu, pid), in a small direct-mapped cache.
+        let slot = ((pid as u32) ^ cpu.wrapping_mul(0x9e37)) as usize % WHO_SLOTS;
+        if self.who[slot].key != Some((cpu, pid)) {
+            let comm = self.comms.get(pid);
+            let w = &mut self.who[slot];
+            w.key = Some((cpu, pid));
+            w.bytes.clear();
+            let b = &mut w.bytes;
+            if self.json {
+                b.extend_from_slice(b",\"cpu\":");
+                value::push_u64(b, cpu as u64);
+                b.extend_from_slice(b",\"pid\":");
+                value::push_i64(b, pid as i64);
+                b.extend_from_slice(b",\"comm\":");
+                value::push_json_str(b, comm);
+            } else {
+                // `%16s-%-7d [%03d] ` as the kernel's trace file lays it out.
+                for _ in comm.len()..16 {
+                    b.push(b' ');
+                }
+                b.extend_from_slice(comm);
+                b.push(b'-');
+                value::push_i64(b, pid as i64);
+                for _ in value::dec_len(pid as i64)..7 {
+                    b.push(b' ');
+                }
+                b.extend_from_slice(b" [");
+                if cpu < 100 {
+                    b.push(b'0');
+                }
+                if cpu < 10 {
+                    b.push(b'0');
+                }
+                value::push_u64(b, cpu as u64);
+                b.extend_from_slice(b"] ");
+            }
+        }
+        let b = &mut self.buf;
+        if self.json {
+            b.extend_from_slice(b"{\"ts\":");
+            self.ts.push(b, ts);
+            b.extend_from_slice(&self.who[slot].bytes);
+        } else {
+            b.extend_from_slice(&self.who[slot].bytes);
+            self.ts.push(b, ts);
+            b.extend_from_slice(b": ");
+        }
+    }
+
+    fn render_event(
+        &mut self,
+        idx: usize,
+        cpu: u32,
+        ts: u64,
+        payload: &[u8],
+        stack: Option<&[u8]>,
+    ) {
+        let Some(Some(ep)) = self.events.get(idx) else {
+            return;
+        };
+        let pid = match ep.pid.as_ref().and_then(|f| f.value(payload)) {
+            Some(Value::Signed(p)) => p as i32,
+            Some(Value::Unsigned(p)) => p as i32,
+            _ => -1,
+        };
+        // Split borrows: the plan is read while the buffer is written.
+        let events = std::mem::take(&mut self.events);
+        let ep = events[idx].as_ref().expect("checked above");
+        self.header(cpu, ts, pid);
+        let b = &mut self.buf;
+        let addr = |f: &Option<Field>| match f.as_ref().and_then(|f| f.value(payload)) {
+            Some(Value::Unsigned(v)) => v,
+            Some(Value::Signed(v)) => v as u64,
+            _ => 0,
+        };
+        if self.json {
+            b.extend_from_slice(&ep.json_head);
+        } else {
+            b.extend_from_slice(&ep.text_head);
+        }
+        let place_start = b.len();
+        match ep.place {
+            Place::None => {}
+            Place::KernelIp => self.kallsyms.push(b, addr(&ep.ip)),
+            Place::KernelRet => {
+                self.kallsyms.push(b, addr(&ep.ret_ip));
+                b.extend_from_slice(b" <- ");
+                self.kallsyms.push(b, addr(&ep.func));
+            }
+            Place::UserIp => value::push_hex(b, addr(&ep.ip)),
+            Place::UserRet => {
+                value::push_hex(b, addr(&ep.ret_ip));
+                b.extend_from_slice(b" <- ");
+                value::push_hex(b, addr(&ep.func));
+            }
+        }
+        if ep.place != Place::None {
+            if self.json {
+                // Re-emit what was written as a JSON string.
+                let text: Vec<u8> = b.drain(place_start..).collect();
+                b.extend_from_slice(b",\"ip\":");
+                value::push_json_str(b, &text);
+            } else {
+                b.insert(place_start, b'(');
+                b.extend_from_slice(b") ");
+            }
+        }
+        if self.json {
+            b.extend_from_slice(b",\"args\":{");
+        }
+        for (i, (f, disp, name_json)) in ep.fields.iter().enumerate() {
+            let v = f.value(payload);
+            if self.json {
+                if i > 0 {
+                    b.push(b',');
+                }
+                b.extend_from_slice(name_json.as_bytes());
+                b.push(b':');
+                value::push_json(b, f, v, *disp);
+            } else {
+                if i > 0 {
+                    b.push(b' ');
+                }
+                b.extend_from_slice(f.name.as_bytes());
+                b.push(b'=');
+                value::push_text(b, f, v, *disp);
+            }
+        }
+        if self.json {
+            b.push(b'}');
+        } else {
+            if b.last() == Some(&b' ') {
+                b.pop();
+            }
+            b.push(b'\n');
+        }
+        self.events = events;
+        if let Some(st) = stack {
+            self.render_stack(st);
+        } else if self.json && self.stack.is_some() {
+            self.buf.extend_from_slice(b",\"stack\":null");
+        }
+        if self.json {
+            self.buf.extend_from_slice(b"}\n");
+        }
+    }
+
+    fn render_stack(&mut self, payload: &[u8]) {
+        let Some(sp) = &self.stack else { return };
+        let n = match sp.size.as_ref().and_then(|f| f.value(payload)) {
+            Some(Value::Signed(n)) => n.max(0) as usize,
+            Some(Value::Unsigned(n)) => n as usize,
+            _ => usize::MAX,
+        };
+        let start = sp.caller.offset.min(payload.len());
+        let words = payload[start..].chunks_exact(8).take(n);
+        let b = &mut self.buf;
+        if self.json {
+            b.extend_from_slice(b",\"stack\":[");
+            for (i, w) in words.enumerate() {
+                let a = u64::from_ne_bytes(w.try_into().unwrap_or([0; 8]));
+                if i > 0 {
+                    b.push(b',');
+                }
+                let s = b.len();
+                self.kallsyms.push(b, a);
+                let text: Vec<u8> = b.drain(s..).collect();
+                value::push_json_str(b, &text);
+            }
+            b.push(b']');
+        } else {
+            for w in words {
+                let a = u64::from_ne_bytes(w.try_into().unwrap_or([0; 8]));
+                b.extend_from_slice(b" => ");
+                self.kallsyms.push(b, a);
+                b.push(b'\n');
+            }
+        }
+    }
+}
+
+impl<W: Write> Sink for Renderer<W> {
+    fn event(&mut self, cpu: u32, ts: u64, payload: &[u8], stack: Option<&[u8]>) -> Flow {
+        let Some(idx) = common_type(payload).and_then(|id| self.table.index(id)) else {
+            self.counts.unknown_ids += 1;
+            return Flow::Continue;
+        };
+        if Some(idx) == self.stack_index {
+            // A stack whose event was filtered out after its trigger ran.
+            return Flow::Continue;
+        }
+        if self.limit.is_some_and(|l| self.counts.events >= l) {
+            return Flow::Stop;
+        }
+        self.render_event(idx, cpu, ts, payload, stack);
+        self.counts.events += 1;
+        if self.limit.is_some_and(|l| self.counts.events >= l) {
+            self.flush();
+            return Flow::Stop;
+        }
+        self.maybe_flush()
+    }
+
+    fn lost(&mut self, cpu: u32, ts: u64, count: Option<u64>) -> Flow {
+        match count {
+            Some(n) => *self.counts.lost.entry(cpu).or_default() += n,
+            None => self.counts.lost_unknown += 1,
+        }
+        let b = &mut self.buf;
+        if self.json {
+            b.extend_from_slice(b"{\"ts\":");
+            self.ts.push(b, ts);
+            b.extend_from_slice(b",\"cpu\":");
+            value::push_u64(b, cpu as u64);
+            b.extend_from_slice(b",\"lost\":");
+            match count {
+                Some(n) => value::push_u64(b, n),
+                None => b.extend_from_slice(b"null"),
+            }
+            b.extend_from_slice(b"}\n");
+        } else {
+            b.extend_from_slice(b"# LOST ");
+            match count {
+                Some(n) => value::push_u64(b, n),
+                None => b.extend_from_slice(b"some"),
+            }
+            b.extend_from_slice(b" events on CPU ");
+            value::push_u64(b, cpu as u64);
+            b.extend_from_slice(b" before ");
+            self.ts.push(b, ts);
+            b.extend_from_slice(b" (ring buffer overrun)\n");
+        }
+        self.maybe_flush()
+    }
+
+    fn corrupt(&mut self, cpu: u32, what: &str) {
+        self.counts.corrupt += 1;
+        eprintln!("coolkprobe: cpu {cpu}: {what} (page skipped)");
+    }
+
+    fn reader_error(&mut self, what: &str) {
+        eprintln!("coolkprobe: reader: {what}");
+    }
+}
+
+fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
+    let place = match &p.target {
+        Target::Kprobe { ret: false, .. } => Place::KernelIp,
+        Target::Kprobe { ret: true, .. } => Place::KernelRet,
+        Target::Uprobe { ret: false, .. } => Place::UserIp,
+        Target::Uprobe { ret: true, .. } => Place::UserRet,
+        Target::Tracepoint { .. } => Place::None,
+    };
+    let fields = f
+        .own_fields()
+        .filter(|fd| !fd.name.starts_with("__probe_"))
+        .map(|fd| {
+            let disp = p
+                .fields
+                .iter()
+                .find(|fp| fp.name == fd.name)
+                .map_or(Display::Default, |fp| fp.display);
+            let mut name = Vec::new();
+            value::push_json_str(&mut name, fd.name.as_bytes());
+            (
+                fd.clone(),
+                disp,
+                String::from_utf8_lossy(&name).into_owned(),
+            )
+        })
+        .collect();
+    let label = p.event_name();
+    let mut json_head = format!(",\"event\":\"{label}\",\"probe\":").into_bytes();
+    value::push_json_str(&mut json_head, p.spec.as_bytes());
+    EventPlan {
+        text_head: format!("{label}: ").into_bytes(),
+        json_head,
+        place,
+        ip: f.field("__probe_ip").cloned(),
+        func: f.field("__probe_func").cloned(),
+        ret_ip: f.field("__probe_ret_ip").cloned(),
+        fields,
+        pid: f.field("common_pid").cloned(),
+    }
+}

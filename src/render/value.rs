@@ -1,0 +1,426 @@
+//! One value, as text or as JSON, by the plan's Display or the field's type.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::compile::plan::Display;
+use crate::ring::format::{Field, Natural};
+use crate::ring::Value;
+
+pub fn push_u64(b: &mut Vec<u8>, mut v: u64) {
+    let mut d = [0u8; 20];
+    let mut i = d.len();
+    loop {
+        i -= 1;
+        d[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    b.extend_from_slice(&d[i..]);
+}
+
+pub fn push_i64(b: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        b.push(b'-');
+    }
+    push_u64(b, v.unsigned_abs());
+}
+
+pub fn dec_len(v: i64) -> usize {
+    let mut n = if v < 0 { 2 } else { 1 };
+    let mut u = v.unsigned_abs();
+    while u >= 10 {
+        u /= 10;
+        n += 1;
+    }
+    n
+}
+
+pub fn push_hex(b: &mut Vec<u8>, v: u64) {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    b.extend_from_slice(b"0x");
+    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        b.push(H[((v >> (i * 4)) & 0xf) as usize]);
+    }
+}
+
+/// A JSON string literal. Invalid UTF-8 bytes are kept as `\u00XX`.
+pub fn push_json_str(b: &mut Vec<u8>, s: &[u8]) {
+    b.push(b'"');
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(v) => (v, None),
+            Err(e) => {
+                let (v, r) = rest.split_at(e.valid_up_to());
+                // SAFETY-free: valid_up_to guarantees UTF-8.
+                (std::str::from_utf8(v).unwrap_or(""), r.first().copied())
+            }
+        };
+        for &c in valid.as_bytes() {
+            match c {
+                b'"' => b.extend_from_slice(b"\\\""),
+                b'\\' => b.extend_from_slice(b"\\\\"),
+                b'\n' => b.extend_from_slice(b"\\n"),
+                b'\t' => b.extend_from_slice(b"\\t"),
+                b'\r' => b.extend_from_slice(b"\\r"),
+                c if c < 0x20 => push_u00(b, c),
+                c => b.push(c),
+            }
+        }
+        let used = valid.len();
+        match bad {
+            Some(c) => {
+                push_u00(b, c);
+                rest = &rest[used + 1..];
+            }
+            None => rest = &rest[used..],
+        }
+    }
+    b.push(b'"');
+}
+
+fn push_u00(b: &mut Vec<u8>, c: u8) {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    b.extend_from_slice(b"\\u00");
+    b.push(H[(c >> 4) as usize]);
+    b.push(H[(c & 0xf) as usize]);
+}
+
+/// A string in text output: quoted, non-printables as `\xNN`.
+fn push_text_str(b: &mut Vec<u8>, s: &[u8]) {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    b.push(b'"');
+    for &c in s {
+        match c {
+            b'"' | b'\\' => {
+                b.push(b'\\');
+                b.push(c);
+            }
+            0x20..=0x7e => b.push(c),
+            _ => {
+                b.extend_from_slice(b"\\x");
+                b.push(H[(c >> 4) as usize]);
+                b.push(H[(c & 0xf) as usize]);
+            }
+        }
+    }
+    b.push(b'"');
+}
+
+/// What a scalar becomes under a display.
+enum Shown {
+    Hex(u64),
+    Signed(i64),
+    Unsigned(u64),
+    Ip4([u8; 4]),
+}
+
+fn scalar(f: &Field, v: Value<'_>, disp: Display) -> Option<Shown> {
+    let size = f.size.clamp(1, 8) as u32;
+    let mask = if size == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (size * 8)) - 1
+    };
+    let raw = match v {
+        Value::Unsigned(u) => u,
+        Value::Signed(i) => i as u64,
+        _ => return None,
+    } & mask;
+    let signed = |u: u64| {
+        let sh = 64 - size * 8;
+        ((u << sh) as i64) >> sh
+    };
+    Some(match disp {
+        Display::Hex | Display::String => Shown::Hex(raw),
+        Display::Signed => Shown::Signed(signed(raw)),
+        Display::Unsigned => Shown::Unsigned(raw),
+        Display::Ip => {
+            // The field holds the bytes as they were in memory (network order).
+            let bytes = raw.to_ne_bytes();
+            let four = if cfg!(target_endian = "little") {
+                [bytes[0], bytes[1], bytes[2], bytes[3]]
+            } else {
+                [bytes[4], bytes[5], bytes[6], bytes[7]]
+            };
+            Shown::Ip4(four)
+        }
+        Display::Swapped { bits, hex } => {
+            let s = match bits {
+                16 => (raw as u16).swap_bytes() as u64,
+                32 => (raw as u32).swap_bytes() as u64,
+                _ => raw.swap_bytes(),
+            };
+            if hex {
+                Shown::Hex(s)
+            } else {
+                Shown::Unsigned(s)
+            }
+        }
+        Display::Default => match f.natural {
+            Natural::Hex | Natural::String => Shown::Hex(raw),
+            Natural::Signed => Shown::Signed(signed(raw)),
+            Natural::Unsigned => Shown::Unsigned(raw),
+        },
+    })
+}
+
+/// An array or byte run shown as an address, when it is one's size.
+fn ip_of(bytes: &[u8]) -> Option<String> {
+    match bytes.len() {
+        4 => Some(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()),
+        16 => {
+            let a: [u8; 16] = bytes.try_into().ok()?;
+            Some(Ipv6Addr::from(a).to_string())
+        }
+        _ => None,
+    }
+}
+
+fn elems(elem: u8, signed: bool, bytes: &[u8]) -> impl Iterator<Item = Value<'_>> {
+    let e = elem.clamp(1, 8) as usize;
+    bytes.chunks_exact(e).map(move |c| {
+        let mut v = [0u8; 8];
+        v[..e].copy_from_slice(c);
+        let u = u64::from_ne_bytes(v);
+        if signed {
+            let sh = 64 - 8 * e as u32;
+            Value::Signed(((u << sh) as i64) >> sh)
+        } else {
+            Value::Unsigned(u)
+        }
+    })
+}
+
+fn elem_field(f: &Field, elem: u8) -> Field {
+    let mut ef = f.clone();
+    ef.size = elem.clamp(1, 8) as usize;
+    ef
+}
+
+pub fn push_text(b: &mut Vec<u8>, f: &Field, v: Option<Value<'_>>, disp: Display) {
+    let Some(v) = v else {
+        b.extend_from_slice(b"<truncated>");
+        return;
+    };
+    match v {
+        Value::Str(s) => push_text_str(b, s),
+        Value::Unsigned(_) | Value::Signed(_) => match scalar(f, v, disp) {
+            Some(Shown::Hex(u)) => push_hex(b, u),
+            Some(Shown::Signed(i)) => push_i64(b, i),
+            Some(Shown::Unsigned(u)) => push_u64(b, u),
+            Some(Shown::Ip4(a)) => b.extend_from_slice(Ipv4Addr::from(a).to_string().as_bytes()),
+            None => {}
+        },
+        Value::Array {
+            elem,
+            signed,
+            bytes,
+        } => {
+            if disp == Display::Ip {
+                if let Some(s) = ip_of(bytes) {
+                    b.extend_from_slice(s.as_bytes());
+                    return;
+                }
+            }
+            let ef = elem_field(f, elem);
+            b.push(b'{');
+            for (i, e) in elems(elem, signed, bytes).enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                push_text(b, &ef, Some(e), disp);
+            }
+            b.push(b'}');
+        }
+        Value::Bytes(bytes) => {
+            if disp == Display::Ip {
+                if let Some(s) = ip_of(bytes) {
+                    b.extend_from_slice(s.as_bytes());
+                    return;
+                }
+            }
+            for c in bytes {
+                b.extend_from_slice(format!("{c:02x}").as_bytes());
+            }
+        }
+    }
+}
+
+/// JSON: numbers as numbers, hex as `"0x..."` strings (exact beyond 2^53),
+/// addresses as strings, arrays as arrays.
+pub fn push_json(b: &mut Vec<u8>, f: &Field, v: Option<Value<'_>>, disp: Display) {
+    let Some(v) = v else {
+        b.extend_from_slice(b"null");
+        return;
+    };
+    match v {
+        Value::Str(s) => push_json_str(b, s),
+        Value::Unsigned(_) | Value::Signed(_) => match scalar(f, v, disp) {
+            Some(Shown::Hex(u)) => {
+                b.push(b'"');
+                push_hex(b, u);
+                b.push(b'"');
+            }
+            Some(Shown::Signed(i)) => push_i64(b, i),
+            Some(Shown::Unsigned(u)) => push_u64(b, u),
+            Some(Shown::Ip4(a)) => push_json_str(b, Ipv4Addr::from(a).to_string().as_bytes()),
+            None => b.extend_from_slice(b"null"),
+        },
+        Value::Array {
+            elem,
+            signed,
+            bytes,
+        } => {
+            if disp == Display::Ip {
+                if let Some(s) = ip_of(bytes) {
+                    push_json_str(b, s.as_bytes());
+                    return;
+                }
+            }
+            let ef = elem_field(f, elem);
+            b.push(b'[');
+            for (i, e) in elems(elem, signed, bytes).enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                push_json(b, &ef, Some(e), disp);
+            }
+            b.push(b']');
+        }
+        Value::Bytes(bytes) => {
+            if disp == Display::Ip {
+                if let Some(s) = ip_of(bytes) {
+                    push_json_str(b, s.as_bytes());
+                    return;
+                }
+            }
+            let mut t = Vec::new();
+            push_text(&mut t, f, Some(v), disp);
+            push_json_str(b, &t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::format::FieldKind;
+
+    fn field(size: usize, signed: bool, natural: Natural, kind: FieldKind) -> Field {
+        Field {
+            name: "v".into(),
+            type_text: String::new(),
+            offset: 0,
+            size,
+            signed,
+            kind,
+            natural,
+        }
+    }
+
+    fn text(f: &Field, v: Value<'_>, d: Display) -> String {
+        let mut b = Vec::new();
+        push_text(&mut b, f, Some(v), d);
+        String::from_utf8(b).unwrap()
+    }
+
+    fn json(f: &Field, v: Value<'_>, d: Display) -> String {
+        let mut b = Vec::new();
+        push_json(&mut b, f, Some(v), d);
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn scalars_by_display() {
+        let u32f = field(4, false, Natural::Hex, FieldKind::Int);
+        let v = Value::Unsigned(0xffff_fffe);
+        assert_eq!(text(&u32f, v, Display::Default), "0xfffffffe");
+        assert_eq!(text(&u32f, v, Display::Signed), "-2");
+        assert_eq!(text(&u32f, v, Display::Unsigned), "4294967294");
+        assert_eq!(json(&u32f, v, Display::Signed), "-2");
+        assert_eq!(json(&u32f, v, Display::Default), "\"0xfffffffe\"");
+        let s = field(4, true, Natural::Signed, FieldKind::Int);
+        assert_eq!(text(&s, Value::Signed(-7), Display::Default), "-7");
+        assert_eq!(text(&s, Value::Signed(0), Display::Hex), "0x0");
+    }
+
+    #[test]
+    fn ip_and_swaps() {
+        let f = field(4, false, Natural::Hex, FieldKind::Int);
+        // 127.0.0.1 in memory is 7f 00 00 01: as a little-endian u32 0x0100007f.
+        let v = Value::Unsigned(u32::from_ne_bytes([127, 0, 0, 1]) as u64);
+        assert_eq!(text(&f, v, Display::Ip), "127.0.0.1");
+        assert_eq!(json(&f, v, Display::Ip), "\"127.0.0.1\"");
+        let p = field(2, false, Natural::Hex, FieldKind::Int);
+        let port = Value::Unsigned(u16::from_ne_bytes([0x1f, 0x90]) as u64);
+        assert_eq!(
+            text(
+                &p,
+                port,
+                Display::Swapped {
+                    bits: 16,
+                    hex: false
+                }
+            ),
+            "8080"
+        );
+        assert_eq!(
+            text(
+                &p,
+                port,
+                Display::Swapped {
+                    bits: 16,
+                    hex: true
+                }
+            ),
+            "0x1f90"
+        );
+        let a = field(16, false, Natural::Hex, FieldKind::Array { elem: 1 });
+        let mut six = [0u8; 16];
+        six[15] = 1;
+        let v6 = Value::Array {
+            elem: 1,
+            signed: false,
+            bytes: &six,
+        };
+        assert_eq!(text(&a, v6, Display::Ip), "::1");
+        assert_eq!(json(&a, v6, Display::Ip), "\"::1\"");
+    }
+
+    #[test]
+    fn strings() {
+        let f = field(4, false, Natural::String, FieldKind::DataLocString);
+        assert_eq!(
+            text(&f, Value::Str(b"a\"b\x01"), Display::Default),
+            "\"a\\\"b\\x01\""
+        );
+        assert_eq!(
+            json(&f, Value::Str(b"a\"\xff\n"), Display::Default),
+            "\"a\\\"\\u00ff\\n\""
+        );
+        let j = json(&f, Value::Str("é\u{1}".as_bytes()), Display::Default);
+        assert_eq!(serde_json::from_str::<String>(&j).unwrap(), "é\u{1}");
+    }
+
+    #[test]
+    fn numbers() {
+        let mut b = Vec::new();
+        push_u64(&mut b, 0);
+        b.push(b' ');
+        push_i64(&mut b, i64::MIN);
+        b.push(b' ');
+        push_hex(&mut b, 0);
+        b.push(b' ');
+        push_hex(&mut b, u64::MAX);
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "0 -9223372036854775808 0x0 0xffffffffffffffff"
+        );
+        assert_eq!(dec_len(-10), 3);
+        assert_eq!(dec_len(9), 1);
+    }
+}

@@ -1,0 +1,299 @@
+//! One thread per CPU reading `per_cpu/cpuN/trace_pipe_raw`.
+//!
+//! Each read(2) hands over one whole sub-buffer. The reader reads until
+//! the CPU's buffer is empty, indexes the records of what it got (the
+//! timestamps the merge needs, and the pages' lost-event flags), and
+//! sends the batch on. Then it waits for data with poll(2) and lets a
+//! little more accumulate, so that at high rates each wake-up moves many
+//! pages, not a few records.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::page::{Missed, PageLayout};
+
+/// What a batch holds, in the CPU's record order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// A record: payload at `buf[start..start + len]`; with `-s`, the
+    /// kernel_stack record that followed it (`stack_len` 0: none).
+    Event {
+        ts: u64,
+        start: u32,
+        len: u32,
+        stack_start: u32,
+        stack_len: u32,
+    },
+    /// The kernel lost records before this point (count when it knows).
+    Lost { ts: u64, count: Option<u64> },
+}
+
+impl Item {
+    pub fn ts(&self) -> u64 {
+        match *self {
+            Item::Event { ts, .. } | Item::Lost { ts, .. } => ts,
+        }
+    }
+}
+
+/// Whole pages read from one CPU, with their records indexed.
+pub struct Batch {
+    /// Position of the CPU in the run's CPU list.
+    pub slot: usize,
+    pub cpu: u32,
+    pub buf: Vec<u8>,
+    pub items: Vec<Item>,
+    pub arrival: Instant,
+}
+
+pub enum Msg {
+    Batch(Batch),
+    /// A page that cannot be decoded; the rest of the stream goes on.
+    Corrupt {
+        cpu: u32,
+        what: String,
+    },
+    /// The reader has drained its CPU after the stop and ended.
+    Done {
+        slot: usize,
+        error: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct ReaderConfig {
+    pub layout: PageLayout,
+    /// The id of `ftrace/kernel_stack` when stacks are wanted: such a
+    /// record is joined to the event right before it (same CPU, same
+    /// pid), which is the one whose trigger recorded it.
+    pub stack_id: Option<u16>,
+    /// Most pages per batch.
+    pub batch_pages: usize,
+    /// After a wake-up, wait this long for more data before reading.
+    pub gather: Duration,
+}
+
+impl Default for ReaderConfig {
+    fn default() -> Self {
+        ReaderConfig {
+            layout: PageLayout::X86_64_4K,
+            stack_id: None,
+            batch_pages: 256,
+            gather: Duration::from_millis(2),
+        }
+    }
+}
+
+/// Index one batch buffer's pages: `pages` sub-buffers of the layout's size.
+pub fn index_pages(
+    layout: &PageLayout,
+    stack_id: Option<u16>,
+    buf: &[u8],
+    items: &mut Vec<Item>,
+) -> Result<(), String> {
+    let mut first_err = None;
+    // The last event pushed, while a stack may still join it.
+    let mut open: Option<usize> = None;
+    for (i, bytes) in buf.chunks(layout.subbuf_size).enumerate() {
+        let base = i * layout.subbuf_size;
+        let page = match layout.page(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                first_err.get_or_insert(e.to_string());
+                continue;
+            }
+        };
+        match page.missed {
+            Missed::None => {}
+            Missed::Unknown => items.push(Item::Lost {
+                ts: page.timestamp,
+                count: None,
+            }),
+            Missed::Count(n) => items.push(Item::Lost {
+                ts: page.timestamp,
+                count: Some(n),
+            }),
+        }
+        for r in page.records() {
+            match r {
+                Ok(r) => {
+                    let start =
+                        (r.payload.as_ptr() as usize - bytes.as_ptr() as usize + base) as u32;
+                    let len = r.payload.len() as u32;
+                    if stack_id.is_some() && super::common_type(r.payload) == stack_id {
+                        if let Some(Item::Event {
+                            start: es,
+                            stack_start,
+                            stack_len,
+                            ..
+                        }) = open.take().and_then(|i| items.get_mut(i))
+                        {
+                            let pid = |at: u32| buf.get(at as usize + 4..at as usize + 8);
+                            if pid(*es) == pid(start) {
+                                *stack_start = start;
+                                *stack_len = len;
+                            }
+                        }
+                        continue;
+                    }
+                    open = Some(items.len());
+                    items.push(Item::Event {
+                        ts: r.ts,
+                        start,
+                        len,
+                        stack_start: 0,
+                        stack_len: 0,
+                    });
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e.to_string());
+                }
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Open a CPU's `trace_pipe_raw` non-blocking (so a stop is never stuck
+/// in a read).
+pub fn open(path: &std::path::Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Reader states, shared by all readers of a run.
+pub const RUN: u8 = 0;
+/// Recording has stopped: read what is left, then end.
+pub const DRAIN: u8 = 1;
+/// End now (an error or panic elsewhere): what is left is not wanted.
+pub const ABORT: u8 = 2;
+
+/// Start the reader of one CPU. It ends once `state` is DRAIN and its
+/// buffer is empty, or at once on ABORT, always sending `Done` last.
+pub fn spawn(
+    slot: usize,
+    cpu: u32,
+    path: PathBuf,
+    file: File,
+    cfg: ReaderConfig,
+    stop: Arc<AtomicU8>,
+    tx: Sender<Msg>,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("cpu{cpu}"))
+        .spawn(move || {
+            let error = run(slot, cpu, file, &cfg, &stop, &tx)
+                .err()
+                .map(|e| format!("{}: {e}", path.display()));
+            let mut m = Msg::Done { slot, error };
+            while let Err(crossbeam_channel::SendTimeoutError::Timeout(back)) =
+                tx.send_timeout(m, Duration::from_millis(50))
+            {
+                if stop.load(Ordering::Relaxed) == ABORT {
+                    break;
+                }
+                m = back;
+            }
+        })
+}
+
+fn run(
+    slot: usize,
+    cpu: u32,
+    mut file: File,
+    cfg: &ReaderConfig,
+    stop: &AtomicU8,
+    tx: &Sender<Msg>,
+) -> io::Result<()> {
+    let sub = cfg.layout.subbuf_size;
+    loop {
+        // Read the flag first: everything recorded before it was set is
+        // read below, before we leave.
+        let stopping = stop.load(Ordering::Acquire) != RUN;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut pages = 0;
+        let mut empty = false;
+        while pages < cfg.batch_pages {
+            if stop.load(Ordering::Relaxed) == ABORT {
+                return Ok(());
+            }
+            let at = pages * sub;
+            buf.resize(at + sub, 0);
+            match file.read(&mut buf[at..]) {
+                Ok(0) => {
+                    empty = true;
+                    break;
+                }
+                Ok(_) => pages += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    empty = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(pages * sub);
+        if pages > 0 {
+            let mut items = Vec::with_capacity(pages * 64);
+            if let Err(what) = index_pages(&cfg.layout, cfg.stack_id, &buf, &mut items) {
+                let _ = tx.send(Msg::Corrupt { cpu, what });
+            }
+            let b = Batch {
+                slot,
+                cpu,
+                buf,
+                items,
+                arrival: Instant::now(),
+            };
+            // A full channel means the merge is behind: wait (the kernel
+            // then reports what it had to drop), unless told to end.
+            let mut m = Msg::Batch(b);
+            loop {
+                match tx.send_timeout(m, Duration::from_millis(50)) {
+                    Ok(()) => break,
+                    Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                        if stop.load(Ordering::Relaxed) == ABORT {
+                            return Ok(());
+                        }
+                        m = back;
+                    }
+                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return Ok(()),
+                }
+            }
+        }
+        if empty {
+            if stopping {
+                return Ok(());
+            }
+            wait_readable(&file, 50);
+            if stop.load(Ordering::Relaxed) == RUN {
+                std::thread::sleep(cfg.gather);
+            }
+        }
+    }
+}
+
+fn wait_readable(file: &File, timeout_ms: i32) {
+    let mut p = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // An error or timeout just means: look again.
+    unsafe { libc::poll(&mut p, 1, timeout_ms) };
+}
