@@ -480,27 +480,31 @@ fn perf_probe_agrees() {
                 "p->mm->mm_users",
                 "p->pid",
                 "p->real_parent->tgid",
+                "p->se.vruntime",
+                "p->signal->rlim",
+                "p->cred->uid",
             ],
         ),
         (
-            "wake_up_new_task",
-            &["p->se.vruntime", "p->signal->rlim", "p->cred->uid"],
-        ),
-        (
             "vfs_read",
-            &["file->f_inode->i_ino", "file->f_path.dentry->d_name.name"],
-        ),
-        (
-            "vfs_read",
-            &["file->f_inode->i_sb->s_dev", "file->f_mode", "file->f_pos"],
+            &[
+                "file->f_inode->i_ino",
+                "file->f_path.dentry->d_name.name",
+                "file->f_inode->i_sb->s_dev",
+                "file->f_mode",
+                "file->f_pos",
+            ],
         ),
         (
             "ip_rcv",
-            &["skb->len", "skb->dev->name", "skb->data", "skb->head"],
-        ),
-        (
-            "ip_rcv",
-            &["skb->dev->ifindex", "skb->sk->__sk_common.skc_family"],
+            &[
+                "skb->len",
+                "skb->dev->name",
+                "skb->data",
+                "skb->head",
+                "skb->dev->ifindex",
+                "skb->sk->__sk_common.skc_family",
+            ],
         ),
         (
             "tcp_sendmsg",

@@ -37,12 +37,19 @@ pub fn vmlinux() -> &'static Path {
         let work = dir.join(format!("dl-{}", std::process::id()));
         std::fs::create_dir_all(&work).unwrap();
         eprintln!("downloading {PACKAGE} (~280 MB) into {}", dir.display());
-        let st = Command::new("apt-get")
-            .args(["download", "-q", PACKAGE])
-            .current_dir(&work)
-            .status()
-            .expect("apt-get");
-        assert!(st.success(), "apt-get download {PACKAGE} failed");
+        let download = || {
+            Command::new("apt-get")
+                .args(["download", "-q", PACKAGE])
+                .current_dir(&work)
+                .status()
+                .expect("apt-get")
+                .success()
+        };
+        // A fresh machine may have no package lists yet.
+        if !download() {
+            let _ = Command::new("apt-get").args(["update", "-q"]).status();
+            assert!(download(), "apt-get download {PACKAGE} failed");
+        }
         let deb = std::fs::read_dir(&work)
             .unwrap()
             .map(|e| e.unwrap().path())

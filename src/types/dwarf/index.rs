@@ -310,7 +310,47 @@ impl Best {
     }
 }
 
-type Found<'a> = HashMap<(Kind, NameKey<'a>), Best>;
+/// A fast, non-keyed hash for the index build (millions of inserts of
+/// string offsets; SipHash's DoS resistance buys nothing here).
+#[derive(Default, Clone, Copy)]
+struct FastHash(u64);
+
+impl std::hash::Hasher for FastHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.write_u64(u64::from_le_bytes(last) ^ rest.len() as u64);
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(v as u64)
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64)
+    }
+
+    fn write_isize(&mut self, v: isize) {
+        self.write_u64(v as u64)
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHash>>;
+
+type Found<'a> = FastMap<(Kind, NameKey<'a>), Best>;
 
 fn keep<'a>(map: &mut Found<'a>, key: (Kind, NameKey<'a>), b: Best) {
     map.entry(key)
@@ -371,7 +411,7 @@ pub fn build(src: &DwarfSource) -> Result<Index> {
 
     // Merge, then turn string offsets into names (and merge again: two
     // offsets may hold the same name).
-    let mut by_name: HashMap<(Kind, &[u8]), Best> = HashMap::new();
+    let mut by_name: FastMap<(Kind, &[u8]), Best> = FastMap::default();
     for r in results {
         for ((kind, key), b) in r? {
             let name = match key {
@@ -410,7 +450,7 @@ pub fn build(src: &DwarfSource) -> Result<Index> {
 }
 
 fn scan_units<'a>(dwarf: &gimli::Dwarf<R<'a>>, headers: &[UnitHeader<R<'a>>]) -> Result<Found<'a>> {
-    let mut found = Found::new();
+    let mut found = Found::default();
     for h in headers {
         scan_unit(dwarf, h, &mut found)?;
     }
