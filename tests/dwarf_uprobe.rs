@@ -129,12 +129,23 @@ impl Drop for Teardown {
     }
 }
 
+/// One live tracing test at a time, across test binaries (the lock the
+/// live tests take).
+fn live_lock() -> Option<std::fs::File> {
+    if unsafe_geteuid() != 0 {
+        eprintln!("live typed uprobe tests need root (CI runs as root): not run");
+        return None;
+    }
+    let f = std::fs::File::create("/tmp/coolkprobe-live-tests.lock").unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+    Some(f)
+}
+
 #[test]
 fn typed_uprobes_live() {
-    if unsafe_geteuid() != 0 {
-        eprintln!("typed_uprobes_live: needs root (CI runs as root): not run");
-        return;
-    }
+    let Some(_lock) = live_lock() else { return };
     let tracefs = PathBuf::from("/sys/kernel/tracing");
     if !tracefs.join("uprobe_events").exists() {
         let _ = Command::new("mount")
@@ -200,6 +211,82 @@ fn typed_uprobes_live() {
             .unwrap_or_else(|| panic!("{name}: no return event in trace:\n{trace}"));
         assert!(ret.contains(" r=0xd"), "{name}: {ret}");
         eprintln!("{name}:\n{entry}\n{ret}");
+    }
+}
+
+/// The real command line, live: typed uprobe values in --json output.
+#[test]
+fn typed_uprobes_live_json() {
+    let Some(_lock) = live_lock() else { return };
+    for (name, flags) in [
+        ("ckpj-np", &["-no-pie"][..]),
+        ("ckpj-pie", &["-pie", "-fPIE"][..]),
+    ] {
+        let bin = build(flags, &format!("{name}{}", std::process::id() % 100_000));
+        let entry = format!("p {}:probe_me {ARGS}", bin.display());
+        let ret = format!("r {}:probe_me r=$retval", bin.display());
+        let mut child = coolkprobe()
+            .args([&entry, &ret, "--json", "-c", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let group = format!("coolkprobe_{}", child.id());
+        let enable = Path::new("/sys/kernel/tracing/instances")
+            .join(&group)
+            .join("events")
+            .join(&group)
+            .join("f1/enable");
+        let t0 = std::time::Instant::now();
+        while !std::fs::read_to_string(&enable).is_ok_and(|s| s.starts_with('1')) {
+            if t0.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "{name}: never ready: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(Command::new(&bin)
+            .args(["one", "two", "three"])
+            .status()
+            .unwrap()
+            .success());
+        let t0 = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("{name}: the run did not end after 2 events");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let evs: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(evs.len(), 2, "{stdout}");
+        let a = &evs[0]["args"];
+        assert_eq!(evs[0]["event"], "f0", "{stdout}");
+        assert_eq!(a["kind"], 4, "{stdout}");
+        assert_eq!(a["comm"], "holder", "{stdout}");
+        assert_eq!(a["name"], bin.display().to_string(), "{stdout}");
+        assert_eq!(a["m"], 7, "{stdout}");
+        assert_eq!(a["tag"], "tg", "{stdout}");
+        assert_eq!(a["hi"], 4660, "{stdout}");
+        assert_eq!(a["nk"], 4, "{stdout}");
+        assert_eq!(evs[1]["event"], "f1", "{stdout}");
+        assert_eq!(evs[1]["args"]["r"], "0xd", "{stdout}");
+        eprintln!("{name}: {stdout}");
     }
 }
 
