@@ -300,3 +300,64 @@ fn unsafe_geteuid() -> u32 {
         .and_then(|u| u.parse().ok())
         .unwrap_or(u32::MAX)
 }
+
+/// Which types a uprobe walks: its binary's, even when -v names a kernel;
+/// a kernel's (-v) only for a binary without DWARF or one that defines
+/// none of the casts; a clear error when there is nothing to read.
+#[test]
+fn uprobe_type_source_choice() {
+    let bin = build(&["-no-pie"], "choice");
+    let fx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"
+    );
+    let run = |args: &[&str]| {
+        let o = coolkprobe().args(args).output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let own = format!("p {}:probe_me c=%0~(struct holder)->comm", bin.display());
+    let comm = format!(
+        "c=+{:#x}(%di):string",
+        pahole_offset(&bin, "holder", "comm")
+    );
+    // The binary's own struct, with or without -v.
+    for extra in [&[][..], &["-v", fx][..]] {
+        let mut args = vec!["-S"];
+        args.extend_from_slice(extra);
+        args.push(&own);
+        let (ok, out, err) = run(&args);
+        assert!(ok && out.contains(&comm), "{extra:?}: {out}{err}");
+    }
+    // A struct the binary does not have: an error naming it, unless -v
+    // has it (kernel layout: task_struct->comm is at 0xba0 in 6.1).
+    let kernel = format!(
+        "p {}:probe_me c=%0~(struct task_struct)->comm",
+        bin.display()
+    );
+    let (ok, _, err) = run(&["-S", &kernel]);
+    assert!(!ok && err.contains("task_struct"), "{err}");
+    let (ok, out, err) = run(&["-S", "-v", fx, &kernel]);
+    assert!(ok && out.contains("c=+0xba0(%di):string"), "{out}{err}");
+    // No DWARF at all.
+    let stripped = bin.with_file_name("choice-stripped");
+    assert!(Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&bin)
+        .status()
+        .unwrap()
+        .success());
+    let spec = format!(
+        "p {}:probe_me c=%0~(struct holder)->comm",
+        stripped.display()
+    );
+    let (ok, _, err) = run(&["-S", &spec]);
+    assert!(
+        !ok && err.contains("cannot load C types") && err.contains("-g"),
+        "{err}"
+    );
+}
