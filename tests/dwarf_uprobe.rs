@@ -156,8 +156,9 @@ fn typed_uprobes_live_json() {
         std::thread::sleep(std::time::Duration::from_millis(200));
         assert!(Command::new(&bin)
             .args(["one", "two", "three"])
-            .status()
+            .output()
             .unwrap()
+            .status
             .success());
         let t0 = std::time::Instant::now();
         while child.try_wait().unwrap().is_none() {
