@@ -580,3 +580,49 @@ fn malformed_files_are_errors_not_panics() {
     }
     eprintln!("400 mutated files: {failures} gave errors, none panicked");
 }
+
+/// A stripped binary whose DWARF was split off (`objcopy
+/// --only-keep-debug` + `--add-gnu-debuglink`, as distributions ship
+/// -dbgsym packages): its types come from the debug file, and only from
+/// the debug file of the same build.
+#[test]
+fn separate_debug_file() {
+    let (_, bin) = &binaries()[2];
+    let dir = work_dir().join("split");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let st = Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    std::fs::copy(bin, dir.join("prog")).unwrap();
+    run(&["objcopy", "--only-keep-debug", "prog", "prog.debug"]);
+    run(&["strip", "--strip-debug", "-o", "prog.stripped", "prog"]);
+    run(&["objcopy", "--add-gnu-debuglink=prog.debug", "prog.stripped"]);
+    let stripped = dir.join("prog.stripped");
+    assert!(matches!(
+        DwarfSource::open(&stripped),
+        Err(TypeError::NoTypes { .. })
+    ));
+    let src = load::open_file(&stripped).unwrap();
+    assert!(src.describe().ends_with("prog.debug"), "{}", src.describe());
+    let id = find(src.as_ref(), CompositeKind::Struct, "holder");
+    let want = {
+        let full = open(bin);
+        layout::render(&full, find(&full, CompositeKind::Struct, "holder"), 8).unwrap()
+    };
+    assert_eq!(layout::render(src.as_ref(), id, 8).unwrap(), want);
+
+    // The debug file of another build under the linked name: refused.
+    let (_, other) = &binaries()[3];
+    std::fs::copy(other, dir.join("other")).unwrap();
+    std::fs::remove_file(dir.join("prog.debug")).unwrap();
+    run(&["objcopy", "--only-keep-debug", "other", "prog.debug"]);
+    assert!(matches!(
+        load::open_file(&stripped),
+        Err(TypeError::NoTypes { .. })
+    ));
+}
