@@ -1,5 +1,5 @@
 //! The DWARF type source on small C programs built with gcc -g during the
-//! test (DWARF 4 and 5, PIE and not, -O0 and -O2), checked against pahole
+//! test (DWARF 2, 4 and 5, PIE and not, -O0 and -O2), checked against pahole
 //! reading the same DWARF, and against what the C source says. Also:
 //! malformed files, and a damaged or misleading index cache.
 
@@ -17,6 +17,11 @@ use coolkprobe::types::{
 use common::pahole;
 
 const BUILDS: &[(&str, &[&str])] = &[
+    // DWARF 2: member locations as DW_OP_plus_uconst expressions.
+    (
+        "dwarf2-strict",
+        &["-gdwarf-2", "-gstrict-dwarf", "-O0", "-no-pie"],
+    ),
     ("dwarf4-nopie", &["-gdwarf-4", "-O0", "-no-pie"]),
     ("dwarf4-pie", &["-gdwarf-4", "-O0", "-pie", "-fPIE"]),
     ("dwarf5-nopie", &["-gdwarf-5", "-O0", "-no-pie"]),
@@ -389,7 +394,7 @@ fn load_picks_dwarf_without_btf() {
 /// The cache: used on the second open, and never trusted blindly.
 #[test]
 fn cache_checked_against_the_dies() {
-    let (_, bin) = &binaries()[2];
+    let (_, bin) = &binaries()[3];
     let dir = work_dir().join("cache");
     let _ = std::fs::remove_dir_all(&dir);
     let open_c = || {
@@ -500,7 +505,7 @@ fn exercise(path: &Path) -> bool {
 
 #[test]
 fn malformed_files_are_errors_not_panics() {
-    let (_, bin) = &binaries()[2];
+    let (_, bin) = &binaries()[3];
     let good = std::fs::read(bin).unwrap();
     assert!(exercise(bin));
     let dir = work_dir().join("bad");
@@ -587,7 +592,7 @@ fn malformed_files_are_errors_not_panics() {
 /// the debug file of the same build.
 #[test]
 fn separate_debug_file() {
-    let (_, bin) = &binaries()[2];
+    let (_, bin) = &binaries()[3];
     let dir = work_dir().join("split");
     std::fs::create_dir_all(&dir).unwrap();
     let run = |args: &[&str]| {
@@ -617,7 +622,7 @@ fn separate_debug_file() {
     assert_eq!(layout::render(src.as_ref(), id, 8).unwrap(), want);
 
     // The debug file of another build under the linked name: refused.
-    let (_, other) = &binaries()[3];
+    let (_, other) = &binaries()[4];
     std::fs::copy(other, dir.join("other")).unwrap();
     std::fs::remove_file(dir.join("prog.debug")).unwrap();
     run(&["objcopy", "--only-keep-debug", "other", "prog.debug"]);
