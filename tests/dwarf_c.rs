@@ -631,3 +631,37 @@ fn separate_debug_file() {
         Err(TypeError::NoTypes { .. })
     ));
 }
+
+/// Compressed debug sections (SHF_COMPRESSED, zlib and zstd, as some
+/// distributions ship them) read the same as plain ones.
+#[test]
+fn compressed_debug_sections() {
+    let (_, bin) = &binaries()[3];
+    let plain = open(bin);
+    let want = layout::render(&plain, find(&plain, CompositeKind::Struct, "holder"), 8).unwrap();
+    for method in ["zlib", "zstd"] {
+        let out = work_dir().join(format!("compressed-{method}"));
+        let st = Command::new("objcopy")
+            .arg(format!("--compress-debug-sections={method}"))
+            .arg(bin)
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "objcopy {method}");
+        {
+            use object::{Object, ObjectSection};
+            let bytes = std::fs::read(&out).unwrap();
+            let f = object::File::parse(&*bytes).unwrap();
+            let info = f.section_by_name(".debug_info").unwrap();
+            assert_ne!(
+                info.compressed_file_range().unwrap().format,
+                object::CompressionFormat::None,
+                "{method}: .debug_info not compressed"
+            );
+        }
+        let src = open(&out);
+        let got = layout::render(&src, find(&src, CompositeKind::Struct, "holder"), 8).unwrap();
+        assert_eq!(got, want, "{method}");
+        assert!(src.find_func("probe_me").unwrap().is_some(), "{method}");
+    }
+}
