@@ -242,6 +242,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         })?;
         let cfg = ReaderConfig {
             layout,
+            stats: Some(fs.path(&format!("{inst}/per_cpu/cpu{cpu}/stats"))),
             stack_id,
             ..ReaderConfig::default()
         };
@@ -358,14 +359,7 @@ fn cpus_of(fs: &Tracefs, inst: &str, want: &[u32]) -> Result<Vec<u32>, LiveError
 
 /// Records the kernel counted as lost on a CPU of our instance.
 fn stats_lost(fs: &Tracefs, inst: &str, cpu: u32) -> u64 {
-    let Ok(text) = fs.read(&format!("{inst}/per_cpu/cpu{cpu}/stats")) else {
-        return 0;
-    };
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(k, _)| matches!(k.trim(), "overrun" | "commit overrun" | "dropped events"))
-        .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
-        .sum()
+    reader::stats_lost(&fs.path(&format!("{inst}/per_cpu/cpu{cpu}/stats"))).unwrap_or(0)
 }
 
 fn page_size() -> usize {

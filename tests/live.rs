@@ -23,6 +23,14 @@ fn zz_child_entry() {
         return;
     };
     let group = format!("coolkprobe_{}", std::process::id());
+    if spec == "panic" {
+        // A panic while a session is up: unwinding must tear it down.
+        let plan = plan_from("tp|syscalls|sys_enter_getppid", &group);
+        let fs = coolkprobe::tracefs::Tracefs::find_or_mount().unwrap();
+        let _s = coolkprobe::tracefs::Session::start(fs, &plan, &Default::default()).unwrap();
+        eprintln!("SESSION UP");
+        panic!("deliberate panic with a live session");
+    }
     let plan = plan_from(&spec, &group);
     let env = |k: &str| std::env::var(k).ok();
     let opts = coolkprobe::live::LiveOptions {
@@ -32,6 +40,10 @@ fn zz_child_entry() {
         count: env("CKP_COUNT").map(|c| c.parse().unwrap()),
         output: env("CKP_OUTPUT").map(PathBuf::from),
         pid: env("CKP_PID").map(|c| c.parse().unwrap()),
+        buffer_kb: env("CKP_BUFFER_KB").map(|c| c.parse().unwrap()),
+        cpus: env("CKP_CPUS").map_or(vec![], |c| {
+            c.split(',').map(|x| x.parse().unwrap()).collect()
+        }),
         echo: true,
         ..Default::default()
     };
@@ -792,5 +804,150 @@ fn cli_end_to_end() {
     let o = jq.wait_with_output().unwrap();
     assert!(o.status.success());
     assert!(String::from_utf8(o.stdout).unwrap().starts_with("0x1\n"));
+    assert_clean(&group);
+}
+
+#[test]
+fn panic_unwinds_through_teardown() {
+    let Some(_l) = lock() else { return };
+    let run = spawn("panic", &[], Stdio::null());
+    let group = run.group.clone();
+    let (code, _, err) = {
+        let mut run = run;
+        run.finish()
+    };
+    assert!(
+        err.contains("SESSION UP") && err.contains("deliberate panic"),
+        "{err}"
+    );
+    assert_ne!(code, Some(0));
+    assert_clean(&group);
+}
+
+/// A stalled reader with a small buffer: the kernel overwrites records,
+/// and the loss shows up inline (text and JSON) and in the summary.
+#[test]
+fn lost_events_are_reported() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("lost");
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    let global_kb = std::fs::read_to_string(Path::new(TRACEFS).join("buffer_size_kb")).unwrap();
+    for json in [false, true] {
+        let out = dir.join("out");
+        let mut env = vec![
+            ("CKP_OUTPUT", out.to_str().unwrap()),
+            ("CKP_BUFFER_KB", "16"),
+        ];
+        if json {
+            env.push(("CKP_JSON", "1"));
+        }
+        let mut run = spawn("tp|syscalls|sys_enter_getppid", &env, Stdio::null());
+        let group = run.group.clone();
+        run.wait_ready("syscalls/sys_enter_getppid");
+        let kb = Path::new(TRACEFS)
+            .join("instances")
+            .join(&group)
+            .join("buffer_size_kb");
+        // The kernel rounds up to whole sub-buffers plus its reader page.
+        let kb: u64 = std::fs::read_to_string(kb).unwrap().trim().parse().unwrap();
+        assert!((16..64).contains(&kb), "instance buffer {kb} KiB");
+        // Stop the reader, overflow its buffer, let it go on.
+        run.signal(libc::SIGSTOP);
+        let gpid = run_gen(&gen, 20000);
+        run.signal(libc::SIGCONT);
+        std::thread::sleep(Duration::from_millis(300));
+        run.signal(libc::SIGINT);
+        let (code, _, err) = run.finish();
+        assert_eq!(code, Some(0), "{err}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        let (mut seen, mut lost, mut notices) = (0u64, 0u64, 0);
+        for l in text.lines() {
+            if json {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                if let Some(n) = v.get("lost") {
+                    notices += 1;
+                    lost += n.as_u64().unwrap_or(0);
+                } else if v["pid"].as_i64() == Some(gpid as i64) {
+                    seen += 1;
+                }
+            } else if let Some(rest) = l.strip_prefix("# LOST ") {
+                notices += 1;
+                lost += rest.split(' ').next().unwrap().parse::<u64>().unwrap_or(0);
+            } else if l.contains(&format!("-{gpid} ")) {
+                seen += 1;
+            }
+        }
+        assert!(
+            notices > 0 && lost > 0,
+            "an inline loss notice with a count: {text:.300}"
+        );
+        assert!(seen < 20000);
+        // Everything is accounted for: seen + lost covers what was generated
+        // (lost may also count other tasks' getppid calls).
+        assert!(seen + lost >= 20000, "seen {seen} + lost {lost}");
+        let summary: u64 = err
+            .split("LOST ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("summary on stderr: {err}"));
+        assert!(summary >= lost, "summary {summary} < inline {lost}");
+        assert_clean(&group);
+    }
+    let after = std::fs::read_to_string(Path::new(TRACEFS).join("buffer_size_kb")).unwrap();
+    assert_eq!(after, global_kb, "the global buffer size is untouched");
+}
+
+/// `--cpu`: only the chosen CPUs are recorded.
+#[test]
+fn cpu_selection() {
+    let Some(_l) = lock() else { return };
+    let ncpu = std::fs::read_dir(Path::new(TRACEFS).join("per_cpu"))
+        .unwrap()
+        .count();
+    assert!(ncpu >= 2, "needs two CPUs");
+    let dir = tmpdir("cpu");
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    let out = dir.join("out");
+    let mut run = spawn(
+        "tp|syscalls|sys_enter_getppid",
+        &[("CKP_OUTPUT", out.to_str().unwrap()), ("CKP_CPUS", "1")],
+        Stdio::null(),
+    );
+    let group = run.group.clone();
+    run.wait_ready("syscalls/sys_enter_getppid");
+    let on = |cpu: &str| {
+        let o = Command::new("taskset")
+            .args(["-c", cpu])
+            .arg(&gen)
+            .arg("300")
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .trim()
+            .parse::<i32>()
+            .unwrap()
+    };
+    let p0 = on("0");
+    let p1 = on("1");
+    run.signal(libc::SIGINT);
+    let (code, _, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains(&format!("-{p0} ")))
+            .count(),
+        0
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains(&format!("-{p1} ")))
+            .count(),
+        300
+    );
+    assert!(text.lines().all(|l| l.contains(" [001] ")));
     assert_clean(&group);
 }

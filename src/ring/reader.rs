@@ -72,6 +72,9 @@ pub enum Msg {
 #[derive(Clone, Debug)]
 pub struct ReaderConfig {
     pub layout: PageLayout,
+    /// `per_cpu/cpuN/stats`: where a loss the page could not count is
+    /// counted (the kernel's overrun counters).
+    pub stats: Option<PathBuf>,
     /// The id of `ftrace/kernel_stack` when stacks are wanted: such a
     /// record is joined to the event right before it (same CPU, same
     /// pid), which is the one whose trigger recorded it.
@@ -86,6 +89,7 @@ impl Default for ReaderConfig {
     fn default() -> Self {
         ReaderConfig {
             layout: PageLayout::X86_64_4K,
+            stats: None,
             stack_id: None,
             batch_pages: 256,
             gather: Duration::from_millis(2),
@@ -220,6 +224,8 @@ fn run(
     tx: &Sender<Msg>,
 ) -> io::Result<()> {
     let sub = cfg.layout.subbuf_size;
+    // Losses reported so far, to count the unknown ones from the stats.
+    let mut reported = 0u64;
     loop {
         // Read the flag first: everything recorded before it was set is
         // read below, before we leave.
@@ -252,6 +258,22 @@ fn run(
             let mut items = Vec::with_capacity(pages * 64);
             if let Err(what) = index_pages(&cfg.layout, cfg.stack_id, &buf, &mut items) {
                 let _ = tx.send(Msg::Corrupt { cpu, what });
+            }
+            for it in items.iter_mut() {
+                if let Item::Lost { count, .. } = it {
+                    match count {
+                        Some(n) => reported += *n,
+                        None => {
+                            // The page had no room for the count: the
+                            // kernel's counters say how many since the last report.
+                            let total = cfg.stats.as_deref().and_then(stats_lost);
+                            if let Some(t) = total.filter(|&t| t > reported) {
+                                *count = Some(t - reported);
+                                reported = t;
+                            }
+                        }
+                    }
+                }
             }
             let b = Batch {
                 slot,
@@ -286,6 +308,18 @@ fn run(
             }
         }
     }
+}
+
+/// overrun + commit overrun + dropped events of a `per_cpu/cpuN/stats` file.
+pub fn stats_lost(path: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| matches!(k.trim(), "overrun" | "commit overrun" | "dropped events"))
+            .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
+            .sum(),
+    )
 }
 
 fn wait_readable(file: &File, timeout_ms: i32) {
