@@ -128,9 +128,12 @@ pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Fai
         probes.push(p);
     }
     let arch = args.arch.unwrap_or_else(Arch::host);
-    let kernel_needs_types = probes
-        .iter()
-        .any(|p| compile::needs_types(p) && compile::user_binary_for_types(p).is_none());
+    // Kernel types: for kernel probes, and for uprobes when -v names a
+    // file (a binary without DWARF borrows layouts from it).
+    let kernel_needs_types = probes.iter().any(|p| {
+        compile::needs_types(p)
+            && (compile::user_binary_for_types(p).is_none() || args.vmlinux.is_some())
+    });
     let source = if kernel_needs_types {
         Some(types::load::open(args.vmlinux.as_deref()).map_err(|e| {
             let what = match &args.vmlinux {
@@ -151,17 +154,21 @@ pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Fai
         if user_types.iter().any(|(q, _)| q == path) {
             continue;
         }
-        let src = types::load::open_file(std::path::Path::new(path)).map_err(|e| {
-            let s = &sources[i];
-            Failure::Usage(render_error(
-                &format!("cannot load C types from {path}: {e}"),
-                &s.text,
-                s.origin.as_deref(),
-                p.place.span,
-                Some("typed uprobe expressions read the binary's DWARF: build it with -g"),
-            ))
-        })?;
-        user_types.push((path.to_string(), src));
+        match types::load::open_file(std::path::Path::new(path)) {
+            Ok(src) => user_types.push((path.to_string(), src)),
+            // No DWARF, but -v gave types to use instead.
+            Err(_) if source.is_some() => {}
+            Err(e) => {
+                let s = &sources[i];
+                return Err(Failure::Usage(render_error(
+                    &format!("cannot load C types from {path}: {e}"),
+                    &s.text,
+                    s.origin.as_deref(),
+                    p.place.span,
+                    Some("typed uprobe expressions read the binary's DWARF: build it with -g"),
+                )));
+            }
+        }
     }
     let cx = Context {
         arch,

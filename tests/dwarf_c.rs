@@ -1,5 +1,5 @@
 //! The DWARF type source on small C programs built with gcc -g during the
-//! test (DWARF 4 and 5, PIE and not, -O0 and -O2), checked against pahole
+//! test (DWARF 2, 4 and 5, PIE and not, -O0 and -O2), checked against pahole
 //! reading the same DWARF, and against what the C source says. Also:
 //! malformed files, and a damaged or misleading index cache.
 
@@ -17,6 +17,11 @@ use coolkprobe::types::{
 use common::pahole;
 
 const BUILDS: &[(&str, &[&str])] = &[
+    // DWARF 2: member locations as DW_OP_plus_uconst expressions.
+    (
+        "dwarf2-strict",
+        &["-gdwarf-2", "-gstrict-dwarf", "-O0", "-no-pie"],
+    ),
     ("dwarf4-nopie", &["-gdwarf-4", "-O0", "-no-pie"]),
     ("dwarf4-pie", &["-gdwarf-4", "-O0", "-pie", "-fPIE"]),
     ("dwarf5-nopie", &["-gdwarf-5", "-O0", "-no-pie"]),
@@ -389,7 +394,7 @@ fn load_picks_dwarf_without_btf() {
 /// The cache: used on the second open, and never trusted blindly.
 #[test]
 fn cache_checked_against_the_dies() {
-    let (_, bin) = &binaries()[2];
+    let (_, bin) = &binaries()[3];
     let dir = work_dir().join("cache");
     let _ = std::fs::remove_dir_all(&dir);
     let open_c = || {
@@ -500,7 +505,7 @@ fn exercise(path: &Path) -> bool {
 
 #[test]
 fn malformed_files_are_errors_not_panics() {
-    let (_, bin) = &binaries()[2];
+    let (_, bin) = &binaries()[3];
     let good = std::fs::read(bin).unwrap();
     assert!(exercise(bin));
     let dir = work_dir().join("bad");
@@ -579,4 +584,84 @@ fn malformed_files_are_errors_not_panics() {
         }
     }
     eprintln!("400 mutated files: {failures} gave errors, none panicked");
+}
+
+/// A stripped binary whose DWARF was split off (`objcopy
+/// --only-keep-debug` + `--add-gnu-debuglink`, as distributions ship
+/// -dbgsym packages): its types come from the debug file, and only from
+/// the debug file of the same build.
+#[test]
+fn separate_debug_file() {
+    let (_, bin) = &binaries()[3];
+    let dir = work_dir().join("split");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let st = Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    std::fs::copy(bin, dir.join("prog")).unwrap();
+    run(&["objcopy", "--only-keep-debug", "prog", "prog.debug"]);
+    run(&["strip", "--strip-debug", "-o", "prog.stripped", "prog"]);
+    run(&["objcopy", "--add-gnu-debuglink=prog.debug", "prog.stripped"]);
+    let stripped = dir.join("prog.stripped");
+    assert!(matches!(
+        DwarfSource::open(&stripped),
+        Err(TypeError::NoTypes { .. })
+    ));
+    let src = load::open_file(&stripped).unwrap();
+    assert!(src.describe().ends_with("prog.debug"), "{}", src.describe());
+    let id = find(src.as_ref(), CompositeKind::Struct, "holder");
+    let want = {
+        let full = open(bin);
+        layout::render(&full, find(&full, CompositeKind::Struct, "holder"), 8).unwrap()
+    };
+    assert_eq!(layout::render(src.as_ref(), id, 8).unwrap(), want);
+
+    // The debug file of another build under the linked name: refused.
+    let (_, other) = &binaries()[4];
+    std::fs::copy(other, dir.join("other")).unwrap();
+    std::fs::remove_file(dir.join("prog.debug")).unwrap();
+    run(&["objcopy", "--only-keep-debug", "other", "prog.debug"]);
+    assert!(matches!(
+        load::open_file(&stripped),
+        Err(TypeError::NoTypes { .. })
+    ));
+}
+
+/// Compressed debug sections (SHF_COMPRESSED, zlib and zstd, as some
+/// distributions ship them) read the same as plain ones.
+#[test]
+fn compressed_debug_sections() {
+    let (_, bin) = &binaries()[3];
+    let plain = open(bin);
+    let want = layout::render(&plain, find(&plain, CompositeKind::Struct, "holder"), 8).unwrap();
+    for method in ["zlib", "zstd"] {
+        let out = work_dir().join(format!("compressed-{method}"));
+        let st = Command::new("objcopy")
+            .arg(format!("--compress-debug-sections={method}"))
+            .arg(bin)
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "objcopy {method}");
+        {
+            use object::{Object, ObjectSection};
+            let bytes = std::fs::read(&out).unwrap();
+            let f = object::File::parse(&*bytes).unwrap();
+            let info = f.section_by_name(".debug_info").unwrap();
+            assert_ne!(
+                info.compressed_file_range().unwrap().format,
+                object::CompressionFormat::None,
+                "{method}: .debug_info not compressed"
+            );
+        }
+        let src = open(&out);
+        let got = layout::render(&src, find(&src, CompositeKind::Struct, "holder"), 8).unwrap();
+        assert_eq!(got, want, "{method}");
+        assert!(src.find_func("probe_me").unwrap().is_some(), "{method}");
+    }
 }

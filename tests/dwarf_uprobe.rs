@@ -1,9 +1,9 @@
 //! Typed uprobes: `p /path/bin:symbol name=%0~(struct T)->m` walks the
 //! binary's own DWARF. A C program built with -g during the test (PIE and
 //! not): the -S definitions are checked offset by offset against pahole,
-//! then installed for real on this machine's kernel (uprobes work here)
-//! and the values the kernel fetched are checked against what the
-//! program passed: struct members, nested pointers, char arrays, char
+//! then traced for real on this machine's kernel (uprobes work here) by
+//! the CLI, and the values in its --json output are checked against what
+//! the program passed: struct members, nested pointers, char arrays, char
 //! pointers into user memory, a 2-D array element, entry and return.
 
 mod common;
@@ -104,102 +104,94 @@ fn typed_uprobe_definitions_match_pahole() {
     }
 }
 
-/// Removes our group's uprobes whatever happens.
-struct Teardown {
-    tracefs: PathBuf,
-    group: String,
-    events: Vec<String>,
-}
-
-impl Drop for Teardown {
-    fn drop(&mut self) {
-        for e in &self.events {
-            let _ = std::fs::write(
-                self.tracefs
-                    .join(format!("events/{}/{e}/enable", self.group)),
-                "0",
-            );
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(self.tracefs.join("uprobe_events"))
-                .unwrap();
-            use std::io::Write;
-            let _ = writeln!(f, "-:{}/{e}", self.group);
-        }
-    }
-}
-
-#[test]
-fn typed_uprobes_live() {
+/// One live tracing test at a time, across test binaries (the lock the
+/// live tests take).
+fn live_lock() -> Option<std::fs::File> {
     if unsafe_geteuid() != 0 {
-        eprintln!("typed_uprobes_live: needs root (CI runs as root): not run");
-        return;
+        eprintln!("live typed uprobe tests need root (CI runs as root): not run");
+        return None;
     }
-    let tracefs = PathBuf::from("/sys/kernel/tracing");
-    if !tracefs.join("uprobe_events").exists() {
-        let _ = Command::new("mount")
-            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
-            .status();
-    }
-    assert!(
-        tracefs.join("uprobe_events").exists(),
-        "no uprobe_events in /sys/kernel/tracing"
-    );
+    let f = std::fs::File::create("/tmp/coolkprobe-live-tests.lock").unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+    Some(f)
+}
+
+/// The real command line, live: typed uprobe values in --json output.
+#[test]
+fn typed_uprobes_live_json() {
+    let Some(_lock) = live_lock() else { return };
     for (name, flags) in [
-        ("ckpu-np", &["-no-pie"][..]),
-        ("ckpu-pie", &["-pie", "-fPIE"][..]),
+        ("ckpj-np", &["-no-pie"][..]),
+        ("ckpj-pie", &["-pie", "-fPIE"][..]),
     ] {
-        // A short, unique program name: events are picked out by comm.
-        let comm = format!("{name}{}", std::process::id() % 100_000);
-        let bin = build(flags, &comm);
-        let script = show(&bin);
-        let group = script
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("'p:"))
-            .and_then(|w| w.split('/').next())
-            .unwrap()
-            .to_string();
-        let _down = Teardown {
-            tracefs: tracefs.clone(),
-            group: group.clone(),
-            events: vec!["f0".into(), "f1".into()],
-        };
-        let st = Command::new("sh").arg("-c").arg(&script).status().unwrap();
-        assert!(st.success(), "installing:\n{script}");
-        // argc = 4 → kind = 4; label "x"; n = b.lo = 1; matrix[1][2] = 7:
-        // probe_me returns 4 + 1 + 1 + 7 = 13.
-        let out = Command::new(&bin)
+        let bin = build(flags, &format!("{name}{}", std::process::id() % 100_000));
+        let entry = format!("p {}:probe_me {ARGS}", bin.display());
+        let ret = format!("r {}:probe_me r=$retval", bin.display());
+        let mut child = coolkprobe()
+            .args([&entry, &ret, "--json", "-c", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let group = format!("coolkprobe_{}", child.id());
+        let enable = Path::new("/sys/kernel/tracing/instances")
+            .join(&group)
+            .join("events")
+            .join(&group)
+            .join("f1/enable");
+        let t0 = std::time::Instant::now();
+        while !std::fs::read_to_string(&enable).is_ok_and(|s| s.starts_with('1')) {
+            if t0.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "{name}: never ready: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(Command::new(&bin)
             .args(["one", "two", "three"])
             .output()
-            .unwrap();
-        assert!(out.status.success());
-        let trace = std::fs::read_to_string(tracefs.join("trace")).unwrap();
-        let mine: Vec<&str> = trace
-            .lines()
-            .filter(|l| l.trim_start().starts_with(&comm[..comm.len().min(15)]))
-            .collect();
-        let entry = mine
-            .iter()
-            .find(|l| l.contains(" f0: "))
-            .unwrap_or_else(|| panic!("{name}: no entry event in trace:\n{trace}"));
-        let args = format!(" {} ", entry.split_once("f0: ").unwrap().1);
-        for want in [
-            " kind=4 ".to_string(),
-            " comm=\"holder\" ".to_string(),
-            format!(" name=\"{}\" ", bin.display()),
-            " m=7 ".to_string(),
-            " tag=\"tg\" ".to_string(),
-            " hi=4660 ".to_string(),
-            " nk=4 ".to_string(),
-        ] {
-            assert!(args.contains(&want), "{name}: {want:?} not in {entry}");
+            .unwrap()
+            .status
+            .success());
+        let t0 = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("{name}: the run did not end after 2 events");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let ret = mine
-            .iter()
-            .find(|l| l.contains(" f1: "))
-            .unwrap_or_else(|| panic!("{name}: no return event in trace:\n{trace}"));
-        assert!(ret.contains(" r=0xd"), "{name}: {ret}");
-        eprintln!("{name}:\n{entry}\n{ret}");
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let evs: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(evs.len(), 2, "{stdout}");
+        let a = &evs[0]["args"];
+        assert_eq!(evs[0]["event"], "f0", "{stdout}");
+        assert_eq!(a["kind"], 4, "{stdout}");
+        assert_eq!(a["comm"], "holder", "{stdout}");
+        assert_eq!(a["name"], bin.display().to_string(), "{stdout}");
+        assert_eq!(a["m"], 7, "{stdout}");
+        assert_eq!(a["tag"], "tg", "{stdout}");
+        assert_eq!(a["hi"], 4660, "{stdout}");
+        assert_eq!(a["nk"], 4, "{stdout}");
+        assert_eq!(evs[1]["event"], "f1", "{stdout}");
+        assert_eq!(evs[1]["args"]["r"], "0xd", "{stdout}");
+        eprintln!("{name}: {stdout}");
     }
 }
 
@@ -212,4 +204,65 @@ fn unsafe_geteuid() -> u32 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|u| u.parse().ok())
         .unwrap_or(u32::MAX)
+}
+
+/// Which types a uprobe walks: its binary's, even when -v names a kernel;
+/// a kernel's (-v) only for a binary without DWARF or one that defines
+/// none of the casts; a clear error when there is nothing to read.
+#[test]
+fn uprobe_type_source_choice() {
+    let bin = build(&["-no-pie"], "choice");
+    let fx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"
+    );
+    let run = |args: &[&str]| {
+        let o = coolkprobe().args(args).output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let own = format!("p {}:probe_me c=%0~(struct holder)->comm", bin.display());
+    let comm = format!(
+        "c=+{:#x}(%di):string",
+        pahole_offset(&bin, "holder", "comm")
+    );
+    // The binary's own struct, with or without -v.
+    for extra in [&[][..], &["-v", fx][..]] {
+        let mut args = vec!["-S"];
+        args.extend_from_slice(extra);
+        args.push(&own);
+        let (ok, out, err) = run(&args);
+        assert!(ok && out.contains(&comm), "{extra:?}: {out}{err}");
+    }
+    // A struct the binary does not have: an error naming it, unless -v
+    // has it (kernel layout: task_struct->comm is at 0xba0 in 6.1).
+    let kernel = format!(
+        "p {}:probe_me c=%0~(struct task_struct)->comm",
+        bin.display()
+    );
+    let (ok, _, err) = run(&["-S", &kernel]);
+    assert!(!ok && err.contains("task_struct"), "{err}");
+    let (ok, out, err) = run(&["-S", "-v", fx, &kernel]);
+    assert!(ok && out.contains("c=+0xba0(%di):string"), "{out}{err}");
+    // No DWARF at all.
+    let stripped = bin.with_file_name("choice-stripped");
+    assert!(Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&bin)
+        .status()
+        .unwrap()
+        .success());
+    let spec = format!(
+        "p {}:probe_me c=%0~(struct holder)->comm",
+        stripped.display()
+    );
+    let (ok, _, err) = run(&["-S", &spec]);
+    assert!(
+        !ok && err.contains("cannot load C types") && err.contains("-g"),
+        "{err}"
+    );
 }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use crate::arch::Arch;
 use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, TypedExpr, UserLoc};
-use crate::types::{TypeError, TypeSource};
+use crate::types::{CompositeKind, TypeError, TypeSource};
 use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
 
 pub use walk::Leaf;
@@ -120,19 +120,33 @@ pub struct Context<'a> {
     /// expression.
     pub types: Option<&'a dyn TypeSource>,
     /// Each user binary's own types (its DWARF), by the path the probe
-    /// names: a uprobe's typed expressions walk these, never the kernel's.
+    /// names: a uprobe's typed expressions walk these. Only when the
+    /// binary has no types, or defines none of the probe's casts while
+    /// `types` defines them all (`-v` given for a uprobe: layouts borrowed
+    /// from a kernel), does a uprobe use `types`.
     pub user_types: &'a [(String, Box<dyn TypeSource>)],
 }
 
 impl<'a> Context<'a> {
     /// The context one probe compiles in: for a uprobe, its binary's types.
-    fn for_place(&self, place: &Place) -> Context<'a> {
-        let types = match place {
-            Place::User { path, .. } => self
-                .user_types
-                .iter()
-                .find(|(p, _)| p == path)
-                .map(|(_, t)| t.as_ref()),
+    fn for_probe(&self, p: &Probe) -> Context<'a> {
+        let types = match &p.place.node {
+            Place::User { path, .. } => {
+                let own = self
+                    .user_types
+                    .iter()
+                    .find(|(q, _)| q == path)
+                    .map(|(_, t)| t.as_ref());
+                match (own, self.types) {
+                    (Some(own), Some(other))
+                        if !defines_any_cast(own, p) && defines_all_casts(other, p) =>
+                    {
+                        Some(other)
+                    }
+                    (Some(own), _) => Some(own),
+                    (None, other) => other,
+                }
+            }
             _ => self.types,
         };
         Context {
@@ -141,6 +155,28 @@ impl<'a> Context<'a> {
             user_types: self.user_types,
         }
     }
+}
+
+/// The probe's casts (`(struct T)`, `$(struct H)`), as (kind, name).
+fn casts(p: &Probe) -> impl Iterator<Item = (CompositeKind, &str)> {
+    p.args.iter().filter_map(|a| match &a.expr {
+        Expr::Typed(t) => t.cast.as_ref().map(|c| {
+            let kind = match c.node.kind {
+                crate::spec::Aggregate::Struct => CompositeKind::Struct,
+                crate::spec::Aggregate::Union => CompositeKind::Union,
+            };
+            (kind, c.node.name.node.as_str())
+        }),
+        _ => None,
+    })
+}
+
+fn defines_any_cast(src: &dyn TypeSource, p: &Probe) -> bool {
+    casts(p).any(|(k, n)| matches!(src.find_composite(k, n), Ok(Some(_))))
+}
+
+fn defines_all_casts(src: &dyn TypeSource, p: &Probe) -> bool {
+    casts(p).all(|(k, n)| matches!(src.find_composite(k, n), Ok(Some(_))))
 }
 
 /// Whether any expression of the probe walks C types (`%N` alone, a
@@ -183,7 +219,7 @@ pub fn compile(
 
 /// Compile one probe; `index` makes its event name `f<index>`.
 pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
-    let cx = &cx.for_place(&p.place.node);
+    let cx = &cx.for_probe(p);
     let target = target(p)?;
     if matches!(target, Target::Tracepoint { .. }) {
         if let Some(a) = p.args.first() {

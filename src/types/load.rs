@@ -126,5 +126,64 @@ fn btf_section(bytes: &[u8], path: &Path) -> Result<Option<std::ops::Range<usize
 
 /// An ELF without .BTF: its DWARF.
 fn open_dwarf(path: &Path, backing: Arc<Backing>) -> Result<Box<dyn TypeSource>> {
-    Ok(Box::new(DwarfSource::from_backing(path, backing)?))
+    match DwarfSource::from_backing(path, backing.clone()) {
+        // A stripped binary: its DWARF may be in a separate debug file.
+        Err(TypeError::NoTypes { .. }) => {
+            let own_id = object::File::parse(backing.bytes())
+                .ok()
+                .and_then(|e| e.build_id().ok().flatten().map(<[u8]>::to_vec));
+            for debug in separate_debug_files(path, backing.bytes()) {
+                let Ok(src) = DwarfSource::open(&debug) else {
+                    continue;
+                };
+                // The debug file of another build would give wrong offsets.
+                let same_build = match (&own_id, src.cache_key().strip_prefix(b"build-id:")) {
+                    (Some(a), Some(b)) => a.as_slice() == b,
+                    _ => true,
+                };
+                if same_build {
+                    return Ok(Box::new(src));
+                }
+            }
+            Err(TypeError::NoTypes {
+                path: path.display().to_string(),
+            })
+        }
+        other => Ok(Box::new(other?)),
+    }
+}
+
+/// Where a stripped ELF's DWARF is kept, in the order gdb looks: by
+/// build-id under /usr/lib/debug/.build-id/, then by its .gnu_debuglink
+/// name beside it, in .debug/ beside it, and under /usr/lib/debug/.
+pub fn separate_debug_files(path: &Path, bytes: &[u8]) -> Vec<PathBuf> {
+    let Ok(elf) = object::File::parse(bytes) else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    if let Ok(Some(id)) = elf.build_id() {
+        if id.len() >= 2 {
+            let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+            v.push(PathBuf::from(format!(
+                "/usr/lib/debug/.build-id/{}/{}.debug",
+                &hex[..2],
+                &hex[2..]
+            )));
+        }
+    }
+    if let Ok(Some((name, _crc))) = elf.gnu_debuglink() {
+        let name = Path::new(std::str::from_utf8(name).unwrap_or_default());
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let (Some(dir), Some(file)) = (real.parent(), name.file_name()) {
+            // A debuglink naming the file itself would be no help.
+            if Some(file) != real.file_name() {
+                v.push(dir.join(file));
+            }
+            v.push(dir.join(".debug").join(file));
+            let rel = dir.strip_prefix("/").unwrap_or(dir);
+            v.push(Path::new("/usr/lib/debug").join(rel).join(file));
+        }
+    }
+    v.retain(|p| p.is_file());
+    v
 }

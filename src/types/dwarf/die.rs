@@ -9,7 +9,7 @@ use std::sync::Arc;
 use gimli::constants::*;
 use gimli::{Attribute, AttributeValue, DebugInfoOffset, DwTag, UnitHeader};
 
-use super::index::Kind;
+use super::index::{skip_children, Kind};
 use super::{bad, gimli_err, DwarfSource, Result, DIM_SHIFT, OFFSET_BITS, PROTO_FLAG, R};
 use crate::types::{
     Composite, CompositeKind, IntType, Member, Param, Qualifier, Type, TypeError, TypeId,
@@ -17,6 +17,8 @@ use crate::types::{
 
 /// How many declaration → definition or abstract-origin hops we follow.
 const MAX_HOPS: usize = 8;
+/// Longest typedef/qualifier chain read while describing a type.
+const MAX_CHAIN: usize = 64;
 
 /// One unit, ready to read DIEs from.
 struct UnitCx<'a> {
@@ -208,23 +210,6 @@ impl<'a> UnitCx<'a> {
     }
 }
 
-/// Walk over the children of the DIE just read (no DW_AT_sibling).
-fn skip_children(raw: &mut gimli::EntriesRaw<'_, R<'_>>) -> gimli::Result<()> {
-    let mut depth = 1usize;
-    while depth > 0 && !raw.is_empty() {
-        match raw.read_abbreviation()? {
-            None => depth -= 1,
-            Some(ab) => {
-                raw.skip_attributes(ab.attributes())?;
-                if ab.has_children() {
-                    depth += 1;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Is the DIE at `off` a `kind` called `name` (a definition, for structs
 /// and unions)? Used to check what a cached index says.
 pub(super) fn check_named(src: &DwarfSource, off: u64, kind: Kind, name: &str) -> Result<bool> {
@@ -382,8 +367,6 @@ fn storage_size(src: &DwarfSource, off: u64) -> Result<Option<u64>> {
         None => None,
     })
 }
-
-const MAX_CHAIN: usize = 64;
 
 fn origin_of<'a>(cx: &UnitCx<'a>, n: &Node<'a>) -> Result<Option<u64>> {
     match cx.reference(n, DW_AT_abstract_origin)? {

@@ -558,7 +558,7 @@ fn scan_unit<'a>(
 }
 
 /// Walk over the children of the DIE just read (no DW_AT_sibling).
-fn skip_children(raw: &mut gimli::EntriesRaw<'_, R<'_>>) -> gimli::Result<()> {
+pub(super) fn skip_children(raw: &mut gimli::EntriesRaw<'_, R<'_>>) -> gimli::Result<()> {
     let mut depth = 1usize;
     while depth > 0 && !raw.is_empty() {
         match raw.read_abbreviation()? {
