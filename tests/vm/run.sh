@@ -69,12 +69,17 @@ initrd=$out/initrd.gz
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
 
 # --- boot --------------------------------------------------------------------
+# Single-threaded TCG: with one host thread per vCPU, the kernel's live
+# code patching (jump labels flipped when probes come and go) races the
+# other vCPU's translated code and dies on a stray int3 (seen on 6.12 in
+# ttwu_do_activate). One thread running both vCPUs in turn keeps 2 CPUs
+# (per-CPU buffers, cross-CPU merging) without that race.
 : >"$out/results.txt"
 echo "run.sh: booting $release with ${#scenarios[@]} scenario(s)" >&2
 start=$(date +%s.%N)
 set +e
 timeout -k 5 "${COOLKPROBE_VM_TIMEOUT:-600}" qemu-system-x86_64 \
-    -accel tcg -cpu max -smp "${COOLKPROBE_VM_SMP:-2}" -m 512 \
+    -accel tcg,thread=single -cpu max -smp "${COOLKPROBE_VM_SMP:-2}" -m 512 \
     -display none -monitor none -no-reboot \
     -serial "file:$out/console.log" -serial "file:$out/results.txt" \
     -kernel "$vmlinuz" -initrd "$initrd" \
