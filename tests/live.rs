@@ -412,6 +412,25 @@ fn tracepoint_exact_count_text_and_json() {
             assert!(l.contains(": f0: __syscall_nr=110"), "{l}");
         }
         // Timestamps never go backwards across the merged CPUs.
+        let mut last = 0.0f64;
+        for l in text.lines() {
+            let ts: f64 = if json {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"]
+                    .as_f64()
+                    .unwrap()
+            } else {
+                l.split("] ")
+                    .nth(1)
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            };
+            assert!(ts >= last, "out of order: {ts} after {last}");
+            last = ts;
+        }
         assert_clean(&group);
     }
     assert_eq!(global_filter(), before);

@@ -21,30 +21,13 @@ fn script_installs_and_teardown_removes_a_uprobe() {
     let t = tracefs();
     let exe = env!("CARGO_BIN_EXE_coolkprobe");
     let spec = format!("p {exe}:main argc=%0S f:argc > 0");
-    // Every kind of fetcharg the compiler emits, for the kernel's parser
-    // to accept: strings in place and through pointers, chains, bitfields,
-    // IPv6 bytes, payload units, byte-swapped names (offsets from the 6.1
-    // fixture; the values read are not looked at).
-    let kinds = format!(
-        "r {exe}:main comm=%0~(struct task_struct)->comm users=%0S~(struct task_struct)->mm->mm_users \
-         name=%0~(struct file)->f_path.dentry->d_name.name bf=%0~(struct task_struct)->in_iowait \
-         pkt=%0~(struct sk_buff)->pkt_type ip_6=%0~$(struct ipv6hdr)->saddr s=%0S~$(struct icmphdr)->sdata[0] \
-         B16_p=%0~$(struct tcphdr)l4->dest bits=%0U~(struct task_struct)->cpus_mask.bits[1] rv=$retval"
-    );
-    let fx = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"
-    );
-    let out = Command::new(exe)
-        .args(["-S", "-a", "x86_64", "-v", fx, &spec, &kinds])
-        .output()
-        .unwrap();
+    let out = Command::new(exe).args(["-S", &spec]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let script = String::from_utf8(out.stdout).unwrap();
+    let mut script = String::from_utf8(out.stdout).unwrap();
     let group = {
         let i = script.find("coolkprobe_").unwrap();
         let digits: String = script[i + 11..]
@@ -53,6 +36,56 @@ fn script_installs_and_teardown_removes_a_uprobe() {
             .collect();
         format!("coolkprobe_{digits}")
     };
+    // Every kind of fetcharg the compiler emits, for the kernel's parser
+    // to accept: strings in place and through pointers, chains, bitfields,
+    // IPv6 bytes, payload units, byte-swapped names. They are compiled for
+    // a kprobe against the 6.1 fixture (this kernel has no kprobes) and
+    // put on a uprobe at the same place as f0: the values read are not
+    // looked at, only whether the kernel takes the definition.
+    let kinds = "r wake_up_new_task comm=%0~(struct task_struct)->comm users=%0S~(struct task_struct)->mm->mm_users \
+         name=%0~(struct file)->f_path.dentry->d_name.name bf=%0~(struct task_struct)->in_iowait \
+         pkt=%0~(struct sk_buff)->pkt_type ip_6=%0~$(struct ipv6hdr)->saddr s=%0S~$(struct icmphdr)->sdata[0] \
+         B16_p=%0~$(struct tcphdr)l4->dest bits=%0U~(struct task_struct)->cpus_mask.bits[1] rv=$retval";
+    let fx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"
+    );
+    let out = Command::new(exe)
+        .args(["-S", "-a", "x86_64", "-v", fx, kinds])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kscript = String::from_utf8(out.stdout).unwrap();
+    let kdef = kscript
+        .lines()
+        .find(|l| l.ends_with(">> $T/kprobe_events"))
+        .unwrap();
+    let fetchargs = kdef
+        .split_once(" wake_up_new_task ")
+        .unwrap()
+        .1
+        .trim_end_matches("' >> $T/kprobe_events");
+    let place = script
+        .lines()
+        .find(|l| l.starts_with(&format!("echo 'p:{group}/f0 ")))
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string();
+    let extra = format!(
+        "echo 'r:{group}/f1 {place} {fetchargs}' >> $T/uprobe_events\necho 1 > $T/events/{group}/f1/enable\n"
+    );
+    let extra_rm = format!(
+        "#   echo 0 > $T/events/{group}/f1/enable\n#   echo '-:{group}/f1' >> $T/uprobe_events\n"
+    );
+    let at = script.find("# read the events:").unwrap();
+    script.insert_str(at, &extra);
+    script.push_str(&extra_rm);
     let dir = std::env::temp_dir().join(format!("ckp-run-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let install = dir.join("install.sh");

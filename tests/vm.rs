@@ -59,8 +59,8 @@ fn scenario_files() -> BTreeMap<String, PathBuf> {
 
 /// The coolkprobe under test: COOLKPROBE_VM_BIN if set, else an optimised
 /// build of this tree. Under software emulation a debug build makes each
-/// kprobe run several seconds slower (measured: the suite takes ~5 min with
-/// it, ~1.5 min with a release build), so a debug `cargo test` builds the
+/// kprobe run seconds slower (measured: both kernels take ~3.7 min with it,
+/// ~1.3 min with a release build), so a debug `cargo test` builds the
 /// release binary once, here (cargo's build lock is free while tests run).
 fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

@@ -533,6 +533,20 @@ pub fn stack(_vm: &Vm, s: &Scenario) -> Result<(), String> {
         )
     })?;
     let stack = &out[1..];
+    // The stack starts at the probed function, as perf shows it: the
+    // kprobe/ftrace frames the trigger records from are dropped.
+    ensure(
+        stack.first().is_some_and(|l| l.contains("do_filp_open+"))
+            && !stack
+                .iter()
+                .any(|l| l.contains("kprobe") || l.contains("ftrace_")),
+        || {
+            format!(
+                "the stack should start at do_filp_open:\n{}",
+                stack.join("\n")
+            )
+        },
+    )?;
     // The caller chain of do_filp_open on an open(2), once.
     for sym in ["do_sys_openat2+", "do_syscall_64+"] {
         let n = stack.iter().filter(|l| l.contains(sym)).count();
