@@ -665,3 +665,53 @@ fn compressed_debug_sections() {
         assert!(src.find_func("probe_me").unwrap().is_some(), "{method}");
     }
 }
+
+/// Relocatable objects (`gcc -c`, and kernel modules' .ko debug files):
+/// their DWARF's string and section references are relocations, applied
+/// on load. Same layouts as the linked program, and as pahole says.
+#[test]
+fn relocatable_objects() {
+    let src_c = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/types.c");
+    for (flag, linked) in [("-gdwarf-4", 1), ("-gdwarf-5", 3)] {
+        let obj = work_dir().join(format!("types{flag}.o"));
+        let st = Command::new("gcc")
+            .args(["-c", "-g", flag, "-O0", "-fno-pie", "-o"])
+            .arg(&obj)
+            .arg(&src_c)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let o = open(&obj);
+        let full = open(&binaries()[linked].1);
+        for (kind, name) in [
+            (CompositeKind::Struct, "holder"),
+            (CompositeKind::Struct, "bits"),
+            (CompositeKind::Struct, "packed"),
+            (CompositeKind::Union, "top"),
+        ] {
+            let ours = layout::render(&o, find(&o, kind, name), 8).unwrap();
+            let want = layout::render(&full, find(&full, kind, name), 8).unwrap();
+            assert_eq!(ours, want, "{flag} {name}");
+            let out = Command::new("pahole")
+                .args(["-F", "dwarf", "-C", name])
+                .arg(&obj)
+                .output()
+                .unwrap();
+            let theirs = String::from_utf8(out.stdout).unwrap();
+            assert_eq!(
+                pahole::members(&ours),
+                pahole::members(&theirs),
+                "{flag} {name} vs pahole:\n{theirs}"
+            );
+        }
+        let f = o.find_func("probe_me").unwrap().unwrap();
+        let Type::Func { proto, .. } = o.get(f).unwrap() else {
+            panic!()
+        };
+        let Type::FuncProto { params, .. } = o.get(proto).unwrap() else {
+            panic!()
+        };
+        let names: Vec<_> = params.iter().map(|p| p.name.clone().unwrap()).collect();
+        assert_eq!(names, ["h", "label", "n"], "{flag}");
+    }
+}

@@ -757,3 +757,65 @@ fn compiled_fetchargs_match_btf() {
     );
     eprintln!("{compared} compiled fetchargs identical from DWARF and BTF");
 }
+
+/// A kernel module's debug file (relocatable ELF: DWARF with relocations,
+/// and split BTF that is useless without vmlinux): `-v module.ko` reads
+/// its DWARF; layouts agree with pahole, prototypes have their names.
+#[test]
+fn module_debug_file() {
+    let ko = dbg_kernel::module();
+    let src = load::open_file(ko).unwrap();
+    assert!(
+        src.describe().starts_with("DWARF of "),
+        "{}",
+        src.describe()
+    );
+    let mut compared = 0;
+    for name in [
+        "nf_conn",
+        "nf_conntrack_tuple",
+        "nf_conntrack_l4proto",
+        "nf_conntrack_net",
+    ] {
+        let id = src
+            .find_composite(CompositeKind::Struct, name)
+            .unwrap()
+            .unwrap_or_else(|| panic!("struct {name}"));
+        let ours = layout::render(src.as_ref(), id, 8).unwrap();
+        let out = Command::new("pahole")
+            .args(["-F", "dwarf", "-C", name])
+            .arg(ko)
+            .output()
+            .expect("pahole");
+        let theirs = String::from_utf8(out.stdout).unwrap();
+        let (a, b) = (
+            common::pahole::members(&ours),
+            common::pahole::members(&theirs),
+        );
+        assert!(!a.is_empty());
+        assert_eq!(a, b, "{name}:\n{ours}\npahole:\n{theirs}");
+        compared += a.len();
+    }
+    let f = src.find_func("nf_conntrack_in").unwrap().unwrap();
+    let Type::Func { proto, .. } = src.get(f).unwrap() else {
+        panic!()
+    };
+    let Type::FuncProto { params, .. } = src.get(proto).unwrap() else {
+        panic!()
+    };
+    let sig: Vec<(String, String)> = params
+        .iter()
+        .map(|p| (p.name.clone().unwrap(), type_name(src.as_ref(), p.ty)))
+        .collect();
+    assert_eq!(
+        sig,
+        [
+            ("skb".to_string(), "struct sk_buff *".to_string()),
+            (
+                "state".to_string(),
+                "const struct nf_hook_state *".to_string()
+            )
+        ]
+    );
+    eprintln!("{compared} module member offsets agree with pahole");
+}

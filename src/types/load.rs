@@ -84,14 +84,16 @@ pub fn open_file(path: &Path) -> Result<Box<dyn TypeSource>> {
     if bytes.starts_with(b"\x7fELF") {
         let range = btf_section(bytes, path)?;
         return match range {
-            Some(r) => {
-                let btf = Btf::parse(backing, r)?;
-                Ok(Box::new(BtfSource::new(
+            Some(r) => match Btf::parse(backing.clone(), r) {
+                Ok(btf) => Ok(Box::new(BtfSource::new(
                     format!("BTF section of {}", path.display()),
                     btf,
                     None,
-                )))
-            }
+                ))),
+                // A kernel module's .BTF is split BTF, meaningless without
+                // its vmlinux: its DWARF (a .ko debug file) stands alone.
+                Err(e) => open_dwarf(path, backing).map_err(|_| e),
+            },
             None => open_dwarf(path, backing),
         };
     }

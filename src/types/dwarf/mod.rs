@@ -127,20 +127,30 @@ impl DwarfSource {
                 .map_err(|e| bad_elf(path, format!("{name}: {e}")))?;
             Ok(Sec::Owned(data.into_owned()))
         };
+        // A relocatable file (.o, a kernel module's .ko) holds its DWARF's
+        // references to other sections (string offsets, abbreviation
+        // offsets) as relocations: apply them to copies of the sections.
+        let relocatable = elf.kind() == object::ObjectKind::Relocatable;
+        let load = |name: &str| -> Result<Sec> {
+            let sec = load(name)?;
+            if !relocatable || matches!(sec, Sec::Missing) {
+                return Ok(sec);
+            }
+            let mut data = match sec {
+                Sec::InFile(r) => bytes[r].to_vec(),
+                Sec::Owned(v) => v,
+                Sec::Missing => Vec::new(),
+            };
+            if let Some(s) = elf.section_by_name(name) {
+                relocate(&elf, &s, &mut data).map_err(|m| bad_elf(path, format!("{name}: {m}")))?;
+            }
+            Ok(Sec::Owned(data))
+        };
         let info = load(".debug_info")?;
         if matches!(info, Sec::Missing) {
             return Err(TypeError::NoTypes {
                 path: path.display().to_string(),
             });
-        }
-        if elf.kind() == object::ObjectKind::Relocatable {
-            // A .o file's DWARF needs its relocations applied before its
-            // string and type references mean anything; only linked files
-            // (executables, shared objects, vmlinux) are read.
-            return Err(bad_elf(
-                path,
-                "relocatable object: link it first (DWARF of .o files is not relocated)",
-            ));
         }
         let key = match elf.build_id() {
             Ok(Some(id)) if !id.is_empty() => {
@@ -313,6 +323,58 @@ impl DwarfSource {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Apply a relocatable file's relocations of one debug section: each place
+/// gets symbol value + addend (section symbols are 0 in such files, so a
+/// string reference becomes its offset in .debug_str).
+fn relocate(
+    elf: &object::File<'_>,
+    sec: &object::Section<'_, '_>,
+    data: &mut [u8],
+) -> std::result::Result<(), String> {
+    use object::{ObjectSymbol, RelocationTarget};
+    let little = elf.is_little_endian();
+    for (at, rel) in sec.relocations() {
+        let base = match rel.target() {
+            RelocationTarget::Symbol(i) => {
+                elf.symbol_by_index(i).map_err(|e| e.to_string())?.address()
+            }
+            RelocationTarget::Section(_) | RelocationTarget::Absolute => 0,
+            _ => return Err("unsupported relocation target".into()),
+        };
+        let at = usize::try_from(at).map_err(|_| "relocation offset overflows")?;
+        let width = match rel.size() {
+            32 => 4,
+            64 => 8,
+            n => return Err(format!("unsupported {n}-bit relocation")),
+        };
+        let place = data
+            .get_mut(at..at + width)
+            .ok_or("relocation outside the section")?;
+        let implicit = if rel.has_implicit_addend() {
+            let mut b = [0u8; 8];
+            if little {
+                b[..width].copy_from_slice(place);
+                i64::from_le_bytes(b)
+            } else {
+                b[8 - width..].copy_from_slice(place);
+                i64::from_be_bytes(b)
+            }
+        } else {
+            0
+        };
+        let v = base
+            .wrapping_add(rel.addend() as u64)
+            .wrapping_add(implicit as u64);
+        match (width, little) {
+            (4, true) => place.copy_from_slice(&(v as u32).to_le_bytes()),
+            (4, false) => place.copy_from_slice(&(v as u32).to_be_bytes()),
+            (_, true) => place.copy_from_slice(&v.to_le_bytes()),
+            (_, false) => place.copy_from_slice(&v.to_be_bytes()),
+        }
+    }
+    Ok(())
 }
 
 /// No build-id: path, size and mtime stand in for it (a rebuilt file gets
