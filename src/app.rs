@@ -52,6 +52,9 @@ pub struct Source {
 }
 
 fn run(args: &Args) -> Result<(), Failure> {
+    if crate::discover::requested(args) {
+        return crate::discover::run(args);
+    }
     let sources = gather(args)?;
     let plan = build_plan(args, &sources, std::process::id())?;
     if args.show {
@@ -125,7 +128,13 @@ pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Fai
         probes.push(p);
     }
     let arch = args.arch.unwrap_or_else(Arch::host);
-    let source = if probes.iter().any(compile::needs_types) {
+    // Kernel types: for kernel probes, and for uprobes when -v names a
+    // file (a binary without DWARF borrows layouts from it).
+    let kernel_needs_types = probes.iter().any(|p| {
+        compile::needs_types(p)
+            && (compile::user_binary_for_types(p).is_none() || args.vmlinux.is_some())
+    });
+    let source = if kernel_needs_types {
         Some(types::load::open(args.vmlinux.as_deref()).map_err(|e| {
             let what = match &args.vmlinux {
                 Some(p) => p.display().to_string(),
@@ -136,9 +145,35 @@ pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Fai
     } else {
         None
     };
+    // Uprobes walk their binary's own DWARF.
+    let mut user_types: Vec<(String, Box<dyn types::TypeSource>)> = Vec::new();
+    for (i, p) in probes.iter().enumerate() {
+        let Some(path) = compile::user_binary_for_types(p) else {
+            continue;
+        };
+        if user_types.iter().any(|(q, _)| q == path) {
+            continue;
+        }
+        match types::load::open_file(std::path::Path::new(path)) {
+            Ok(src) => user_types.push((path.to_string(), src)),
+            // No DWARF, but -v gave types to use instead.
+            Err(_) if source.is_some() => {}
+            Err(e) => {
+                let s = &sources[i];
+                return Err(Failure::Usage(render_error(
+                    &format!("cannot load C types from {path}: {e}"),
+                    &s.text,
+                    s.origin.as_deref(),
+                    p.place.span,
+                    Some("typed uprobe expressions read the binary's DWARF: build it with -g"),
+                )));
+            }
+        }
+    }
     let cx = Context {
         arch,
         types: source.as_deref(),
+        user_types: &user_types,
     };
     let mut plan = compile::compile(&probes, &cx, compile::group_name(pid)).map_err(|(i, e)| {
         let s = &sources[i];

@@ -65,6 +65,22 @@ pub struct Args {
     #[arg(long = "cpu", value_name = "LIST", value_delimiter = ',')]
     pub cpus: Vec<u32>,
 
+    /// Print a struct's (or union's) layout with member offsets, like `pahole -C`.
+    #[arg(long = "layout", value_name = "STRUCT", help_heading = "Discovery")]
+    pub layout: Option<String>,
+
+    /// List a function's arguments with their types and registers, like `perf probe -V`.
+    #[arg(long = "args", value_name = "FUNC", help_heading = "Discovery")]
+    pub args: Option<String>,
+
+    /// Search functions by name: a glob (`tcp_*_rcv`) or a plain substring.
+    #[arg(long = "funcs", value_name = "PATTERN", help_heading = "Discovery")]
+    pub funcs: Option<String>,
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[arg(long = "completions", value_name = "SHELL", help_heading = "Discovery")]
+    pub completions: Option<clap_complete::Shell>,
+
     /// Only events from this process id (adds `common_pid==PID` to every filter).
     #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pid: Option<u32>,

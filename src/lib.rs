@@ -15,6 +15,7 @@ pub mod app;
 pub mod arch;
 pub mod cli;
 pub mod compile;
+pub mod discover;
 pub mod live;
 pub mod render;
 pub mod ring;

@@ -189,18 +189,77 @@ struct Frame {
     direct: Vec<String>,
 }
 
-/// The layout of a struct/union/typedef as pahole prints it (typedefs of
-/// typedefs followed); None for a base type (`int`) or a typedef of one.
-fn pahole(fixture: &Path, what: &str) -> Option<HashMap<String, Entry>> {
-    let name = what
-        .trim()
-        .trim_start_matches("const ")
-        .trim_start_matches("volatile ")
-        .trim_start_matches("union ")
-        .trim_start_matches("struct ")
-        .trim();
+/// pahole's text for each name it was asked about in one run.
+type Batch = HashMap<String, String>;
+
+/// Names the cases reach (roots, pointees, named members, typedefs),
+/// asked of pahole in one run per kernel: each run reads the whole BTF,
+/// so one run instead of fifty. Names missing here are asked one by one.
+const PREFETCH: &[&str] = &[
+    "task_struct",
+    "mm_struct",
+    "cred",
+    "nsproxy",
+    "uts_namespace",
+    "new_utsname",
+    "file",
+    "path",
+    "dentry",
+    "qstr",
+    "inode",
+    "super_block",
+    "file_system_type",
+    "signal_struct",
+    "files_struct",
+    "sched_entity",
+    "load_weight",
+    "thread_info",
+    "rw_semaphore",
+    "sk_buff",
+    "net_device",
+    "sock",
+    "sock_common",
+    "iphdr",
+    "ipv6hdr",
+    "tcphdr",
+    "udphdr",
+    "icmphdr",
+    "ethhdr",
+    "bpf_attr",
+    "atomic_t",
+    "atomic_long_t",
+    "atomic64_t",
+    "refcount_t",
+    "refcount_struct",
+    "kuid_t",
+    "cpumask_t",
+    "cpumask",
+    "pid_t",
+    "ktime_t",
+    "loff_t",
+    "fmode_t",
+    "umode_t",
+    "dev_t",
+    "uid_t",
+    "u32",
+    "u64",
+    "s64",
+    "__u8",
+    "__u16",
+    "__u32",
+    "__be16",
+    "__be32",
+    "__kernel_dev_t",
+    "__kernel_loff_t",
+    "__kernel_pid_t",
+    "__kernel_uid32_t",
+    "__s64",
+    "__u64",
+];
+
+fn run_pahole(fixture: &Path, names: &str) -> String {
     let out = Command::new("pahole")
-        .args(["-F", "btf", "--hex", "-C", name])
+        .args(["-F", "btf", "--hex", "-C", names])
         .arg(fixture)
         .output()
         .expect("pahole must be installed (Debian package dwarves)");
@@ -209,7 +268,74 @@ fn pahole(fixture: &Path, what: &str) -> Option<HashMap<String, Entry>> {
         "pahole failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// One pahole run for all of PREFETCH, split into per-name texts: a
+/// top-level block runs from a line at column 0 to the `}` closing it
+/// (or is a one-line typedef).
+fn prefetch(fixture: &Path) -> Batch {
+    let text = run_pahole(fixture, &PREFETCH.join(","));
+    let mut batch = Batch::new();
+    let mut cur: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if cur.is_empty() {
+            if line.is_empty() {
+                continue;
+            }
+            if line.starts_with("typedef ") && line.ends_with(';') {
+                let name = line.trim_end_matches(';').rsplit(' ').next().unwrap();
+                batch.insert(name.to_string(), format!("{line}\n"));
+                continue;
+            }
+        }
+        cur.push(line);
+        if line.starts_with('}') {
+            let head = cur[0].trim_end_matches('{').trim();
+            let name = if head == "typedef struct" || head == "typedef union" {
+                line.trim_start_matches('}')
+                    .trim()
+                    .trim_end_matches(';')
+                    .to_string()
+            } else {
+                head.rsplit(' ').next().unwrap().to_string()
+            };
+            batch.insert(name, cur.join("\n") + "\n");
+            cur.clear();
+        }
+    }
+    batch
+}
+
+/// The layout of a struct/union/typedef as pahole prints it (typedefs of
+/// typedefs followed); None for a base type (`int`) or a typedef of one.
+fn pahole(fixture: &Path, batch: &Batch, what: &str) -> Option<HashMap<String, Entry>> {
+    let name = what
+        .trim()
+        .trim_start_matches("const ")
+        .trim_start_matches("volatile ")
+        .trim_start_matches("union ")
+        .trim_start_matches("struct ")
+        .trim();
+    // C's own types have no layout: no need to ask.
+    let base = name.split_whitespace().all(|w| {
+        matches!(
+            w,
+            "unsigned" | "signed" | "char" | "short" | "int" | "long" | "_Bool"
+        )
+    });
+    if base {
+        return None;
+    }
+    let text = match batch.get(name) {
+        Some(t) => t.clone(),
+        None => {
+            if std::env::var_os("CKP_DUMP_TYPES").is_some() {
+                eprintln!("MISS {name}");
+            }
+            run_pahole(fixture, name)
+        }
+    };
     let first = text.lines().next()?.trim();
     if first.starts_with("typedef ") && !first.ends_with('{') {
         // `typedef struct refcount_struct refcount_t;`
@@ -219,7 +345,7 @@ fn pahole(fixture: &Path, what: &str) -> Option<HashMap<String, Entry>> {
             .rsplit_once(' ')
             .unwrap()
             .0;
-        return pahole(fixture, target);
+        return pahole(fixture, batch, target);
     }
     let mut stack: Vec<Frame> = Vec::new();
     let mut result = HashMap::new();
@@ -376,6 +502,7 @@ fn is_char_name(decl: &str) -> bool {
 /// and how many offsets it checked.
 fn expected(
     fx: &Path,
+    batch: &Batch,
     cache: &mut HashMap<String, Option<HashMap<String, Entry>>>,
     root: &str,
     walk: &str,
@@ -399,7 +526,7 @@ fn expected(
     let mut layout = |s: &str| -> Option<HashMap<String, Entry>> {
         cache
             .entry(s.to_string())
-            .or_insert_with(|| pahole(fx, s))
+            .or_insert_with(|| pahole(fx, batch, s))
             .clone()
     };
     let ctx = format!("{root}{walk} in {}", fx.display());
@@ -499,8 +626,10 @@ fn check_fixture(fx: &Path) -> (String, usize) {
     let cx = Context {
         arch: Arch::X86_64,
         types: Some(src.as_ref()),
+        user_types: &[],
     };
     let mut cache = HashMap::new();
+    let batch = prefetch(fx);
     let mut checks = 0;
     for (root, walk) in CASES {
         let cast = if root.starts_with("union ") {
@@ -515,9 +644,14 @@ fn check_fixture(fx: &Path) -> (String, usize) {
             .fetchargs[0]
             .fetch
             .clone();
-        let (want, n) = expected(fx, &mut cache, root, walk);
+        let (want, n) = expected(fx, &batch, &mut cache, root, walk);
         assert_eq!(got, want, "{}: {spec}", fx.display());
         checks += n;
+    }
+    if std::env::var_os("CKP_DUMP_TYPES").is_some() {
+        let mut k: Vec<&String> = cache.keys().collect();
+        k.sort();
+        eprintln!("TYPES {k:?}");
     }
     let line = format!(
         "{}: {} expressions, {checks} offsets checked against pahole",

@@ -12,15 +12,28 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-const KERNELS: &[(&str, &str)] = &[
-    ("vmlinux-6.1.0-56-cloud-amd64.btf", "0xd0"),
-    ("vmlinux-6.12.117+deb12-cloud-amd64.btf", "0xd0"),
-    ("vmlinux-6.18.44-fc-v782.btf", "0xc8"),
+/// (fixture, offset of skb->data, arch, register of argument 0).
+const KERNELS: &[(&str, &str, &str, &str)] = &[
+    ("vmlinux-6.1.0-56-cloud-amd64.btf", "0xd0", "x86_64", "%di"),
+    (
+        "vmlinux-6.12.117+deb12-cloud-amd64.btf",
+        "0xd0",
+        "x86_64",
+        "%di",
+    ),
+    (
+        "vmlinux-6.12.117+deb12-cloud-arm64.btf",
+        "0xd0",
+        "aarch64",
+        "%x0",
+    ),
+    ("vmlinux-6.18.44-fc-v782.btf", "0xc8", "x86_64", "%di"),
 ];
 
 fn show(fx: &str, probes: &[&str]) -> Output {
+    let arch = KERNELS.iter().find(|k| k.0 == fx).map_or("x86_64", |k| k.2);
     let fx = fixture(fx);
-    let mut args = vec!["-S", "-a", "x86_64", "-v", fx.to_str().unwrap()];
+    let mut args = vec!["-S", "-a", arch, "-v", fx.to_str().unwrap()];
     args.extend_from_slice(probes);
     Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
         .args(&args)
@@ -48,7 +61,7 @@ fn lines(out: &Output) -> Vec<String> {
 
 #[test]
 fn spec_2_2_examples_on_every_kernel() {
-    for (fx, data) in KERNELS {
+    for (fx, data, _, r) in KERNELS {
         let out = show(
             fx,
             &[
@@ -59,8 +72,8 @@ fn spec_2_2_examples_on_every_kernel() {
         assert_eq!(
             lines(&out),
             vec![
-                format!("echo 'p:G/f0 ip_rcv proto=+0x9(+{data}(%di)):x8' >> $T/kprobe_events"),
-                format!("echo 'p:G/f1 ip_rcv seq=+0x1c(+{data}(%di)):s16' >> $T/kprobe_events"),
+                format!("echo 'p:G/f0 ip_rcv proto=+0x9(+{data}({r})):x8' >> $T/kprobe_events"),
+                format!("echo 'p:G/f1 ip_rcv seq=+0x1c(+{data}({r})):s16' >> $T/kprobe_events"),
             ],
             "{fx}"
         );
@@ -70,7 +83,7 @@ fn spec_2_2_examples_on_every_kernel() {
 /// Every layer marker with every header, payload units, IPv6 bytes.
 #[test]
 fn layers_headers_and_payload_on_every_kernel() {
-    for (fx, d) in KERNELS {
+    for (fx, d, _, r) in KERNELS {
         let out = show(
             fx,
             &[
@@ -88,11 +101,11 @@ fn layers_headers_and_payload_on_every_kernel() {
         assert_eq!(
             lines(&out),
             vec![
-                format!("echo 'p:G/f0 __netif_receive_skb B16_proto=+0xc(+{d}(%di)):x16 ip_s=+0x1a(+{d}(%di)):x32 b16_dport=+0x24(+{d}(%di)):x16 q=+0x32(+{d}(%di)):u64' >> $T/kprobe_events"),
-                format!("echo 'p:G/f1 ip_local_deliver ip_dst=+0x10(+{d}(%di)):x32 type=+0x14(+{d}(%di)):x8 l=+0x24(+{d}(%di)):x32' >> $T/kprobe_events"),
-                format!("echo 'p:G/f2 tcp_v4_rcv b16_sport=+0(+{d}(%di)):x16 doff=+0xc(+{d}(%di)):b4@4/16 c=+0x17(+{d}(%di)):x8' >> $T/kprobe_events"),
-                format!("echo 'p:G/f3 icmp_rcv id=+0x4(+{d}(%di)):u16 b16_seq=+0x6(+{d}(%di)):x16' >> $T/kprobe_events"),
-                format!("echo 'p:G/f4 ipv6_rcv ip_src=+0x8(+{d}(%di)):u8[16] nh=+0x6(+{d}(%di)):x8' >> $T/kprobe_events"),
+                format!("echo 'p:G/f0 __netif_receive_skb B16_proto=+0xc(+{d}({r})):x16 ip_s=+0x1a(+{d}({r})):x32 b16_dport=+0x24(+{d}({r})):x16 q=+0x32(+{d}({r})):u64' >> $T/kprobe_events"),
+                format!("echo 'p:G/f1 ip_local_deliver ip_dst=+0x10(+{d}({r})):x32 type=+0x14(+{d}({r})):x8 l=+0x24(+{d}({r})):x32' >> $T/kprobe_events"),
+                format!("echo 'p:G/f2 tcp_v4_rcv b16_sport=+0(+{d}({r})):x16 doff=+0xc(+{d}({r})):b4@4/16 c=+0x17(+{d}({r})):x8' >> $T/kprobe_events"),
+                format!("echo 'p:G/f3 icmp_rcv id=+0x4(+{d}({r})):u16 b16_seq=+0x6(+{d}({r})):x16' >> $T/kprobe_events"),
+                format!("echo 'p:G/f4 ipv6_rcv ip_src=+0x8(+{d}({r})):u8[16] nh=+0x6(+{d}({r})):x8' >> $T/kprobe_events"),
                 "echo 'ip_dst==0x101a8c0' > $T/events/G/f1/filter".to_string(),
                 "echo 'b16_sport==0xbb01 && doff>5' > $T/events/G/f2/filter".to_string(),
                 "echo 'b16_seq == 0x100' > $T/events/G/f3/filter".to_string(),
@@ -196,6 +209,7 @@ fn display_plan() {
     let cx = Context {
         arch: Arch::X86_64,
         types: Some(src.as_ref()),
+        user_types: &[],
     };
     let p = parse_probe(
         "p ip_rcv ip_s=%0~$(struct iphdr)->saddr ip_6=%0~$(struct ipv6hdr)->daddr B16_a=%0~$(struct tcphdr)l4->source \

@@ -7,7 +7,7 @@
 
 pub mod filter;
 pub mod plan;
-mod suggest;
+pub mod suggest;
 #[cfg(test)]
 mod tests;
 mod uprobe;
@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use crate::arch::Arch;
 use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, TypedExpr, UserLoc};
-use crate::types::{TypeError, TypeSource};
+use crate::types::{CompositeKind, TypeError, TypeSource};
 use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
 
 pub use walk::Leaf;
@@ -116,8 +116,67 @@ pub type Result<T, E = CompileError> = std::result::Result<T, E>;
 /// What the compiler needs besides the probes.
 pub struct Context<'a> {
     pub arch: Arch,
-    /// Only needed when some probe has a typed expression.
+    /// The kernel's types. Only needed when some kernel probe has a typed
+    /// expression.
     pub types: Option<&'a dyn TypeSource>,
+    /// Each user binary's own types (its DWARF), by the path the probe
+    /// names: a uprobe's typed expressions walk these. Only when the
+    /// binary has no types, or defines none of the probe's casts while
+    /// `types` defines them all (`-v` given for a uprobe: layouts borrowed
+    /// from a kernel), does a uprobe use `types`.
+    pub user_types: &'a [(String, Box<dyn TypeSource>)],
+}
+
+impl<'a> Context<'a> {
+    /// The context one probe compiles in: for a uprobe, its binary's types.
+    fn for_probe(&self, p: &Probe) -> Context<'a> {
+        let types = match &p.place.node {
+            Place::User { path, .. } => {
+                let own = self
+                    .user_types
+                    .iter()
+                    .find(|(q, _)| q == path)
+                    .map(|(_, t)| t.as_ref());
+                match (own, self.types) {
+                    (Some(own), Some(other))
+                        if !defines_any_cast(own, p) && defines_all_casts(other, p) =>
+                    {
+                        Some(other)
+                    }
+                    (Some(own), _) => Some(own),
+                    (None, other) => other,
+                }
+            }
+            _ => self.types,
+        };
+        Context {
+            arch: self.arch,
+            types,
+            user_types: self.user_types,
+        }
+    }
+}
+
+/// The probe's casts (`(struct T)`, `$(struct H)`), as (kind, name).
+fn casts(p: &Probe) -> impl Iterator<Item = (CompositeKind, &str)> {
+    p.args.iter().filter_map(|a| match &a.expr {
+        Expr::Typed(t) => t.cast.as_ref().map(|c| {
+            let kind = match c.node.kind {
+                crate::spec::Aggregate::Struct => CompositeKind::Struct,
+                crate::spec::Aggregate::Union => CompositeKind::Union,
+            };
+            (kind, c.node.name.node.as_str())
+        }),
+        _ => None,
+    })
+}
+
+fn defines_any_cast(src: &dyn TypeSource, p: &Probe) -> bool {
+    casts(p).any(|(k, n)| matches!(src.find_composite(k, n), Ok(Some(_))))
+}
+
+fn defines_all_casts(src: &dyn TypeSource, p: &Probe) -> bool {
+    casts(p).all(|(k, n)| matches!(src.find_composite(k, n), Ok(Some(_))))
 }
 
 /// Whether any expression of the probe walks C types (`%N` alone, a
@@ -129,6 +188,15 @@ pub fn needs_types(p: &Probe) -> bool {
         }
         Expr::Raw(_) => false,
     })
+}
+
+/// The user binary whose types a probe needs (a uprobe with a typed
+/// expression), if any; other probes that need types need the kernel's.
+pub fn user_binary_for_types(p: &Probe) -> Option<&str> {
+    match &p.place.node {
+        Place::User { path, .. } if needs_types(p) => Some(path),
+        _ => None,
+    }
 }
 
 /// The group of this run: `coolkprobe_<PID>`.
@@ -151,6 +219,7 @@ pub fn compile(
 
 /// Compile one probe; `index` makes its event name `f<index>`.
 pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
+    let cx = &cx.for_probe(p);
     let target = target(p)?;
     if matches!(target, Target::Tracepoint { .. }) {
         if let Some(a) = p.args.first() {
@@ -334,7 +403,7 @@ fn typed(t: &TypedExpr, cx: &Context<'_>, ip: bool) -> Result<Leaf> {
             return Ok(Leaf::register(reg, cx.arch, t.format.map(|f| f.node)));
         }
         return Err(CompileError::new(
-            t.base.span.to(t.base.span),
+            t.span,
             ErrorKind::Unsupported(
                 "a member walk needs a cast: argument types from prototypes are not supported yet"
                     .into(),

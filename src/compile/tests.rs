@@ -200,6 +200,7 @@ fn compile(g: &Graph, spec: &str) -> std::result::Result<String, String> {
     let cx = Context {
         arch: Arch::X86_64,
         types: Some(g),
+        user_types: &[],
     };
     let p = parse_probe(spec).unwrap();
     compile_probe(0, &p, &cx)

@@ -212,16 +212,15 @@ fn member_names(src: &dyn TypeSource, c: &Composite, out: &mut Vec<String>, dept
     }
 }
 
-/// The fixed size of the headers between two layers (SPEC 2.2).
-fn layer_gap(from: Layer, to: Layer, src: &dyn TypeSource, header: &str) -> u64 {
+/// The fixed size of the headers between two layers (SPEC 2.2): eth 14,
+/// and an l4 header reached from below l3 is taken to follow a plain IPv4
+/// header (20; IP options are not followed).
+fn layer_gap(from: Layer, to: Layer) -> u64 {
     let mut gap = 0;
     if from == Layer::L2 && to >= Layer::L3 {
         gap += 14;
     }
     if from <= Layer::L3 && to == Layer::L4 {
-        // IP options are not followed; an l4 header reached from below l3
-        // is taken to follow a plain IPv4 header.
-        let _ = (src, header);
         gap += 20;
     }
     gap
@@ -333,7 +332,7 @@ pub(super) fn walk(
             State {
                 loc: Loc::Value {
                     text: mem(reg, data_bits / 8),
-                    add: layer_gap(marker, layer, src, &c.name.node),
+                    add: layer_gap(marker, layer),
                 },
                 cur: Cur::PtrTo(target),
                 bitfield: None,

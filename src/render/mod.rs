@@ -331,9 +331,18 @@ impl<W: Write> Renderer<W> {
             }
             b.push(b'\n');
         }
+        // The stacktrace trigger records from inside the probe handler:
+        // its first frames are kprobe/ftrace machinery. Like perf, start
+        // the stack at the probed function (the caller, for a return).
+        let top = match ep.place {
+            Place::KernelIp => Some(addr(&ep.ip)),
+            Place::KernelRet => Some(addr(&ep.ret_ip)),
+            _ => None,
+        }
+        .and_then(|a| self.kallsyms.lookup(a).map(|(_, off, _)| a - off));
         self.events = events;
         if let Some(st) = stack {
-            self.render_stack(st);
+            self.render_stack(st, top);
         } else if self.json && self.stack.is_some() {
             self.buf.extend_from_slice(b",\"stack\":null");
         }
@@ -342,7 +351,9 @@ impl<W: Write> Renderer<W> {
         }
     }
 
-    fn render_stack(&mut self, payload: &[u8]) {
+    /// `top`: the start of the function the stack should begin at; frames
+    /// above its first appearance are dropped (all kept if it is absent).
+    fn render_stack(&mut self, payload: &[u8], top: Option<u64>) {
         let Some(sp) = &self.stack else { return };
         let n = match sp.size.as_ref().and_then(|f| f.value(payload)) {
             Some(Value::Signed(n)) => n.max(0) as usize,
@@ -350,7 +361,17 @@ impl<W: Write> Renderer<W> {
             _ => usize::MAX,
         };
         let start = sp.caller.offset.min(payload.len());
-        let words = payload[start..].chunks_exact(8).take(n);
+        let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().unwrap_or([0; 8]));
+        let skip = top
+            .and_then(|top| {
+                payload[start..].chunks_exact(8).take(n).position(|w| {
+                    self.kallsyms
+                        .lookup(word(w))
+                        .is_some_and(|(_, off, _)| word(w) - off == top)
+                })
+            })
+            .unwrap_or(0);
+        let words = payload[start..].chunks_exact(8).take(n).skip(skip);
         let b = &mut self.buf;
         if self.json {
             b.extend_from_slice(b",\"stack\":[");

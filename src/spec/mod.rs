@@ -369,8 +369,7 @@ impl<'a> Parser<'a> {
                 break;
             }
             let arg = self.arg()?;
-            if let Some(prev) = args.iter().find(|a| a.name.node == arg.name.node) {
-                let _ = prev;
+            if args.iter().any(|a| a.name.node == arg.name.node) {
                 return err(
                     arg.name.span,
                     format!("`{}` is named twice in this probe", arg.name.node),

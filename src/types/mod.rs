@@ -2,12 +2,13 @@
 //!
 //! A [`TypeSource`] answers the few questions the compiler asks (find a
 //! struct by name, describe a type by id, find a function's prototype).
-//! BTF ([`btf`]) and DWARF (a later source) both implement it, so the
+//! BTF ([`btf`]) and DWARF ([`dwarf`]) both implement it, so the
 //! compiler never knows which one it is talking to. Sources are lazy:
 //! describing a type allocates only that type, never the whole graph.
 
 pub mod btf;
 pub mod btf_source;
+pub mod dwarf;
 pub mod layout;
 pub mod load;
 pub mod proto;

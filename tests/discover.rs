@@ -1,0 +1,85 @@
+//! Discovery commands through the binary, on a fixture kernel.
+
+use std::process::Command;
+
+fn ckp(args: &[&str]) -> (i32, String, String) {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
+        .arg("-v")
+        .arg(fixture)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn args_lists_parameters_with_registers() {
+    let (code, out, _) = ckp(&["--args", "vfs_read"]);
+    assert_eq!(code, 0);
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "ssize_t vfs_read(struct file * file, char * buf, size_t count, loff_t * pos)",
+            "%0 file struct file * %di",
+            "%1 buf char * %si",
+            "%2 count size_t %dx",
+            "%3 pos loff_t * %cx",
+            "$retval ssize_t",
+        ]
+    );
+    // Other arches name other registers; arm passes only four in registers.
+    let (_, out, _) = ckp(&["-a", "arm64", "--args", "vfs_read"]);
+    assert!(out.contains("%x3"), "{out}");
+}
+
+#[test]
+fn layout_and_search() {
+    let (code, out, _) = ckp(&["--layout", "struct task_struct"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("comm[16];"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" comm[16];") && l.contains("/*  2976    16 */")),
+        "{out}"
+    );
+    let (code, out, _) = ckp(&["--funcs", "tcp_v?_rcv"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "tcp_v4_rcv\ntcp_v6_rcv\n");
+}
+
+#[test]
+fn misspelled_names_get_suggestions() {
+    let (code, _, err) = ckp(&["--layout", "task_strut"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no struct or union `task_strut`")
+            && err.contains("did you mean `task_struct`"),
+        "{err}"
+    );
+    let (code, _, err) = ckp(&["--args", "vfs_raed"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("did you mean `vfs_read`"), "{err}");
+}
+
+#[test]
+fn completions() {
+    let (code, out, _) = ckp(&["--completions", "bash"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("_coolkprobe()") && out.contains("--vmlinux"),
+        "{}",
+        &out[..200.min(out.len())]
+    );
+}

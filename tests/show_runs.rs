@@ -1,0 +1,147 @@
+//! The -S script really works when run as root: on this machine's
+//! tracefs (uprobes exist here, kprobes do not), the script installs a
+//! uprobe in this run's group and enables it, and its commented teardown
+//! lines, run as a script, remove exactly that again.
+//!
+//! Needs root and tracefs, as CI has; it fails (does not skip) otherwise.
+
+use std::process::Command;
+
+fn tracefs() -> &'static str {
+    for t in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        if std::path::Path::new(t).join("uprobe_events").exists() {
+            return t;
+        }
+    }
+    panic!("no tracefs with uprobe_events: this test needs root and a mounted tracefs");
+}
+
+#[test]
+fn script_installs_and_teardown_removes_a_uprobe() {
+    let t = tracefs();
+    let exe = env!("CARGO_BIN_EXE_coolkprobe");
+    let spec = format!("p {exe}:main argc=%0S f:argc > 0");
+    let out = Command::new(exe).args(["-S", &spec]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut script = String::from_utf8(out.stdout).unwrap();
+    let group = {
+        let i = script.find("coolkprobe_").unwrap();
+        let digits: String = script[i + 11..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        format!("coolkprobe_{digits}")
+    };
+    // Every kind of fetcharg the compiler emits, for the kernel's parser
+    // to accept: strings in place and through pointers, chains, bitfields,
+    // IPv6 bytes, payload units, byte-swapped names. They are compiled for
+    // a kprobe against the 6.1 fixture (this kernel has no kprobes) and
+    // put on a uprobe at the same place as f0: the values read are not
+    // looked at, only whether the kernel takes the definition.
+    let kinds = "r wake_up_new_task comm=%0~(struct task_struct)->comm users=%0S~(struct task_struct)->mm->mm_users \
+         name=%0~(struct file)->f_path.dentry->d_name.name bf=%0~(struct task_struct)->in_iowait \
+         pkt=%0~(struct sk_buff)->pkt_type ip_6=%0~$(struct ipv6hdr)->saddr s=%0S~$(struct icmphdr)->sdata[0] \
+         B16_p=%0~$(struct tcphdr)l4->dest bits=%0U~(struct task_struct)->cpus_mask.bits[1] rv=$retval";
+    let fx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"
+    );
+    let out = Command::new(exe)
+        .args(["-S", "-a", "x86_64", "-v", fx, kinds])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kscript = String::from_utf8(out.stdout).unwrap();
+    let kdef = kscript
+        .lines()
+        .find(|l| l.ends_with(">> $T/kprobe_events"))
+        .unwrap();
+    let fetchargs = kdef
+        .split_once(" wake_up_new_task ")
+        .unwrap()
+        .1
+        .trim_end_matches("' >> $T/kprobe_events");
+    let place = script
+        .lines()
+        .find(|l| l.starts_with(&format!("echo 'p:{group}/f0 ")))
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string();
+    let extra = format!(
+        "echo 'r:{group}/f1 {place} {fetchargs}' >> $T/uprobe_events\necho 1 > $T/events/{group}/f1/enable\n"
+    );
+    let extra_rm = format!(
+        "#   echo 0 > $T/events/{group}/f1/enable\n#   echo '-:{group}/f1' >> $T/uprobe_events\n"
+    );
+    let at = script.find("# read the events:").unwrap();
+    script.insert_str(at, &extra);
+    script.push_str(&extra_rm);
+    let dir = std::env::temp_dir().join(format!("ckp-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let install = dir.join("install.sh");
+    std::fs::write(&install, &script).unwrap();
+    // The teardown is the commented block after "# remove the probes:".
+    let teardown: String = script
+        .split("# remove the probes:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim_start_matches("#   "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let remove = dir.join("remove.sh");
+    std::fs::write(&remove, format!("T={t}\n{teardown}")).unwrap();
+
+    let run = Command::new("sh").arg(&install).output().unwrap();
+    let events = std::fs::read_to_string(format!("{t}/uprobe_events")).unwrap();
+    let enable = std::fs::read_to_string(format!("{t}/events/{group}/f0/enable"));
+    let enable1 = std::fs::read_to_string(format!("{t}/events/{group}/f1/enable"));
+    let filter = std::fs::read_to_string(format!("{t}/events/{group}/f0/filter"));
+    // Tear down before asserting, so a failure leaves nothing behind.
+    let rm = Command::new("sh").arg(&remove).output().unwrap();
+    let after = std::fs::read_to_string(format!("{t}/uprobe_events")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert!(
+        run.status.success(),
+        "install: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let ours: Vec<&str> = events.lines().filter(|l| l.contains(&group)).collect();
+    assert_eq!(ours.len(), 2, "{events}");
+    assert!(
+        ours[0].starts_with(&format!("p:{group}/f0 {exe}:0x")),
+        "{}",
+        ours[0]
+    );
+    assert!(ours[0].ends_with(" argc=%di:s64"), "{}", ours[0]);
+    assert_eq!(enable.unwrap().trim(), "1");
+    assert_eq!(enable1.unwrap().trim(), "1");
+    // The kernel spells the definition back the way it was written.
+    assert!(
+        ours[1].ends_with(
+            " comm=+0xba0(%di):string users=+0x54(+0x8e0(%di)):s32 name=+0(+0x28(+0x18(%di))):string \
+             bf=+0x928(%di):b1@3/32 pkt=+0x80(%di):b3@0/8 ip_6=+0x8(+0xd0(%di)):u8[16] \
+             s=+0x1c(+0xd0(%di)):s16 B16_p=+0x2(+0xd0(%di)):x16 bits=+0x3f0(%di):u64 rv=$retval"
+        ),
+        "{}",
+        ours[1]
+    );
+    assert_eq!(filter.unwrap().trim(), "argc > 0");
+    assert!(
+        rm.status.success(),
+        "teardown: {}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    assert!(!after.contains(&group), "left behind: {after}");
+}
