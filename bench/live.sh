@@ -5,8 +5,7 @@
 # ratio, and the recording process's CPU seconds (user+sys, from
 # /proc/PID/stat just before it exits).
 #   bench/live.sh [SECS]        (as root; default 5)
-# COOLKPROBE=path overrides the binary (default: the tracepoint example
-# built in release mode, or target/release/coolkprobe if it takes `t`).
+# COOLKPROBE=path overrides the binary (default: target/release/coolkprobe).
 set -euo pipefail
 SECS=${1:-5}
 cd "$(dirname "$0")/.."
@@ -15,8 +14,8 @@ W=$(mktemp -d /tmp/ckp-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 gcc -O2 -o "$W/gen" bench/getppid_gen.c
 if [ -z "${COOLKPROBE:-}" ]; then
-  cargo build -q --release --example tracepoint
-  COOLKPROBE=target/release/examples/tracepoint
+  cargo build -q --release
+  COOLKPROBE=target/release/coolkprobe
 fi
 TCK=$(getconf CLK_TCK)
 
@@ -31,7 +30,8 @@ measure() {
   "$W/gen" "$SECS" > "$W/gen.out"
   sleep 1
   local cpu; cpu=$(cpu_of "$pid")
-  kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+  # SIGINT is ignored by background jobs of a script: cat needs TERM.
+  kill -"${STOPSIG:-INT}" "$pid"; wait "$pid" 2>/dev/null || true
   echo "$name $cpu"
 }
 
@@ -68,7 +68,7 @@ rm -f "$W/perf.data"
 I=$T/instances/ckp_bench_$$
 mkdir "$I"
 echo 1 > "$I/events/syscalls/sys_enter_getppid/enable"
-r=$(measure cat-trace_pipe cat "$I/trace_pipe" > "$W/pipe.txt")
+r=$(STOPSIG=TERM measure cat-trace_pipe cat "$I/trace_pipe" > "$W/pipe.txt")
 read -r GENERATED GPID < "$W/gen.out"
 echo 0 > "$I/events/syscalls/sys_enter_getppid/enable"
 cap=$(grep -c -- "-$GPID " "$W/pipe.txt" || true)
