@@ -3,28 +3,14 @@
 //! must agree on kind, name, size, member offsets, bitfields, targets and
 //! parameters.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
 use coolkprobe::types::btf::{map_or_read, Btf};
 use coolkprobe::types::{Qualifier, Type};
-
-fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("btf-fixtures");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "btf"))
-        .collect();
-    v.sort();
-    assert!(
-        v.len() >= 3,
-        "expected at least three fixture kernels in {}",
-        dir.display()
-    );
-    v
-}
 
 fn bpftool_dump(file: &Path, base: Option<&Path>) -> String {
     let mut cmd = Command::new("bpftool");
@@ -249,7 +235,7 @@ fn compare_all(btf: &Btf, dump: &str) -> usize {
 #[test]
 fn every_type_of_every_fixture_matches_bpftool() {
     let mut total = 0;
-    for f in fixtures() {
+    for f in common::fixtures::btf() {
         let btf = Btf::from_bytes(std::fs::read(&f).unwrap()).unwrap();
         let n = compare_all(&btf, &bpftool_dump(&f, None));
         assert_eq!(

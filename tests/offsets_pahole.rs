@@ -7,8 +7,10 @@
 //!
 //! pahole (Debian's `dwarves`) is required: without it this test fails.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use coolkprobe::arch::Arch;
@@ -120,18 +122,6 @@ const CASES: &[(&str, &str)] = &[
     ("union bpf_attr", "->map_name"),
     ("union bpf_attr", "->prog_type"),
 ];
-
-fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("btf-fixtures");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "btf"))
-        .collect();
-    v.sort();
-    assert!(v.len() >= 3, "expected at least three fixture kernels");
-    v
-}
 
 /// One member as pahole shows it; `path` is dotted from the root struct,
 /// anonymous levels left out (as C names them).
@@ -665,7 +655,7 @@ fn check_fixture(fx: &Path) -> (String, usize) {
 fn offsets_match_pahole_on_every_fixture() {
     // One thread per kernel: the time goes into pahole runs.
     let results: Vec<(String, usize)> = std::thread::scope(|s| {
-        let handles: Vec<_> = fixtures()
+        let handles: Vec<_> = common::fixtures::btf()
             .into_iter()
             .map(|fx| s.spawn(move || check_fixture(&fx)))
             .collect();

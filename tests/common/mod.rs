@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod dbg_kernel;
+pub mod fixtures;
 pub mod pahole;
