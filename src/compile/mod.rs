@@ -113,6 +113,34 @@ impl From<TypeError> for CompileError {
 
 pub type Result<T, E = CompileError> = std::result::Result<T, E>;
 
+/// Something worth telling the user that does not stop the run: a cast
+/// that disagrees with the prototype, which form of argument access was
+/// chosen, a steadier alternative. Rendered like an error, with carets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Note {
+    /// Which probe of the run (index into the probe list).
+    pub probe: usize,
+    pub level: Level,
+    pub span: Span,
+    pub msg: String,
+    pub help: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Warning,
+    Note,
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Level::Warning => "warning",
+            Level::Note => "note",
+        })
+    }
+}
+
 /// What the compiler needs besides the probes.
 pub struct Context<'a> {
     pub arch: Arch,
