@@ -56,9 +56,14 @@ fn run(args: &Args) -> Result<(), Failure> {
         return crate::discover::run(args);
     }
     let sources = gather(args)?;
-    let plan = build_plan(args, &sources, std::process::id())?;
+    let (plan, access) = build_plan_noted(args, &sources, std::process::id())?;
     if args.show {
-        let script = show_script(&plan, install_options(args));
+        let mut script = show_script(&plan, install_options(args));
+        if let Some(why) = access.filter(|_| uses_kernel_args(&plan)) {
+            // With the header comments, before `set -e`.
+            let at = script.find("set -e\n").unwrap_or(0);
+            script.insert_str(at, &format!("# %N is read from {why}\n"));
+        }
         let mut out = std::io::stdout().lock();
         // A closed pipe (`| head`) is not an error worth a message.
         let _ = out.write_all(script.as_bytes()).and_then(|_| out.flush());
@@ -114,6 +119,63 @@ pub fn probes_in_file(text: &str, path: &Path) -> Vec<Source> {
 /// Parse and compile everything before anything is done: one bad probe
 /// stops the run with nothing installed.
 pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Failure> {
+    build_plan_noted(args, sources, pid).map(|(plan, _)| plan)
+}
+
+/// Whether some kprobe reads an argument (so how it reads them matters).
+fn uses_kernel_args(plan: &Plan) -> bool {
+    plan.probes.iter().any(|p| {
+        matches!(p.target, compile::plan::Target::Kprobe { .. })
+            && p.fetchargs
+                .iter()
+                .any(|f| f.fetch.contains('%') || f.fetch.contains("$arg"))
+    })
+}
+
+/// How `%N` is read, and why, from `--arg-fetch`. `auto` asks the running
+/// kernel's tracefs README, but only when it is the target: with `-v` or
+/// a foreign `-a` the target kernel is elsewhere, and registers work on
+/// every kernel.
+fn arg_access(args: &Args, arch: Arch) -> (compile::ArgAccess, String) {
+    use crate::cli::ArgFetch;
+    use compile::ArgAccess::*;
+    let regs = |why: &str| (Registers, format!("{arch} registers{why}"));
+    let argn = |why: &str| (KernelArgs, format!("the kernel's $argN{why}"));
+    match args.arg_fetch {
+        ArgFetch::Regs => regs(" (--arg-fetch regs)"),
+        ArgFetch::Argn => argn(" (--arg-fetch argn)"),
+        ArgFetch::Auto if args.vmlinux.is_some() || arch != Arch::host() => {
+            regs(": the target is another kernel (--arg-fetch argn for $argN)")
+        }
+        ArgFetch::Auto => {
+            let readme = crate::tracefs::Tracefs::find().and_then(|t| t.read("README").ok());
+            match readme {
+                Some(r) if r.contains("$arg<N>") => {
+                    argn(": the running kernel has it (--arg-fetch regs for registers)")
+                }
+                Some(_) => regs(": the running kernel has no $argN"),
+                None => regs(": tracefs is not readable, so $argN support is unknown"),
+            }
+        }
+    }
+}
+
+/// The arguments of syscall `name` on the running kernel, from its
+/// `syscalls:sys_enter_NAME` tracepoint format.
+fn running_syscall_params(name: &str) -> Option<Vec<compile::syscall::SysParam>> {
+    let t = crate::tracefs::Tracefs::find()?;
+    let text = t
+        .read(&format!("events/syscalls/sys_enter_{name}/format"))
+        .ok()?;
+    Some(compile::syscall::parse_format(&text))
+}
+
+/// [`build_plan`], and (for show mode) how arguments are read and why.
+pub fn build_plan_noted(
+    args: &Args,
+    sources: &[Source],
+    pid: u32,
+) -> Result<(Plan, Option<String>), Failure> {
     let mut probes: Vec<Probe> = Vec::with_capacity(sources.len());
     for s in sources {
         let p = spec::parse_probe(&s.text).map_err(|e| {
@@ -142,6 +204,13 @@ pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Fai
             };
             anyhow!(e).context(format!("cannot load C types from {what}"))
         })?)
+    } else if probes
+        .iter()
+        .any(|p| compile::wants_types(p) && compile::user_binary_for_types(p).is_none())
+    {
+        // Only checks and niceties depend on them: without types the
+        // probes compile as the old tool compiled them.
+        types::load::open(args.vmlinux.as_deref()).ok()
     } else {
         None
     };
@@ -170,22 +239,42 @@ pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Fai
             }
         }
     }
+    let (access, why) = arg_access(args, arch);
+    let local = args.vmlinux.is_none() && arch == Arch::host();
+    let syscalls: &compile::syscall::Lookup = &running_syscall_params;
     let cx = Context {
         arch,
         types: source.as_deref(),
         user_types: &user_types,
+        arg_access: access,
+        syscall_params: local.then_some(syscalls),
     };
-    let mut plan = compile::compile(&probes, &cx, compile::group_name(pid)).map_err(|(i, e)| {
-        let s = &sources[i];
-        let msg = e.to_string();
-        Failure::Usage(render_error(
-            &msg,
-            &s.text,
-            s.origin.as_deref(),
-            e.span,
-            e.help.as_deref(),
-        ))
-    })?;
+    let (mut plan, notes) = compile::compile_noted(&probes, &cx, compile::group_name(pid))
+        .map_err(|(i, e)| {
+            let s = &sources[i];
+            let msg = e.to_string();
+            Failure::Usage(render_error(
+                &msg,
+                &s.text,
+                s.origin.as_deref(),
+                e.span,
+                e.help.as_deref(),
+            ))
+        })?;
+    for n in &notes {
+        let s = &sources[n.probe];
+        eprint!(
+            "{}",
+            render_diagnostic(
+                &n.level.to_string(),
+                &n.msg,
+                &s.text,
+                s.origin.as_deref(),
+                n.span,
+                n.help.as_deref(),
+            )
+        );
+    }
     if let Some(pid) = args.pid {
         for p in &mut plan.probes {
             p.filter = Some(match p.filter.take() {
@@ -194,7 +283,7 @@ pub fn build_plan(args: &Args, sources: &[Source], pid: u32) -> Result<Plan, Fai
             });
         }
     }
-    Ok(plan)
+    Ok((plan, Some(why)))
 }
 
 /// rustc-style: the message, the probe with carets under the span, a hint.
@@ -205,7 +294,19 @@ pub fn render_error(
     span: Span,
     help: Option<&str>,
 ) -> String {
-    let mut out = format!("error: {msg}\n");
+    render_diagnostic("error", msg, text, origin, span, help)
+}
+
+/// [`render_error`] for any level: `error`, `warning`, `note`.
+pub fn render_diagnostic(
+    level: &str,
+    msg: &str,
+    text: &str,
+    origin: Option<&str>,
+    span: Span,
+    help: Option<&str>,
+) -> String {
+    let mut out = format!("{level}: {msg}\n");
     if let Some(o) = origin {
         let _ = writeln!(out, "  --> {o}");
     }

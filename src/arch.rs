@@ -20,6 +20,10 @@ struct Table {
     pointer_size: u32,
     /// The syscall wrapper prefix: `__x64_sys_openat(struct pt_regs *)`.
     syscall_prefix: &'static str,
+    /// Where a wrapped syscall's arguments sit in `struct pt_regs`:
+    /// (member, index into it when it is an array of u64). Empty where
+    /// syscalls are not wrapped (arm: `sys_openat` takes its own args).
+    syscall_args: &'static [(&'static str, u64)],
 }
 
 const X86_64: Table = Table {
@@ -28,6 +32,14 @@ const X86_64: Table = Table {
     arg_regs: &["%di", "%si", "%dx", "%cx", "%r8", "%r9"],
     pointer_size: 8,
     syscall_prefix: "__x64_sys_",
+    syscall_args: &[
+        ("di", 0),
+        ("si", 0),
+        ("dx", 0),
+        ("r10", 0),
+        ("r8", 0),
+        ("r9", 0),
+    ],
 };
 const AARCH64: Table = Table {
     name: "aarch64",
@@ -35,6 +47,14 @@ const AARCH64: Table = Table {
     arg_regs: &["%x0", "%x1", "%x2", "%x3", "%x4", "%x5", "%x6", "%x7"],
     pointer_size: 8,
     syscall_prefix: "__arm64_sys_",
+    syscall_args: &[
+        ("regs", 0),
+        ("regs", 1),
+        ("regs", 2),
+        ("regs", 3),
+        ("regs", 4),
+        ("regs", 5),
+    ],
 };
 const ARM: Table = Table {
     name: "arm",
@@ -42,6 +62,7 @@ const ARM: Table = Table {
     arg_regs: &["%r0", "%r1", "%r2", "%r3"],
     pointer_size: 4,
     syscall_prefix: "sys_",
+    syscall_args: &[],
 };
 const RISCV64: Table = Table {
     name: "riscv64",
@@ -49,6 +70,14 @@ const RISCV64: Table = Table {
     arg_regs: &["%a0", "%a1", "%a2", "%a3", "%a4", "%a5", "%a6", "%a7"],
     pointer_size: 8,
     syscall_prefix: "__riscv_sys_",
+    syscall_args: &[
+        ("a0", 0),
+        ("a1", 0),
+        ("a2", 0),
+        ("a3", 0),
+        ("a4", 0),
+        ("a5", 0),
+    ],
 };
 
 impl Arch {
@@ -96,6 +125,28 @@ impl Arch {
 
     pub fn syscall_prefix(self) -> &'static str {
         self.table().syscall_prefix
+    }
+
+    /// The syscall behind a wrapper symbol (`__x64_sys_openat` → `openat`),
+    /// on arches whose syscalls receive a `struct pt_regs *`.
+    pub fn wrapped_syscall(self, symbol: &str) -> Option<&str> {
+        if self.table().syscall_args.is_empty() {
+            return None;
+        }
+        symbol
+            .strip_prefix(self.table().syscall_prefix)
+            .filter(|s| !s.is_empty() && !s.contains('.'))
+    }
+
+    /// Where syscall argument `n` sits in `struct pt_regs`: a member and
+    /// an index into it (arm64 keeps `u64 regs[31]`).
+    pub fn syscall_arg(self, n: usize) -> Option<(&'static str, u64)> {
+        self.table().syscall_args.get(n).copied()
+    }
+
+    /// How many arguments a syscall can have (six on every arch).
+    pub fn syscall_arg_count(self) -> usize {
+        self.table().syscall_args.len()
     }
 }
 

@@ -81,7 +81,19 @@ pub struct Args {
     #[arg(long = "completions", value_name = "SHELL", help_heading = "Discovery")]
     pub completions: Option<clap_complete::Shell>,
 
+    /// How `%N` is read at a kprobe's entry: the kernel's `$argN`, the arch's registers,
+    /// or `auto` ($argN when the running kernel lists it and no -v/-a names another target).
+    #[arg(long = "arg-fetch", value_name = "HOW", default_value = "auto")]
+    pub arg_fetch: ArgFetch,
+
     /// Only events from this process id (adds `common_pid==PID` to every filter).
     #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pid: Option<u32>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgFetch {
+    Auto,
+    Regs,
+    Argn,
 }

@@ -721,6 +721,8 @@ fn compiled_fetchargs_match_btf() {
                     arch: Arch::X86_64,
                     types: Some(t),
                     user_types: &[],
+                    arg_access: coolkprobe::compile::ArgAccess::Registers,
+                    syscall_params: None,
                 },
             )
         };
@@ -740,6 +742,8 @@ fn compiled_fetchargs_match_btf() {
                 arch: Arch::X86_64,
                 types: Some(&d),
                 user_types: &[],
+                arg_access: coolkprobe::compile::ArgAccess::Registers,
+                syscall_params: None,
             },
         )
         .unwrap();

@@ -109,6 +109,7 @@ fn plan_from(spec: &str, group: &str) -> Plan {
                 vec![FieldPlan {
                     name: "b".into(),
                     display: Display::Signed,
+                    width: None,
                 }],
             );
             let ret = probe(

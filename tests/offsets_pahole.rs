@@ -617,6 +617,8 @@ fn check_fixture(fx: &Path) -> (String, usize) {
         arch: Arch::X86_64,
         types: Some(src.as_ref()),
         user_types: &[],
+        arg_access: coolkprobe::compile::ArgAccess::Registers,
+        syscall_params: None,
     };
     let mut cache = HashMap::new();
     let batch = prefetch(fx);

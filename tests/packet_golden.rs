@@ -210,6 +210,8 @@ fn display_plan() {
         arch: Arch::X86_64,
         types: Some(src.as_ref()),
         user_types: &[],
+        arg_access: coolkprobe::compile::ArgAccess::Registers,
+        syscall_params: None,
     };
     let p = parse_probe(
         "p ip_rcv ip_s=%0~$(struct iphdr)->saddr ip_6=%0~$(struct ipv6hdr)->daddr B16_a=%0~$(struct tcphdr)l4->source \

@@ -79,6 +79,7 @@ fn spec_2_1_examples_on_debian_6_1() {
 #   f2: p do_exit r=$retval
 #   f3: r kernel_clone r=$retval
 #   f4: p kernel_clone+21 r=%r12
+# %N is read from x86_64 registers: the target is another kernel (--arg-fetch argn for $argN)
 {PREAMBLE}echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0xba0(%di):string' >> $T/kprobe_events
 echo 'p:coolkprobe_<PID>/f1 wake_up_new_task users=+0x54(+0x8e0(%di)):s32' >> $T/kprobe_events
 echo 'p:coolkprobe_<PID>/f2 do_exit r=$retval' >> $T/kprobe_events
@@ -225,9 +226,9 @@ fn script_parses_as_sh() {
 fn other_arches() {
     let fx = fixture(K61);
     for (arch, want) in [
-        ("aarch64", "users=+0x54(+0x8e0(%x1)):s32 p=%x0:x64"),
-        ("riscv64", "users=+0x54(+0x8e0(%a1)):s32 p=%a0:x64"),
-        ("arm", "users=+0x54(+0x8e0(%r1)):s32 p=%r0:x32"),
+        ("aarch64", "users=+0x54(+0x8e0(%x0)):s32 s=%x1:x64"),
+        ("riscv64", "users=+0x54(+0x8e0(%a0)):s32 s=%a1:x64"),
+        ("arm", "users=+0x54(+0x8e0(%r0)):s32 s=%r1:x32"),
     ] {
         let out = run(&[
             "-S",
@@ -235,7 +236,7 @@ fn other_arches() {
             arch,
             "-v",
             fx.to_str().unwrap(),
-            "p wake_up_new_task users=%1S~(struct task_struct)->mm->mm_users p=%0",
+            "p try_to_wake_up users=%0S~(struct task_struct)->mm->mm_users s=%1",
         ]);
         assert!(
             out.status.success(),
@@ -244,7 +245,7 @@ fn other_arches() {
         );
         let text = normalised(&out);
         assert!(
-            text.contains(&format!("/f0 wake_up_new_task {want}' >> $T/kprobe_events")),
+            text.contains(&format!("/f0 try_to_wake_up {want}' >> $T/kprobe_events")),
             "{arch}: {text}"
         );
     }

@@ -96,6 +96,13 @@ fn number(t: &str) -> Option<u64> {
     }
 }
 
+/// Whether the filter compares the field called `name`.
+pub fn mentions(filter: &str, name: &str) -> bool {
+    tokens(filter)
+        .iter()
+        .any(|&(t, s, e)| t == Tok::Ident && &filter[s..e] == name)
+}
+
 /// The filter text for the kernel.
 pub fn translate(filter: &str, fields: &[FilterField]) -> Result<String, FilterError> {
     let toks = tokens(filter);

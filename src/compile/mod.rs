@@ -5,9 +5,11 @@
 //! the leaf it reaches. Nothing here touches tracefs: the output is a
 //! [`plan::Plan`].
 
+mod args;
 pub mod filter;
 pub mod plan;
 pub mod suggest;
+pub mod syscall;
 #[cfg(test)]
 mod tests;
 mod uprobe;
@@ -16,10 +18,11 @@ mod walk;
 use std::path::PathBuf;
 
 use crate::arch::Arch;
-use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, TypedExpr, UserLoc};
+use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
 use crate::types::{CompositeKind, TypeError, TypeSource};
 use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
 
+pub use args::ArgAccess;
 pub use walk::Leaf;
 
 /// A probe that cannot be compiled: what is wrong, where in the spec, and
@@ -153,6 +156,11 @@ pub struct Context<'a> {
     /// `types` defines them all (`-v` given for a uprobe: layouts borrowed
     /// from a kernel), does a uprobe use `types`.
     pub user_types: &'a [(String, Box<dyn TypeSource>)],
+    /// `%N` at a kprobe's entry: registers, or the kernel's `$argN`.
+    pub arg_access: ArgAccess,
+    /// A wrapped syscall's arguments (from the running kernel's
+    /// `syscalls:sys_enter_*` format), by syscall name.
+    pub syscall_params: Option<&'a syscall::Lookup>,
 }
 
 impl<'a> Context<'a> {
@@ -181,6 +189,8 @@ impl<'a> Context<'a> {
             arch: self.arch,
             types,
             user_types: self.user_types,
+            arg_access: self.arg_access,
+            syscall_params: self.syscall_params,
         }
     }
 }
@@ -218,6 +228,17 @@ pub fn needs_types(p: &Probe) -> bool {
     })
 }
 
+/// Whether the probe is better with types, though it compiles without:
+/// a kernel function's prototype checks `%N` and recognises syscall
+/// wrappers; a return type types a bare `$retval`.
+pub fn wants_types(p: &Probe) -> bool {
+    needs_types(p)
+        || matches!(p.place.node, Place::Kernel { .. })
+        || p.args
+            .iter()
+            .any(|a| matches!(&a.expr, Expr::Typed(t) if matches!(t.base.node, Base::Retval)))
+}
+
 /// The user binary whose types a probe needs (a uprobe with a typed
 /// expression), if any; other probes that need types need the kernel's.
 pub fn user_binary_for_types(p: &Probe) -> Option<&str> {
@@ -238,16 +259,36 @@ pub fn compile(
     cx: &Context<'_>,
     group: String,
 ) -> std::result::Result<Plan, (usize, CompileError)> {
+    compile_noted(probes, cx, group).map(|(plan, _)| plan)
+}
+
+/// [`compile`], with the warnings and notes the probes earned.
+pub fn compile_noted(
+    probes: &[Probe],
+    cx: &Context<'_>,
+    group: String,
+) -> std::result::Result<(Plan, Vec<Note>), (usize, CompileError)> {
     let mut out = Vec::with_capacity(probes.len());
+    let mut notes = Vec::new();
     for (i, p) in probes.iter().enumerate() {
-        out.push(compile_probe(i, p, cx).map_err(|e| (i, e))?);
+        out.push(compile_probe_noted(i, p, cx, &mut notes).map_err(|e| (i, e))?);
     }
-    Ok(Plan { group, probes: out })
+    Ok((Plan { group, probes: out }, notes))
 }
 
 /// Compile one probe; `index` makes its event name `f<index>`.
 pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
+    compile_probe_noted(index, p, cx, &mut Vec::new())
+}
+
+fn compile_probe_noted(
+    index: usize,
+    p: &Probe,
+    cx: &Context<'_>,
+    notes: &mut Vec<Note>,
+) -> Result<CompiledProbe> {
     let cx = &cx.for_probe(p);
+    let func = args::Func::of(p, cx);
     let target = target(p)?;
     if matches!(target, Target::Tracepoint { .. }) {
         if let Some(a) = p.args.first() {
@@ -265,11 +306,31 @@ pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<Compil
     let mut filter_fields = Vec::new();
     for a in &p.args {
         let named = display_for_name(&a.name.node);
+        let mut width = None;
         let (fetch, display, size) = match &a.expr {
             Expr::Raw(r) => (r.node.clone(), Display::Default, None),
             Expr::Typed(t) => {
-                let leaf = typed(t, cx, named == Some(Display::Ip))?;
-                let d = leaf.display(t.format.map(|f| f.node));
+                let Some(leaf) =
+                    args::typed(t, cx, &func, named == Some(Display::Ip), notes, index)?
+                else {
+                    // A bare `$retval` with nothing to type it by.
+                    fields.push(FieldPlan {
+                        name: a.name.node.clone(),
+                        display: named.unwrap_or(Display::Default),
+                        width: None,
+                    });
+                    fetchargs.push(FetchArg {
+                        name: a.name.node.clone(),
+                        fetch: "$retval".into(),
+                    });
+                    filter_fields.push(filter::FilterField {
+                        name: a.name.node.clone(),
+                        display: named.unwrap_or(Display::Default),
+                        size: None,
+                    });
+                    continue;
+                };
+                let d = leaf.display();
                 if let Some(n) = named {
                     check_named_width(&a.name.node, n, &leaf, t.span)?;
                 }
@@ -278,7 +339,24 @@ pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<Compil
                     walk::LeafKind::Bytes { len } => Some(len),
                     _ => None,
                 };
-                (leaf.fetch, d, size)
+                // A bare `$retval` stays the raw fetcharg (SPEC 2.1), typed
+                // for display only; unless a filter compares it, which the
+                // kernel does on the fetched type: then `$retval:s32`.
+                let bare_retval = matches!(t.base.node, Base::Retval)
+                    && t.cast.is_none()
+                    && t.steps.is_empty()
+                    && matches!(leaf.kind, walk::LeafKind::Scalar { .. })
+                    && !p
+                        .filter
+                        .as_ref()
+                        .is_some_and(|f| filter::mentions(&f.node, &a.name.node));
+                if bare_retval {
+                    let psize = cx.arch.pointer_size();
+                    width = size.filter(|&s| s < psize);
+                    ("$retval".to_string(), d, size)
+                } else {
+                    (leaf.fetch, d, size)
+                }
             }
         };
         let display = named.unwrap_or(display);
@@ -289,6 +367,7 @@ pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<Compil
         fields.push(FieldPlan {
             name: a.name.node.clone(),
             display,
+            width,
         });
         filter_fields.push(filter::FilterField {
             name: a.name.node.clone(),
@@ -395,57 +474,5 @@ fn target(p: &Probe) -> Result<Target> {
                 symbol,
             }
         }
-    })
-}
-
-fn typed(t: &TypedExpr, cx: &Context<'_>, ip: bool) -> Result<Leaf> {
-    let reg = match &t.base.node {
-        Base::Arg(n) => match cx.arch.arg_reg(*n as usize) {
-            Some(r) => r,
-            None => {
-                let regs = cx.arch.arg_regs();
-                return Err(CompileError::new(
-                    t.base.span,
-                    ErrorKind::ArgBeyondRegisters {
-                        n: *n,
-                        arch: cx.arch,
-                        last: regs.len() - 1,
-                        regs: regs.join(" "),
-                    },
-                ));
-            }
-        },
-        Base::Param(name) => {
-            return Err(CompileError::new(
-                t.base.span,
-                ErrorKind::Unsupported(format!(
-                    "parameter names (`{name}`) are not supported yet: name the argument by number"
-                )),
-            )
-            .with_help("write `%N~(struct T)->member`, N being the argument's position from 0"));
-        }
-    };
-    let Some(cast) = &t.cast else {
-        if t.steps.is_empty() {
-            // `%N` alone: the register, with the letter's type.
-            return Ok(Leaf::register(reg, cx.arch, t.format.map(|f| f.node)));
-        }
-        return Err(CompileError::new(
-            t.span,
-            ErrorKind::Unsupported(
-                "a member walk needs a cast: argument types from prototypes are not supported yet"
-                    .into(),
-            ),
-        )
-        .with_help("write `%N~(struct T)->member`"));
-    };
-    let Some(types) = cx.types else {
-        return Err(CompileError::new(t.span, ErrorKind::NoTypes));
-    };
-    walk::walk(types, cx.arch, reg, t, cast, ip).map_err(|mut e| {
-        if matches!(*e.kind, ErrorKind::Types(_)) && e.span == Span::default() {
-            e.span = t.span;
-        }
-        e
     })
 }

@@ -61,6 +61,10 @@ pub struct FetchArg {
 pub struct FieldPlan {
     pub name: String,
     pub display: Display,
+    /// Bytes of the C value inside a wider fetched word: a bare `$retval`
+    /// is fetched as the whole register (SPEC 2.1: it passes unchanged)
+    /// while the function returns an `int`.
+    pub width: Option<u32>,
 }
 
 /// How a value is shown. `Default` leaves it to the field's type in the

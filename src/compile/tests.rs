@@ -201,6 +201,8 @@ fn compile(g: &Graph, spec: &str) -> std::result::Result<String, String> {
         arch: Arch::X86_64,
         types: Some(g),
         user_types: &[],
+        arg_access: crate::compile::ArgAccess::Registers,
+        syscall_params: None,
     };
     let p = parse_probe(spec).unwrap();
     compile_probe(0, &p, &cx)

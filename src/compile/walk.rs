@@ -22,6 +22,9 @@ use super::{CompileError, ErrorKind, Result};
 pub struct Leaf {
     pub fetch: String,
     pub kind: LeafKind,
+    /// The letter the fetch type was made with: the user's, or for forms
+    /// typed by a prototype (no cast), the C type's signedness.
+    pub letter: Option<Format>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,16 +51,17 @@ impl Leaf {
             kind: LeafKind::Scalar {
                 size: arch.pointer_size(),
             },
+            letter: f,
         }
     }
 
     /// How the value is shown when its name does not say (SPEC 2.1: the
     /// letter, hex by default).
-    pub fn display(&self, f: Option<Format>) -> Display {
+    pub fn display(&self) -> Display {
         match self.kind {
             LeafKind::String => Display::String,
             LeafKind::Bytes { .. } => Display::Hex,
-            _ => match f {
+            _ => match self.letter {
                 Some(Format::Signed) => Display::Signed,
                 Some(Format::Unsigned) => Display::Unsigned,
                 Some(Format::Hex) | None => Display::Hex,
@@ -68,17 +72,30 @@ impl Leaf {
 
 /// Where the current object lives.
 #[derive(Clone, Debug)]
-enum Loc {
+pub(super) enum Loc {
     /// A word in hand (`%di`, `+0x8e0(%di)`); `add` is added to it
     /// before the next dereference (packet headers past `skb->data`).
-    Value { text: String, add: u64 },
-    /// Memory at `off` bytes from the address `base` holds.
-    Mem { base: String, off: u64 },
+    /// `user`: the word points into user memory.
+    Value { text: String, add: u64, user: bool },
+    /// Memory at `off` bytes from the address `base` holds; `user` when
+    /// that memory is the traced process's (fetched with `+u`).
+    Mem { base: String, off: u64, user: bool },
+}
+
+impl Loc {
+    /// A word in hand, pointing into kernel memory (or not a pointer).
+    pub(super) fn value(text: impl Into<String>) -> Loc {
+        Loc::Value {
+            text: text.into(),
+            add: 0,
+            user: false,
+        }
+    }
 }
 
 /// What the current object is.
 #[derive(Clone, Debug)]
-enum Cur {
+pub(super) enum Cur {
     /// A type of the source.
     Ty(TypeId),
     /// A pointer to this composite, made by the cast itself.
@@ -87,7 +104,7 @@ enum Cur {
     Unit(u32),
 }
 
-struct State {
+pub(super) struct State {
     loc: Loc,
     cur: Cur,
     /// `(bit offset from the object start, width)` for a bitfield member.
@@ -96,6 +113,9 @@ struct State {
     path: String,
     /// Set while the walk is on a packet header (pseudo-members allowed).
     packet_header: Option<(TypeId, Layer)>,
+    /// No letter given and no cast written: integers take their C type's
+    /// signedness (`s32` for `int`) rather than SPEC 2.1's hex default.
+    natural: bool,
 }
 
 fn hex(off: u64) -> String {
@@ -106,8 +126,10 @@ fn hex(off: u64) -> String {
     }
 }
 
-fn mem(base: &str, off: u64) -> String {
-    format!("+{}({base})", hex(off))
+/// `+OFF(BASE)`, or `+uOFF(BASE)` for user memory: the kernel must use
+/// the user-access path there, or the read faults and comes back empty.
+fn mem(base: &str, off: u64, user: bool) -> String {
+    format!("+{}{}({base})", if user { "u" } else { "" }, hex(off))
 }
 
 fn composite_kind(a: Aggregate) -> CompositeKind {
@@ -194,6 +216,15 @@ fn find_member(
     Ok(None)
 }
 
+/// [`find_member`] for the rest of the compiler.
+pub(super) fn find_member_pub(
+    src: &dyn TypeSource,
+    c: &Composite,
+    name: &str,
+) -> Result<Option<(u64, Member)>> {
+    find_member(src, c, name, 0)
+}
+
 /// Every member name reachable from `c` without a `.` (anonymous members
 /// flattened), for suggestions.
 fn member_names(src: &dyn TypeSource, c: &Composite, out: &mut Vec<String>, depth: usize) {
@@ -256,19 +287,32 @@ pub(super) fn walk(
     cast: &Spanned<Cast>,
     ip: bool,
 ) -> Result<Leaf> {
+    walk_typed_cast(src, arch, Loc::value(reg), t, cast, ip)
+}
+
+/// A cast walk from a word already in hand (a syscall argument read out
+/// of `struct pt_regs`, which may point into user memory).
+pub(super) fn walk_typed_cast(
+    src: &dyn TypeSource,
+    arch: Arch,
+    start: Loc,
+    t: &TypedExpr,
+    cast: &Spanned<Cast>,
+    ip: bool,
+) -> Result<Leaf> {
+    let reg = match &start {
+        Loc::Value { text, .. } | Loc::Mem { base: text, .. } => text.clone(),
+    };
     let c = &cast.node;
-    let psize = arch.pointer_size();
     let target = find_composite(src, composite_kind(c.kind), &c.name)?;
-    let mut st = match c.packet {
+    let st = match c.packet {
         None => State {
-            loc: Loc::Value {
-                text: reg.to_string(),
-                add: 0,
-            },
+            loc: start,
             cur: Cur::PtrTo(target),
             bitfield: None,
-            path: format!("%{}~({} {})", arg_no(t), c.kind, c.name.node),
+            path: format!("{}~({} {})", arg_no(t), c.kind, c.name.node),
             packet_header: None,
+            natural: false,
         },
         Some(pk) => {
             let Some(&(_, layer)) = PACKET_HEADERS.iter().find(|(n, _)| *n == c.name.node) else {
@@ -331,17 +375,48 @@ pub(super) fn walk(
             };
             State {
                 loc: Loc::Value {
-                    text: mem(reg, data_bits / 8),
+                    text: mem(&reg, data_bits / 8, false),
                     add: layer_gap(marker, layer),
+                    user: false,
                 },
                 cur: Cur::PtrTo(target),
                 bitfield: None,
-                path: format!("%{}~$(struct {}){marker}", arg_no(t), c.name.node),
+                path: format!("{}~$(struct {}){marker}", arg_no(t), c.name.node),
                 packet_header: Some((target, layer)),
+                natural: false,
             }
         }
     };
 
+    steps(src, arch, st, t, ip)
+}
+
+/// The walk from a value whose C type is known without a cast: a
+/// parameter or `%N` typed by the prototype, `$retval` by the return type,
+/// a syscall argument read out of `struct pt_regs`. `path` names it in
+/// messages.
+pub(super) fn walk_typed(
+    src: &dyn TypeSource,
+    arch: Arch,
+    loc: Loc,
+    cur: Cur,
+    path: String,
+    t: &TypedExpr,
+    ip: bool,
+) -> Result<Leaf> {
+    let st = State {
+        loc,
+        cur,
+        bitfield: None,
+        path,
+        packet_header: None,
+        natural: t.format.is_none(),
+    };
+    steps(src, arch, st, t, ip)
+}
+
+fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: bool) -> Result<Leaf> {
+    let psize = arch.pointer_size();
     let mut steps = t.steps.iter().peekable();
     while let Some(step) = steps.next() {
         match &step.node {
@@ -364,7 +439,7 @@ pub(super) fn walk(
                         }
                     };
                     steps.next();
-                    let Loc::Value { text, add } = &st.loc else {
+                    let Loc::Value { text, add, .. } = &st.loc else {
                         unreachable_state(step.span)?
                     };
                     let off = index
@@ -379,21 +454,27 @@ pub(super) fn walk(
                     st.loc = Loc::Mem {
                         base: text.clone(),
                         off,
+                        user: false,
                     };
                     st.cur = Cur::Unit(unit);
                     st.path.push_str(&format!("->{name}[{index}]"));
                     continue;
                 }
                 let member_span = Span::new(step.span.start + 2, step.span.end);
-                let (base, add) = match (&st.cur, &st.loc) {
-                    (Cur::PtrTo(_), Loc::Value { text, add }) => (text.clone(), *add),
+                let (base, add, user) = match (&st.cur, &st.loc) {
+                    (Cur::PtrTo(_), Loc::Value { text, add, user }) => (text.clone(), *add, *user),
                     (Cur::Ty(id), loc) if matches!(resolve(src, *id)?.1, Type::Pointer { .. }) => {
                         if st.bitfield.is_some() {
                             unreachable_state(step.span)?
                         }
+                        let tagged =
+                            matches!(resolve(src, *id)?.1, Type::Pointer { user: true, .. });
                         match loc {
-                            Loc::Value { text, add } => (text.clone(), *add),
-                            Loc::Mem { base, off } => (mem(base, *off), 0),
+                            Loc::Value { text, add, user } => (text.clone(), *add, *user || tagged),
+                            // A pointer read from user memory points into user memory.
+                            Loc::Mem { base, off, user } => {
+                                (mem(base, *off, *user), 0, *user || tagged)
+                            }
                         }
                     }
                     _ => {
@@ -451,6 +532,7 @@ pub(super) fn walk(
                 st.loc = Loc::Mem {
                     base,
                     off: add + bits / 8,
+                    user,
                 };
                 st.set_member(bits, &m);
                 st.path.push_str(&format!("->{name}"));
@@ -476,7 +558,7 @@ pub(super) fn walk(
                     )
                     .with_help(format!("use `->{name}`")));
                 }
-                let (Some((cid, comp)), Loc::Mem { base, off }) =
+                let (Some((cid, comp)), Loc::Mem { base, off, user }) =
                     (cur_composite(src, &st.cur)?, &st.loc)
                 else {
                     return Err(CompileError::new(
@@ -492,6 +574,7 @@ pub(super) fn walk(
                 st.loc = Loc::Mem {
                     base: base.clone(),
                     off: off + bits / 8,
+                    user: *user,
                 };
                 st.set_member(bits, &m);
                 st.path.push_str(&format!(".{name}"));
@@ -504,7 +587,7 @@ pub(super) fn walk(
                     },
                     _ => None,
                 };
-                let (Some((elem, len)), Loc::Mem { base, off }) = (arr, &st.loc) else {
+                let (Some((elem, len)), Loc::Mem { base, off, user }) = (arr, &st.loc) else {
                     let ty = cur_name(src, &st.cur);
                     let mut e = CompileError::new(
                         step.span,
@@ -549,6 +632,7 @@ pub(super) fn walk(
                 st.loc = Loc::Mem {
                     base: base.clone(),
                     off: add,
+                    user: *user,
                 };
                 st.cur = Cur::Ty(elem);
                 st.path.push_str(&format!("[{i}]"));
@@ -567,10 +651,11 @@ impl State {
     }
 }
 
-fn arg_no(t: &TypedExpr) -> String {
+pub(super) fn arg_no(t: &TypedExpr) -> String {
     match &t.base.node {
-        crate::spec::Base::Arg(n) => n.to_string(),
+        crate::spec::Base::Arg(n) => format!("%{n}"),
         crate::spec::Base::Param(p) => p.clone(),
+        crate::spec::Base::Retval => "$retval".into(),
     }
 }
 
@@ -644,12 +729,40 @@ fn scalar_type(f: Option<Format>, size: u32) -> String {
 }
 
 fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) -> Result<Leaf> {
+    let letter = |ty: &Type| match (t.format, st.natural, ty) {
+        (Some(f), _, _) => Some(f.node),
+        (None, true, Type::Int(i)) if i.signed => Some(Format::Signed),
+        (None, true, Type::Enum { signed: true, .. }) => Some(Format::Signed),
+        (None, true, Type::Int(_) | Type::Enum { .. }) => Some(Format::Unsigned),
+        _ => None,
+    };
+    let mut l = leaf_of(src, arch, &st, t, ip, letter)?;
+    if l.letter.is_none() {
+        l.letter = t.format.map(|f| f.node);
+    }
+    Ok(l)
+}
+
+fn leaf_of(
+    src: &dyn TypeSource,
+    arch: Arch,
+    st: &State,
+    t: &TypedExpr,
+    ip: bool,
+    letter: impl Fn(&Type) -> Option<Format>,
+) -> Result<Leaf> {
     let f = t.format.map(|f| f.node);
     let psize = arch.pointer_size();
     let at = |loc: &Loc| match loc {
         Loc::Value { text, .. } => text.clone(),
-        Loc::Mem { base, off } => mem(base, *off),
+        Loc::Mem { base, off, user } => mem(base, *off, *user),
     };
+    // Whether the object at `loc` (for a pointer: what it points at) is
+    // user memory, and the string type that reads it.
+    let in_user = |loc: &Loc| match loc {
+        Loc::Value { user, .. } | Loc::Mem { user, .. } => *user,
+    };
+    let string = |user: bool| if user { "ustring" } else { "string" };
     let unfetchable = |what: String, help: Option<String>| {
         let e = CompileError::new(
             t.span,
@@ -668,12 +781,14 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
             return Ok(Leaf {
                 fetch: format!("{}:{}", at(&st.loc), scalar_type(f, psize)),
                 kind: LeafKind::Scalar { size: psize },
+                letter: f,
             })
         }
         Cur::Unit(n) => {
             return Ok(Leaf {
                 fetch: format!("{}:{}", at(&st.loc), scalar_type(f, n)),
                 kind: LeafKind::Scalar { size: n },
+                letter: f,
             })
         }
         Cur::Ty(id) => id,
@@ -689,6 +804,7 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
             return Ok(Leaf {
                 fetch: format!("{}:u8[16]", at(&loc)),
                 kind: LeafKind::Bytes { len: 16 },
+                letter: f,
             });
         }
     }
@@ -696,9 +812,10 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
     // their member: descend until something else is reached.
     for _ in 0..16 {
         let (rid, ty) = resolve(src, id)?;
+        let f = letter(&ty);
         let size = |n: u32| -> Result<Leaf> {
             if let Some((bit, width)) = st.bitfield {
-                let Loc::Mem { base, off } = &loc else {
+                let Loc::Mem { base, off, user } = &loc else {
                     return unreachable_state(t.span);
                 };
                 // The storage unit of the bitfield's type, as ftrace's
@@ -716,8 +833,9 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
                     unit *= 2;
                 }
                 return Ok(Leaf {
-                    fetch: format!("{}:b{width}@{inbit}/{unit}", mem(base, start / 8)),
+                    fetch: format!("{}:b{width}@{inbit}/{unit}", mem(base, start / 8, *user)),
                     kind: LeafKind::Bitfield { width },
+                    letter: f,
                 });
             }
             if !matches!(n, 1 | 2 | 4 | 8) {
@@ -729,16 +847,23 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
             Ok(Leaf {
                 fetch: format!("{}:{}", at(&loc), scalar_type(f, n)),
                 kind: LeafKind::Scalar { size: n },
+                letter: f,
             })
         };
         return match ty {
             Type::Int(i) => size(i.size),
             Type::Enum { size: n, .. } => size(n),
-            Type::Pointer { target, .. } => {
+            Type::Pointer { target, user } => {
                 if is_char(src, target)? {
+                    // The string's own address is not a dereference: plain
+                    // `+0(...)`, with `ustring` saying where it lives.
+                    // A word in hand marked user points there; a pointer
+                    // stored in user memory points into user memory too.
+                    let user = user || in_user(&loc);
                     Ok(Leaf {
-                        fetch: format!("{}:string", mem(&at(&loc), 0)),
+                        fetch: format!("{}:{}", mem(&at(&loc), 0, false), string(user)),
                         kind: LeafKind::String,
+                        letter: f,
                     })
                 } else {
                     size(psize)
@@ -746,12 +871,13 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
             }
             Type::Array { elem, len } => {
                 if is_char(src, elem)? {
-                    let Loc::Mem { .. } = &loc else {
+                    let Loc::Mem { base, off, user } = &loc else {
                         return unreachable_state(t.span);
                     };
                     Ok(Leaf {
-                        fetch: format!("{}:string", at(&loc)),
+                        fetch: format!("{}:{}", mem(base, *off, false), string(*user)),
                         kind: LeafKind::String,
+                        letter: f,
                     })
                 } else {
                     unfetchable(

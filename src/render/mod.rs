@@ -473,18 +473,21 @@ fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
         .own_fields()
         .filter(|fd| !fd.name.starts_with("__probe_"))
         .map(|fd| {
-            let disp = p
-                .fields
-                .iter()
-                .find(|fp| fp.name == fd.name)
-                .map_or(Display::Default, |fp| fp.display);
+            let fp = p.fields.iter().find(|fp| fp.name == fd.name);
+            let disp = fp.map_or(Display::Default, |fp| fp.display);
+            let mut fd = fd.clone();
+            // Only the C value's bytes of a wider word: the low ones.
+            if let Some(w) = fp.and_then(|fp| fp.width).map(|w| w as usize) {
+                if w < fd.size && matches!(fd.kind, crate::ring::format::FieldKind::Int) {
+                    if cfg!(target_endian = "big") {
+                        fd.offset += fd.size - w;
+                    }
+                    fd.size = w;
+                }
+            }
             let mut name = Vec::new();
             value::push_json_str(&mut name, fd.name.as_bytes());
-            (
-                fd.clone(),
-                disp,
-                String::from_utf8_lossy(&name).into_owned(),
-            )
+            (fd, disp, String::from_utf8_lossy(&name).into_owned())
         })
         .collect();
     let label = p.event_name();

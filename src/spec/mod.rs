@@ -115,6 +115,9 @@ pub enum Base {
     Arg(u32),
     /// A parameter by its name in the function's prototype (typed by it).
     Param(String),
+    /// `$retval` with nothing after it but a member walk: typed by the
+    /// function's return type. (`$retval:u32` stays a raw fetcharg.)
+    Retval,
 }
 
 /// The display/fetch letter after `%N`.
@@ -515,7 +518,15 @@ impl<'a> Parser<'a> {
         let mut chars = rest.chars();
         let c0 = chars.next();
         let c1 = chars.next();
+        let retval = rest.strip_prefix("$retval").is_some_and(|after| {
+            after.is_empty()
+                || after.starts_with(char::is_whitespace)
+                || after.starts_with("->")
+                || after.starts_with('.')
+                || after.starts_with('~')
+        });
         let typed = match (c0, c1) {
+            _ if retval => true,
             (Some('%'), Some(d)) if d.is_ascii_digit() => true,
             (Some(c), _) if is_ident_start(c) => true,
             _ => false,
@@ -527,7 +538,13 @@ impl<'a> Parser<'a> {
                 span,
             }));
         }
-        let base = if self.eat("%") {
+        let base = if retval {
+            self.pos += "$retval".len();
+            Spanned {
+                node: Base::Retval,
+                span: Span::new(start, self.pos),
+            }
+        } else if self.eat("%") {
             let ds = self.pos;
             while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                 self.bump();
@@ -551,6 +568,9 @@ impl<'a> Parser<'a> {
         };
         let mut format = None;
         let mut cast = None;
+        if matches!(base.node, Base::Retval) && self.eat("~") {
+            cast = Some(self.cast()?);
+        }
         if matches!(base.node, Base::Arg(_)) {
             let f = match self.peek() {
                 Some('S') => Some(Format::Signed),
@@ -823,7 +843,7 @@ mod tests {
     #[test]
     fn raw_fetchargs_pass_through() {
         let p = parse_probe(
-            "p kernel_clone+21 r=%r12 a=%di rv=$retval c=$comm s=$stack3 g=@jiffies m=+8(%si):u32 a1=$arg1 i=\\123",
+            "p kernel_clone+21 r=%r12 a=%di rv=$retval:u64 c=$comm s=$stack3 g=@jiffies m=+8(%si):u32 a1=$arg1 i=\\123",
         )
         .unwrap();
         assert_eq!(
@@ -846,7 +866,7 @@ mod tests {
             [
                 "%r12",
                 "%di",
-                "$retval",
+                "$retval:u64",
                 "$comm",
                 "$stack3",
                 "@jiffies",
@@ -856,6 +876,17 @@ mod tests {
             ]
         );
         assert_eq!(text(&p, p.args[6].expr.span()), "+8(%si):u32");
+        // A bare `$retval` (or one with a member walk) is typed by the
+        // return type when there is one; `$retvalx` is not it.
+        let p = parse_probe("r f a=$retval b=$retval->x.y c=$retval~(struct s)->z").unwrap();
+        for (i, steps) in [(0, 0), (1, 2), (2, 1)] {
+            let Expr::Typed(t) = &p.args[i].expr else {
+                panic!("{:?}", p.args[i].expr)
+            };
+            assert_eq!(t.base.node, Base::Retval);
+            assert_eq!(t.steps.len(), steps);
+        }
+        assert!(matches!(&p.args[2].expr, Expr::Typed(t) if t.cast.is_some()));
     }
 
     #[test]
