@@ -175,7 +175,9 @@ impl<'a> Context<'a> {
                     .map(|(_, t)| t.as_ref());
                 match (own, self.types) {
                     (Some(own), Some(other))
-                        if !defines_any_cast(own, p) && defines_all_casts(other, p) =>
+                        if casts(p).next().is_some()
+                            && !defines_any_cast(own, p)
+                            && defines_all_casts(other, p) =>
                     {
                         Some(other)
                     }

@@ -13,7 +13,7 @@ pub fn nearest<'a>(want: &str, names: impl Iterator<Item = &'a str>) -> Vec<Stri
                 Some((d, n))
             } else if want.len() >= 3
                 && n.len() <= want.len() + 8
-                && (n.starts_with(want) || n.ends_with(want))
+                && (n.starts_with(want) || n.ends_with(want) || abbreviates(want, n))
             {
                 Some((limit + 1 + n.len() - want.len(), n))
             } else {
@@ -31,6 +31,17 @@ pub fn nearest<'a>(want: &str, names: impl Iterator<Item = &'a str>) -> Vec<Stri
         .take(3)
         .map(|(_, n)| n.to_string())
         .collect()
+}
+
+/// `cnt` for `count`, `len` for `length`: same first letter, the rest in
+/// order.
+fn abbreviates(short: &str, long: &str) -> bool {
+    let mut l = long.chars();
+    let mut s = short.chars();
+    if s.next() != l.next() {
+        return false;
+    }
+    s.all(|c| l.any(|d| d == c))
 }
 
 /// Levenshtein distance over chars, with a cheap length cut-off.
