@@ -262,7 +262,10 @@ fn prototype_checks() {
         let e = stderr(&out);
         assert!(e.contains("`vfs_read` has no parameter `cnt`"), "{e}");
         assert!(e.contains("did you mean `count`?"), "{e}");
-        assert!(e.contains("  p vfs_read n=cnt\n               ^^^\n"), "{e}");
+        assert!(
+            e.contains("  p vfs_read n=cnt\n               ^^^\n"),
+            "{e}"
+        );
 
         let out = run(&btf, &[], &["p vfs_read x=%4"]);
         assert_eq!(out.status.code(), Some(2));

@@ -840,3 +840,129 @@ pub fn packet_filters(_vm: &Vm, s: &Scenario) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// 12: arguments typed by prototypes, the same through `$argN` (auto, as
+/// this kernel lists it) and registers; `$retval` by the return type; a
+/// syscall wrapper's arguments; the prototype checks refuse, before
+/// installing anything, what cannot be right.
+pub fn typed_args(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let show = s.file("show")?;
+    ensure(
+        show.contains("# %N is read from the kernel's $argN: the running kernel has it")
+            && show.contains(" vfs_read n=$arg3:u64'"),
+        || format!("-S did not choose $argN:\n{show}"),
+    )?;
+    let inode = s.kv_num("inode")?;
+    let mut seen = Vec::new();
+    for how in ["auto", "regs"] {
+        let pid = s.kv_num(&format!("{how}.trigger_pid"))? as u32;
+        let ev = run_events(s, how)?;
+        ensure(
+            ev.iter()
+                .all(|e| e.pid == pid || matches!(e.event.as_str(), "f2" | "f3")),
+            || format!("{how}: an event from another pid"),
+        )?;
+        let reads = of(&ev, "f0");
+        ensure(reads.len() == 1, || {
+            format!("{how}: expected one 7-byte read:\n{}", lines(&reads))
+        })?;
+        let r = reads[0];
+        ensure(
+            r.arg_num("ino")? == inode && r.arg("n")? == "7" && r.arg("name")? == "ckp-typed",
+            || {
+                format!(
+                    "{how}: file->f_inode->i_ino / count / d_name (inode {inode}): {}",
+                    r.line
+                )
+            },
+        )?;
+        let rets = of(&ev, "f1");
+        ensure(rets.iter().any(|e| e.arg("r") == Ok("7")), || {
+            format!(
+                "{how}: no vfs_read returning 7 (ssize_t, decimal):\n{}",
+                lines(&rets)
+            )
+        })?;
+        for (event, name) in [("f2", "r"), ("f3", "rf")] {
+            let m = of(&ev, event);
+            ensure(m.len() == 1 && m[0].arg(name) == Ok("-2"), || {
+                format!(
+                    "{how}: do_mkdirat's int -ENOENT as {name}=-2:\n{}",
+                    lines(&m)
+                )
+            })?;
+        }
+        // `true & wait`, and mkdir (a child too).
+        let forks = of(&ev, "f4");
+        ensure(forks.len() == 2, || {
+            format!("{how}: expected two forks:\n{}", lines(&forks))
+        })?;
+        for f in &forks {
+            let users = f.arg_num("users")?;
+            ensure(
+                f.arg("comm")? == "ckptyped" && (1..=4).contains(&users) && f.arg_num("pid")? > 0,
+                || format!("{how}: p->comm / %0->mm->mm_users / p->pid: {}", f.line),
+            )?;
+        }
+        let f = forks[0];
+        // printf's `>/proc/self/comm`, `</tmp/ckp-typed` twice (the shell,
+        // dd), dd's `of=/dev/null`: names from user memory, flags and dfd
+        // (AT_FDCWD, an int: -100) out of pt_regs.
+        let opens: Vec<(String, i64, i64)> = of(&ev, "f5")
+            .iter()
+            .map(|o| {
+                Ok((
+                    o.arg("name")?.to_string(),
+                    o.arg_num("fl")?,
+                    o.arg_num("d")?,
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        let want = |name: &str, fl: i64| (name.to_string(), fl, -100);
+        ensure(
+            opens
+                == [
+                    want("/proc/self/comm", 0o1101),
+                    want("/tmp/ckp-typed", 0),
+                    want("/tmp/ckp-typed", 0),
+                    want("/dev/null", 0o1101),
+                ],
+            || format!("{how}: openat (name, O_ flags, dfd): {opens:?}"),
+        )?;
+        seen.push((r.arg("ino")?.to_string(), f.arg("comm")?.to_string()));
+    }
+    ensure(seen[0] == seen[1], || {
+        format!("$argN and registers disagree: {seen:?}")
+    })?;
+    for (name, want) in [
+        (
+            "arity",
+            "`vfs_read` takes 4 arguments (%0 file, %1 buf, %2 count, %3 pos): there is no %4",
+        ),
+        ("param", "did you mean `count`?"),
+        ("entry_retval", "it exists only in return probes"),
+        ("void", "`wake_up_new_task` returns nothing"),
+        ("sysarg", "there is no %6"),
+    ] {
+        let err = s.file(&format!("{name}.err"))?;
+        ensure(
+            s.kv_num(&format!("{name}.rc"))? == 2
+                && s.kv_num(&format!("{name}.left"))? == 0
+                && err.contains(want),
+            || {
+                format!(
+                    "{name}: expected exit 2, nothing installed, and `{want}`; rc {}: {err}",
+                    s.kv(&format!("{name}.rc")).unwrap_or("?")
+                )
+            },
+        )?;
+    }
+    let warn = s.file("warn.err")?;
+    ensure(
+        s.kv_num("warn.rc")? == 0
+            && warn.contains(
+                "warning: the cast reads %2 as `struct sk_buff *`, but `skb_cow_data` declares it `struct sk_buff **trailer`",
+            ),
+        || format!("cast-disagrees warning (rc {}): {warn}", s.kv("warn.rc").unwrap_or("?")),
+    )
+}
