@@ -14,6 +14,7 @@ use crate::types::*;
 struct Graph {
     types: HashMap<u64, Type>,
     names: Vec<(CompositeKind, String, u64)>,
+    funcs: Vec<(String, u64)>,
 }
 
 impl Graph {
@@ -44,8 +45,12 @@ impl TypeSource for Graph {
             .cloned()
             .ok_or(TypeError::NoSuchType(id.0))
     }
-    fn find_func(&self, _: &str) -> Result<Option<TypeId>> {
-        Ok(None)
+    fn find_func(&self, name: &str) -> Result<Option<TypeId>> {
+        Ok(self
+            .funcs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| TypeId(*id)))
     }
     fn func_names(&self) -> Result<Vec<String>> {
         Ok(Vec::new())
@@ -279,4 +284,95 @@ fn forward_declarations_and_loops_are_errors_not_hangs() {
     );
     let e = compile(&g, "p f x=%0~(struct s)->l").unwrap_err();
     assert!(e.contains("loops"), "{e}");
+}
+
+/// `__user` pointers (BTF type tag `user`, as clang-built kernels carry):
+/// every dereference through them, and through pointers read from user
+/// memory, is a user access (`+u`), strings there are `ustring`.
+#[test]
+fn user_pointers_read_user_memory() {
+    let mut g = graph();
+    // struct ustr { char *name; struct ustr *next; u32 n; }
+    g.add(
+        60,
+        strukt(
+            Some("ustr"),
+            24,
+            vec![
+                member(Some("name"), 61, 0, None),
+                member(Some("next"), 62, 64, None),
+                member(Some("n"), 2, 128, None),
+            ],
+        ),
+    );
+    g.add(
+        61,
+        Type::Pointer {
+            target: TypeId(3),
+            user: false,
+        },
+    );
+    g.add(
+        62,
+        Type::Pointer {
+            target: TypeId(60),
+            user: false,
+        },
+    );
+    // int f(struct ustr __user *u, const char __user *s, struct ustr *k)
+    g.add(
+        63,
+        Type::Pointer {
+            target: TypeId(60),
+            user: true,
+        },
+    );
+    g.add(
+        64,
+        Type::Pointer {
+            target: TypeId(3),
+            user: true,
+        },
+    );
+    g.add(
+        65,
+        Type::FuncProto {
+            ret: TypeId(2),
+            params: vec![
+                Param {
+                    name: Some("u".into()),
+                    ty: TypeId(63),
+                },
+                Param {
+                    name: Some("s".into()),
+                    ty: TypeId(64),
+                },
+                Param {
+                    name: Some("k".into()),
+                    ty: TypeId(62),
+                },
+            ],
+            variadic: false,
+        },
+    );
+    g.add(
+        66,
+        Type::Func {
+            name: "f".into(),
+            proto: TypeId(65),
+        },
+    );
+    g.funcs.push(("f".into(), 66));
+    for (spec, want) in [
+        ("p f a=u->n", "+u0x10(%di):u32"),
+        ("p f a=%0->n", "+u0x10(%di):u32"),
+        ("p f a=u->next->n", "+u0x10(+u0x8(%di)):u32"),
+        ("p f a=u->name", "+0(+u0(%di)):ustring"),
+        ("p f a=s", "+0(%si):ustring"),
+        // Kernel pointers stay plain.
+        ("p f a=k->next->n", "+0x10(+0x8(%dx)):u32"),
+        ("p f a=k->name", "+0(+0(%dx)):string"),
+    ] {
+        assert_eq!(compile(&g, spec).as_deref(), Ok(want), "{spec}");
+    }
 }
