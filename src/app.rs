@@ -162,7 +162,7 @@ fn arg_access(args: &Args, arch: Arch) -> (compile::ArgAccess, String) {
 
 /// The arguments of syscall `name` on the running kernel, from its
 /// `syscalls:sys_enter_NAME` tracepoint format.
-fn running_syscall_params(name: &str) -> Option<Vec<compile::syscall::SysParam>> {
+pub(crate) fn running_syscall_params(name: &str) -> Option<Vec<compile::syscall::SysParam>> {
     let t = crate::tracefs::Tracefs::find()?;
     let text = t
         .read(&format!("events/syscalls/sys_enter_{name}/format"))

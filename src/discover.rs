@@ -32,6 +32,13 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
     if let Some(func) = &args.args {
         out.extend(arguments_of(&*src, func, arch)?.into_bytes());
+        // The running kernel's syscall tracepoint names what a wrapper's
+        // `struct pt_regs` holds.
+        if args.vmlinux.is_none() && arch == Arch::host() {
+            if let Some(sys) = arch.wrapped_syscall(func) {
+                out.extend(syscall_arguments(&*src, func, sys, arch)?.into_bytes());
+            }
+        }
     }
     if let Some(pattern) = &args.funcs {
         for name in search(&*src, pattern).context("cannot list functions")? {
@@ -94,6 +101,14 @@ fn arguments_of(src: &dyn TypeSource, func: &str, arch: Arch) -> anyhow::Result<
         ));
     };
     let mut s = format!("{}\n", sig.display(src));
+    if let Some(sys) = arch.wrapped_syscall(func) {
+        // In a probe, `%N` on a wrapper is the syscall's argument N.
+        s.push_str(&format!(
+            "  (a syscall wrapper: %0..%5 are {sys}'s own arguments, read out of its struct pt_regs)\n"
+        ));
+        s.push_str(&format!("  $retval  {}\n", type_name(src, sig.ret)));
+        return Ok(s);
+    }
     for (i, p) in sig.params.iter().enumerate() {
         let reg = arch
             .arg_reg(i)
@@ -106,5 +121,37 @@ fn arguments_of(src: &dyn TypeSource, func: &str, arch: Arch) -> anyhow::Result<
         ));
     }
     s.push_str(&format!("  $retval  {}\n", type_name(src, sig.ret)));
+    Ok(s)
+}
+
+/// A syscall wrapper's real arguments: name, C type, and where a probe on
+/// the wrapper reads them (compiled as `p FUNC x=%N` would be).
+fn syscall_arguments(
+    src: &dyn TypeSource,
+    func: &str,
+    sys: &str,
+    arch: Arch,
+) -> anyhow::Result<String> {
+    let Some(params) = crate::app::running_syscall_params(sys) else {
+        return Ok(String::new());
+    };
+    let lookup: &crate::compile::syscall::Lookup = &crate::app::running_syscall_params;
+    let cx = crate::compile::Context {
+        arch,
+        types: Some(src),
+        user_types: &[],
+        arg_access: crate::compile::ArgAccess::Registers,
+        syscall_params: Some(lookup),
+    };
+    let mut s = format!("syscall {sys} (syscalls:sys_enter_{sys}), read out of struct pt_regs:\n");
+    for (i, p) in params.iter().enumerate() {
+        let spec = format!("p {func} x=%{i}");
+        let fetch = crate::spec::parse_probe(&spec)
+            .ok()
+            .and_then(|probe| crate::compile::compile_probe(0, &probe, &cx).ok())
+            .and_then(|c| c.fetchargs.first().map(|f| f.fetch.clone()))
+            .unwrap_or_default();
+        s.push_str(&format!("  %{i}  {:<24} {:<40} {fetch}\n", p.name, p.ctype));
+    }
     Ok(s)
 }

@@ -83,3 +83,31 @@ fn completions() {
         &out[..200.min(out.len())]
     );
 }
+
+/// A syscall wrapper's own arguments, on the running kernel (its
+/// `syscalls:sys_enter_openat` format names them; tracefs needs root).
+#[test]
+fn args_of_a_syscall_wrapper() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("needs root to read tracefs (CI runs as root)");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
+        .args(["--args", "__x64_sys_openat"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(lines.contains(&"(a syscall wrapper: %0..%5 are openat's own arguments, read out of its struct pt_regs)".to_string()), "{text}");
+    assert!(
+        lines.contains(&"%1 filename const char * +0(+0x68(%di)):ustring".to_string()),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&"%0 dfd int +0x70(%di):s32".to_string()),
+        "{text}"
+    );
+}
