@@ -190,7 +190,8 @@ fn typed_uprobes_live_json() {
         assert_eq!(a["hi"], 4660, "{stdout}");
         assert_eq!(a["nk"], 4, "{stdout}");
         assert_eq!(evs[1]["event"], "f1", "{stdout}");
-        assert_eq!(evs[1]["args"]["r"], "0xd", "{stdout}");
+        // `int probe_me(...)`: the return type makes it a signed number.
+        assert_eq!(evs[1]["args"]["r"], 13, "{stdout}");
         eprintln!("{name}: {stdout}");
     }
 }

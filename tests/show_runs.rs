@@ -42,7 +42,7 @@ fn script_installs_and_teardown_removes_a_uprobe() {
     // a kprobe against the 6.1 fixture (this kernel has no kprobes) and
     // put on a uprobe at the same place as f0: the values read are not
     // looked at, only whether the kernel takes the definition.
-    let kinds = "r wake_up_new_task comm=%0~(struct task_struct)->comm users=%0S~(struct task_struct)->mm->mm_users \
+    let kinds = "r try_to_wake_up comm=%0~(struct task_struct)->comm users=%0S~(struct task_struct)->mm->mm_users \
          name=%0~(struct file)->f_path.dentry->d_name.name bf=%0~(struct task_struct)->in_iowait \
          pkt=%0~(struct sk_buff)->pkt_type ip_6=%0~$(struct ipv6hdr)->saddr s=%0S~$(struct icmphdr)->sdata[0] \
          B16_p=%0~$(struct tcphdr)l4->dest bits=%0U~(struct task_struct)->cpus_mask.bits[1] rv=$retval";
@@ -50,8 +50,11 @@ fn script_installs_and_teardown_removes_a_uprobe() {
         env!("CARGO_MANIFEST_DIR"),
         "/btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"
     );
+    // And user memory: a syscall wrapper's arguments out of pt_regs, a
+    // string and a member through user pointers (`+u`, `ustring`).
+    let user = "p __x64_sys_openat2 f=%1 how=%2~(struct open_how)->mode";
     let out = Command::new(exe)
-        .args(["-S", "-a", "x86_64", "-v", fx, kinds])
+        .args(["-S", "-a", "x86_64", "-v", fx, kinds, user])
         .output()
         .unwrap();
     assert!(
@@ -60,15 +63,40 @@ fn script_installs_and_teardown_removes_a_uprobe() {
         String::from_utf8_lossy(&out.stderr)
     );
     let kscript = String::from_utf8(out.stdout).unwrap();
-    let kdef = kscript
+    let kdefs: Vec<&str> = kscript
         .lines()
-        .find(|l| l.ends_with(">> $T/kprobe_events"))
-        .unwrap();
-    let fetchargs = kdef
-        .split_once(" wake_up_new_task ")
+        .filter(|l| l.ends_with(">> $T/kprobe_events"))
+        .collect();
+    let fetchargs = kdefs[0]
+        .split_once(" try_to_wake_up ")
         .unwrap()
         .1
         .trim_end_matches("' >> $T/kprobe_events");
+    let ufetchargs = kdefs[1]
+        .split_once(" __x64_sys_openat2 ")
+        .unwrap()
+        .1
+        .trim_end_matches("' >> $T/kprobe_events");
+    // Argument names (and `const char *` → ustring) come from this
+    // kernel's syscall tracepoint, so compile that one against it.
+    let out = Command::new(exe)
+        .args([
+            "-S",
+            "--arg-fetch",
+            "regs",
+            "p __x64_sys_openat2 n=filename",
+        ])
+        .output()
+        .unwrap();
+    let local = String::from_utf8(out.stdout).unwrap();
+    let named = local
+        .lines()
+        .find(|l| l.ends_with(">> $T/kprobe_events"))
+        .and_then(|l| l.split_once(" __x64_sys_openat2 "))
+        .map(|(_, a)| a.trim_end_matches("' >> $T/kprobe_events"))
+        .unwrap_or_else(|| panic!("{local}{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(named, "n=+0(+0x68(%di)):ustring");
+    let ufetchargs = format!("{ufetchargs} {named}");
     let place = script
         .lines()
         .find(|l| l.starts_with(&format!("echo 'p:{group}/f0 ")))
@@ -78,10 +106,12 @@ fn script_installs_and_teardown_removes_a_uprobe() {
         .unwrap()
         .to_string();
     let extra = format!(
-        "echo 'r:{group}/f1 {place} {fetchargs}' >> $T/uprobe_events\necho 1 > $T/events/{group}/f1/enable\n"
+        "echo 'r:{group}/f1 {place} {fetchargs}' >> $T/uprobe_events\necho 1 > $T/events/{group}/f1/enable\n\
+         echo 'p:{group}/f2 {place} {ufetchargs}' >> $T/uprobe_events\necho 1 > $T/events/{group}/f2/enable\n"
     );
     let extra_rm = format!(
-        "#   echo 0 > $T/events/{group}/f1/enable\n#   echo '-:{group}/f1' >> $T/uprobe_events\n"
+        "#   echo 0 > $T/events/{group}/f1/enable\n#   echo '-:{group}/f1' >> $T/uprobe_events\n\
+         #   echo 0 > $T/events/{group}/f2/enable\n#   echo '-:{group}/f2' >> $T/uprobe_events\n"
     );
     let at = script.find("# read the events:").unwrap();
     script.insert_str(at, &extra);
@@ -118,7 +148,12 @@ fn script_installs_and_teardown_removes_a_uprobe() {
         String::from_utf8_lossy(&run.stderr)
     );
     let ours: Vec<&str> = events.lines().filter(|l| l.contains(&group)).collect();
-    assert_eq!(ours.len(), 2, "{events}");
+    assert_eq!(ours.len(), 3, "{events}");
+    assert!(
+        ours[2].ends_with(" f=+0x68(%di):x64 how=+u0x8(+0x60(%di)):x64 n=+0(+0x68(%di)):ustring"),
+        "{}",
+        ours[2]
+    );
     assert!(
         ours[0].starts_with(&format!("p:{group}/f0 {exe}:0x")),
         "{}",
