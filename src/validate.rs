@@ -629,7 +629,7 @@ fn missing(syms: &KernelSymbols, name: &str, module: Option<&str>, span: Span) -
     let near = syms.near(name, module);
     if near.is_empty() {
         return err
-            .with_help("an inlined function has no symbol of its own: probe its caller instead");
+            .with_help("if it was inlined, it has no symbol of its own: probe its caller instead");
     }
     let list: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
     err.with_help(format!("did you mean {}?", join_or(&list)))
@@ -644,29 +644,35 @@ fn ambiguous(
     span: Span,
 ) -> CompileError {
     const SHOWN: usize = 4;
-    let whose = |s: &Sym| match syms.module(s) {
-        Some(m) => format!("module `{m}`"),
-        None => "vmlinux".to_owned(),
-    };
-    let mut list: Vec<String> = if syms.addrs_known {
-        found
+    // Addresses where known (a module's marked), else only whose they are.
+    let list = if syms.addrs_known {
+        let mut l: Vec<String> = found
             .iter()
             .take(SHOWN)
-            .map(|s| format!("{:#x} in {}", s.addr, whose(s)))
-            .collect()
+            .map(|s| match syms.module(s) {
+                Some(m) => format!("{:#x} in module `{m}`", s.addr),
+                None => format!("{:#x}", s.addr),
+            })
+            .collect();
+        if found.len() > SHOWN {
+            l.push(format!("{} more", found.len() - SHOWN));
+        }
+        format!("at {}", join_and(&l))
     } else {
-        let mut owners: Vec<String> = found.iter().map(|s| whose(s)).collect();
+        let mut owners: Vec<String> = found
+            .iter()
+            .map(|s| match syms.module(s) {
+                Some(m) => format!("module `{m}`"),
+                None => "vmlinux".to_owned(),
+            })
+            .collect();
         owners.dedup();
-        owners
+        format!("in {}", join_and(&owners))
     };
-    if syms.addrs_known && found.len() > SHOWN {
-        list.push(format!("{} more", found.len() - SHOWN));
-    }
     let mut help = format!(
-        "static functions of different files share the name ({}): the kernel cannot \
-         tell them apart (6.6 and later refuse the probe, older kernels take the first); \
-         probe a caller or a callee with a unique name instead",
-        join_and(&list)
+        "static functions of different files share the name ({list}): the kernel \
+         cannot tell them apart (6.6 and later refuse the probe, older kernels take \
+         the first); probe a caller or a callee with a unique name instead"
     );
     if module.is_none() {
         // `MODULE:NAME` picks a copy that is the only one in its module.
@@ -913,7 +919,7 @@ ffffffffc0b00000 T nf_hook_slow_mod\t[nf_mod]
         assert_eq!(at, "nothing_like_this_at_all");
         assert_eq!(
             help,
-            "an inlined function has no symbol of its own: probe its caller instead"
+            "if it was inlined, it has no symbol of its own: probe its caller instead"
         );
     }
 
@@ -944,10 +950,10 @@ ffffffffc0b00000 T nf_hook_slow_mod\t[nf_mod]
         assert_eq!(at, "type_show");
         assert_eq!(
             help,
-            "static functions of different files share the name (0xffffffff8130c4c0 in \
-             vmlinux, 0xffffffff813a0ce0 in vmlinux and 0xffffffff813f60e0 in vmlinux): \
-             the kernel cannot tell them apart (6.6 and later refuse the probe, older \
-             kernels take the first); probe a caller or a callee with a unique name instead"
+            "static functions of different files share the name (at 0xffffffff8130c4c0, \
+             0xffffffff813a0ce0 and 0xffffffff813f60e0): the kernel cannot tell them apart \
+             (6.6 and later refuse the probe, older kernels take the first); probe a caller \
+             or a callee with a unique name instead"
         );
         let (msg, _, _) = fails("p set_ptes.isra.0", &syms());
         assert_eq!(
@@ -984,7 +990,9 @@ ffffffffc0b00000 T nf_hook_slow_mod\t[nf_mod]
         assert!(fails("p set_ptes", &k).2.contains("`set_ptes.isra.0`"));
         let (msg, _, help) = fails("p type_show", &k);
         assert_eq!(msg, "`type_show` names 3 functions in the running kernel");
-        assert!(help.starts_with("static functions of different files share the name (vmlinux):"));
+        assert!(
+            help.starts_with("static functions of different files share the name (in vmlinux):")
+        );
         // The section fallback needs addresses.
         assert_eq!(run("p do_syscall_64", &k).unwrap(), vec![]);
     }
@@ -1087,7 +1095,7 @@ ffffffffc0b00000 T nf_hook_slow_mod\t[nf_mod]
         assert_eq!(msg, "`type_show` names 4 functions in the running kernel");
         assert_eq!(at, "type_show");
         assert!(
-            help.contains("0xffffffffc0a01040 in module `hid`"),
+            help.contains("(at 0xffffffff8130c4c0, 0xffffffff813a0ce0, 0xffffffff813f60e0 and 0xffffffffc0a01040 in module `hid`)"),
             "{help}"
         );
         assert!(
