@@ -417,7 +417,12 @@ impl KernelSymbols {
         const WHY: &str = "it is on the kernel's kprobe blacklist \
                            (NOKPROBE_SYMBOL or a kprobes-internal function)";
         if let Some(b) = &self.blacklist {
-            let hit = b.names.contains(name) || (self.addrs_known && b.covers(addr));
+            // Like within_kprobe_blacklist: a suffixed copy (`foo.isra.0`)
+            // is refused when its base function is blacklisted.
+            let base = name.split_once('.').is_some_and(|(base, _)| {
+                self.named(base).next().is_some() && b.names.contains(base)
+            });
+            let hit = b.names.contains(name) || (self.addrs_known && b.covers(addr)) || base;
             return hit.then(|| WHY.to_owned());
         }
         if !self.addrs_known {
@@ -1019,6 +1024,12 @@ ffffffffc0b00000 T nf_hook_slow_mod\t[nf_mod]
         assert_eq!(run("p vfs_read", &k).unwrap(), vec![]);
         // With the file read, it alone decides (the section is not in it).
         assert_eq!(run("p do_syscall_64", &k).unwrap(), vec![]);
+        // A copy of a blacklisted function is refused with it.
+        let with_copy = format!("{KALLSYMS}ffffffff82300000 t do_sys_openat2.part.0\n");
+        let k2 = KernelSymbols::from_text(&with_copy, Some(BLACKLIST_TEXT), None);
+        assert!(fails("p do_sys_openat2.part.0", &k2)
+            .0
+            .contains("kprobe blacklist"));
         // Names hidden behind zero addresses still match.
         let hidden = BLACKLIST_TEXT.replace("0xffffffff", "0x00000000");
         let k = KernelSymbols::from_text(KALLSYMS, Some(&hidden), None);
