@@ -1,7 +1,7 @@
 //! Kernel probe targets checked against the running kernel before anything
 //! is installed (SPEC 4): the function exists under that exact name and
-//! only once, the kernel lets kprobes onto it (blacklist, notrace), and
-//! `+OFFSET` lies inside it.
+//! only once, the kernel lets kprobes onto it (boot-time code, blacklist,
+//! notrace), and `+OFFSET` lies inside it.
 //!
 //! Everything comes from what the kernel already publishes: /proc/kallsyms
 //! (names, modules, addresses and hence sizes), debugfs'
@@ -117,6 +117,9 @@ pub struct KernelSymbols {
     /// Sections the kernel never lets kprobes into, from kallsyms' markers:
     /// (section, start, end). Used when the blacklist file is unreadable.
     areas: Vec<(&'static str, u64, u64)>,
+    /// vmlinux's `.init.text`: kallsyms still lists its functions, but the
+    /// memory is freed after boot and kprobes refuse it.
+    init_text: Option<(u64, u64)>,
     traceable: Option<NameSet>,
     /// Whether kprobe events refuse functions ftrace cannot trace
     /// (CONFIG_KPROBE_EVENTS_ON_NOTRACE off), when the kernel's config says.
@@ -231,6 +234,7 @@ impl KernelSymbols {
             addrs_known: false,
             blacklist: None,
             areas: Vec::new(),
+            init_text: None,
             traceable: None,
             notrace_refused: None,
         }
@@ -293,6 +297,7 @@ impl KernelSymbols {
             addrs_known,
             blacklist: blacklist.map(Blacklist::parse).transpose()?,
             areas: Vec::new(),
+            init_text: None,
             traceable: filter
                 .map(|t| NameSet::new(t, |l| l.split_ascii_whitespace().next()))
                 .transpose()?,
@@ -300,6 +305,7 @@ impl KernelSymbols {
         };
         if addrs_known {
             out.areas = out.find_areas();
+            out.init_text = out.marker_range("_sinittext", "_einittext");
         }
         Ok(out)
     }
@@ -326,14 +332,21 @@ impl KernelSymbols {
         areas
             .into_iter()
             .filter_map(|(sec, start, end)| {
-                let one = |n: &str| match self.named(n).collect::<Vec<_>>()[..] {
-                    [s] if s.addr != 0 => Some(s.addr),
-                    _ => None,
-                };
-                let (a, b) = (one(start)?, one(end)?);
-                (a < b).then_some((sec, a, b))
+                let (a, b) = self.marker_range(start, end)?;
+                Some((sec, a, b))
             })
             .collect()
+    }
+
+    /// The addresses of a start and an end marker symbol, if both are
+    /// there once and in order.
+    fn marker_range(&self, start: &str, end: &str) -> Option<(u64, u64)> {
+        let one = |n: &str| match self.named(n).collect::<Vec<_>>()[..] {
+            [s] if s.addr != 0 => Some(s.addr),
+            _ => None,
+        };
+        let (a, b) = (one(start)?, one(end)?);
+        (a < b).then_some((a, b))
     }
 
     fn name(&self, s: &Sym) -> &str {
@@ -541,6 +554,20 @@ fn check_one(
             "offsets count from the function's first byte: the last one is +{:#x}",
             sym.size - 1
         )));
+    }
+    if syms
+        .init_text
+        .is_some_and(|(a, b)| sym.module.0 == sym.module.1 && (a..b).contains(&sym.addr))
+    {
+        return Err(CompileError::new(
+            at.name,
+            ErrorKind::NotProbeable {
+                name: name.to_owned(),
+                why: "it is boot-time code (`__init`), freed once the kernel has started"
+                    .to_owned(),
+            },
+        )
+        .with_help("probe a function that runs after boot"));
     }
     if let Some(why) = syms.blacklisted(name, sym.addr.wrapping_add(offset)) {
         return Err(CompileError::new(
@@ -790,7 +817,8 @@ mod tests {
     /// `.isra.0`, three `.constprop.0`), `__btrfs_free_extent.isra.0` with
     /// its `.cold` part, three of the ten `type_show`s, `jhash` beside
     /// `jhash.constprop.0`, the `.noinstr.text` markers around
-    /// `do_syscall_64`, a data symbol.
+    /// `do_syscall_64`, a data symbol, and `.init.text` (`_sinittext` ..
+    /// `_einittext`) with the boot-time `acpi_sysfs_init` in it.
     const KALLSYMS: &str = "\
 ffffffff8121ce81 t btrfs_lookup_extent_info.cold
 ffffffff8121ce9b t __btrfs_free_extent.isra.0.cold
@@ -845,6 +873,12 @@ ffffffff82262705 T __cpuidle_text_end
 ffffffff82262705 T __noinstr_text_end
 ffffffff82262710 t __pfx_rest_init
 ffffffff82881b30 D __start___jump_table
+ffffffff83780000 T _sinittext
+ffffffff83780000 B __init_begin
+ffffffff837d8540 T __pfx_acpi_sysfs_init
+ffffffff837d8550 T acpi_sysfs_init
+ffffffff837d8620 T __pfx_acpi_tb_parse_root_table
+ffffffff837f6810 T _einittext
 ";
 
     /// Module lines as kallsyms prints them (`\t[module]`); this host has
@@ -887,10 +921,7 @@ ffffffffc0b00000 T nf_hook_slow_mod\t[nf_mod]
         assert!(k.addresses_known());
         assert_eq!(k.functions("vfs_read"), vec![(0xffffffff816d5b70, 0x3d0)]);
         // The last text symbol: no neighbour, so no size.
-        assert_eq!(
-            k.functions("__pfx_rest_init"),
-            vec![(0xffffffff82262710, 0)]
-        );
+        assert_eq!(k.functions("_einittext"), vec![(0xffffffff837f6810, 0)]);
         // Data symbols are not functions.
         assert!(k.functions("__start___jump_table").is_empty());
         assert_eq!(k.functions("type_show").len(), 3);
@@ -1034,6 +1065,18 @@ ffffffffc0b00000 T nf_hook_slow_mod\t[nf_mod]
         let hidden = BLACKLIST_TEXT.replace("0xffffffff", "0x00000000");
         let k = KernelSymbols::from_text(KALLSYMS, Some(&hidden), None);
         assert!(fails("p do_sys_openat2", &k).0.contains("kprobe blacklist"));
+    }
+
+    #[test]
+    fn boot_time_functions_are_refused() {
+        let (msg, at, help) = fails("p acpi_sysfs_init", &syms());
+        assert_eq!(
+            msg,
+            "`acpi_sysfs_init` cannot be probed: it is boot-time code (`__init`), freed once \
+             the kernel has started"
+        );
+        assert_eq!(at, "acpi_sysfs_init");
+        assert_eq!(help, "probe a function that runs after boot");
     }
 
     #[test]

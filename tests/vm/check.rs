@@ -905,6 +905,31 @@ pub fn validation(_vm: &Vm, s: &Scenario) -> Result<(), String> {
         )],
     )?;
 
+    let init = s.kv("init")?;
+    refused(
+        "init",
+        &[format!(
+            "error: `{init}` cannot be probed: it is boot-time code (`__init`), freed once \
+             the kernel has started\n"
+        )],
+    )?;
+
+    // Only a warning before installing; the kernel refuses it then (exit
+    // 1), and nothing may be left behind either way.
+    let notrace = s.kv("notrace")?;
+    let err = s.file("notrace.err")?;
+    let want = format!("`{notrace}` is not in available_filter_functions (notrace)");
+    ensure(err.contains(&want), || {
+        format!("run 'notrace': stderr lacks {want:?}:\n{err}")
+    })?;
+    ensure(s.kv_num("notrace.rc")? != 0, || {
+        format!("the kernel accepted a probe on notrace `{notrace}`:\n{err}")
+    })?;
+    ensure(
+        s.kv_num("notrace.left")? == 0 && s.kv_num("notrace.left_instances")? == 0,
+        || "run 'notrace' left probes or an instance behind".into(),
+    )?;
+
     let (dup, count) = (s.kv("dup_name")?, s.kv_num("dup_count")?);
     refused(
         "ambiguous",

@@ -63,3 +63,33 @@ kv dup_count "$2"
 refused ambiguous "p $1"
 
 dump kprobe_events $T/kprobe_events
+
+# 6. A boot-time function (`__init`, between _sinittext and _einittext):
+# kallsyms still lists it, but its memory is freed and kprobes refuse it.
+# Addresses are fixed-width hex: compared as strings.
+SINIT=$(awk '$3 == "_sinittext" { print $1; exit }' /tmp/text-syms)
+EINIT=$(awk '$3 == "_einittext" { print $1; exit }' /tmp/text-syms)
+[ -n "$SINIT" ] && [ -n "$EINIT" ] || fail "no _sinittext/_einittext in /proc/kallsyms"
+INIT=$(awk -v s="$SINIT" -v e="$EINIT" 'NF == 3 { n[$3]++; a[$3] = $1 }
+    END { for (x in n) if (n[x] == 1 && x ~ /^[a-z][A-Za-z0-9_]*$/ && (a[x] "") > (s "") && (a[x] "") < (e "")) { print x; exit } }' \
+    /tmp/text-syms)
+kv init "$INIT"
+[ -n "$INIT" ] || fail "no boot-time function found"
+refused init "p $INIT"
+
+# 7. A function ftrace cannot trace (in kallsyms outside .init.text, not in
+# available_filter_functions, not blacklisted, one of its name): a warning
+# before installing; then the kernel decides (Debian's refuse: they are
+# built without CONFIG_KPROBE_EVENTS_ON_NOTRACE).
+NOTRACE=$(awk -v s="$SINIT" -v e="$EINIT" 'FILENAME == ARGV[1] {
+        if ($3 ~ /^[a-z][A-Za-z0-9_]*$/ && $3 !~ /_(start|end)$/ && NF == 3) { n[$3]++; a[$3] = $1 }
+        next
+    }
+    FILENAME == ARGV[2] { bl[$2] = 1; next }
+    { ft[$1] = 1 }
+    END {
+        for (x in n) if (n[x] == 1 && !(x in bl) && !(x in ft) && ((a[x] "") < (s "") || (a[x] "") >= (e ""))) { print x; exit }
+    }' /tmp/text-syms $BL $T/available_filter_functions)
+kv notrace "$NOTRACE"
+[ -n "$NOTRACE" ] || fail "no notrace function found"
+refused notrace "p $NOTRACE"
