@@ -423,7 +423,7 @@ impl KernelSymbols {
                 n.len().abs_diff(want.len()) <= 4 || n.starts_with(want) || n.ends_with(want);
             close.then_some(n)
         });
-        nearest(want, names.collect::<Vec<_>>().into_iter())
+        nearest(want, names)
     }
 
     fn blacklisted(&self, name: &str, addr: u64) -> Option<String> {

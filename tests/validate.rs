@@ -155,3 +155,45 @@ fn offset_inside_and_past_the_end() {
     );
     assert_eq!(&spec[e.span.start..e.span.end], format!("+{size:#x}"));
 }
+
+#[test]
+fn boot_time_function_is_refused() {
+    let k = load();
+    if !k.addresses_known() {
+        return;
+    }
+    // A function of .init.text, which kallsyms still lists after boot.
+    let text = std::fs::read_to_string("/proc/kallsyms").expect("/proc/kallsyms");
+    let counts = kallsyms_counts();
+    let addr = |want: &str| {
+        text.lines().find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() == 3 && w[2] == want).then(|| u64::from_str_radix(w[0], 16).ok())?
+        })
+    };
+    let (Some(start), Some(end)) = (addr("_sinittext"), addr("_einittext")) else {
+        panic!("no _sinittext/_einittext in /proc/kallsyms");
+    };
+    let name = text
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let a = u64::from_str_radix(w.first()?, 16).ok()?;
+            let ok = w.len() == 3
+                && matches!(w[1], "t" | "T")
+                && (start..end).contains(&a)
+                && !w[2].starts_with('_')
+                && counts.get(w[2]) == Some(&1);
+            ok.then(|| w[2].to_owned())
+        })
+        .next()
+        .expect("no boot-time function");
+    let e = fails(&format!("p {name}"), &k);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "`{name}` cannot be probed: it is boot-time code (`__init`), freed once the \
+             kernel has started"
+        )
+    );
+}
