@@ -190,6 +190,29 @@ pub fn build_plan_noted(
         probes.push(p);
     }
     let arch = args.arch.unwrap_or_else(Arch::host);
+    // The running kernel's symbols say whether each kprobe can be placed:
+    // checked before anything else, and only when that kernel is the
+    // target (a live run, or -S without -v/-a naming another).
+    let targets_running = !args.show || (args.vmlinux.is_none() && arch == Arch::host());
+    let mut notes = Vec::new();
+    if targets_running
+        && probes
+            .iter()
+            .any(|p| matches!(p.place.node, spec::Place::Kernel { .. }))
+    {
+        if let Ok(syms) = crate::validate::KernelSymbols::load() {
+            notes = crate::validate::check(&probes, &syms).map_err(|(i, e)| {
+                let s = &sources[i];
+                Failure::Usage(render_error(
+                    &e.to_string(),
+                    &s.text,
+                    s.origin.as_deref(),
+                    e.span,
+                    e.help.as_deref(),
+                ))
+            })?;
+        }
+    }
     // Kernel types: for kernel probes, and for uprobes when -v names a
     // file (a binary without DWARF borrows layouts from it).
     let kernel_needs_types = probes.iter().any(|p| {
@@ -249,7 +272,7 @@ pub fn build_plan_noted(
         arg_access: access,
         syscall_params: local.then_some(syscalls),
     };
-    let (mut plan, notes) = compile::compile_noted(&probes, &cx, compile::group_name(pid))
+    let (mut plan, compile_notes) = compile::compile_noted(&probes, &cx, compile::group_name(pid))
         .map_err(|(i, e)| {
             let s = &sources[i];
             let msg = e.to_string();
@@ -261,6 +284,7 @@ pub fn build_plan_noted(
                 e.help.as_deref(),
             ))
         })?;
+    notes.extend(compile_notes);
     for n in &notes {
         let s = &sources[n.probe];
         eprint!(

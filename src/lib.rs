@@ -22,3 +22,4 @@ pub mod ring;
 pub mod spec;
 pub mod tracefs;
 pub mod types;
+pub mod validate;

@@ -180,6 +180,7 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "08-btf-args" => vmcheck::btf_args(vm, s),
         "09-packets" => vmcheck::packets(vm, s),
         "10-packet-filters" => vmcheck::packet_filters(vm, s),
+        "11-validation" => vmcheck::validation(vm, s),
         "12-typed-args" => vmcheck::typed_args(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"

@@ -85,6 +85,20 @@ pub enum ErrorKind {
     Binary { path: String, msg: String },
     #[error("symbol `{symbol}` not found in {path}")]
     NoSymbol { symbol: String, path: String },
+    #[error("no function `{name}` in the running kernel")]
+    NoSuchFunction { name: String },
+    #[error("no function `{name}` in module `{module}`")]
+    NoSuchFunctionInModule { name: String, module: String },
+    #[error("`{name}` names {count} functions in the running kernel")]
+    AmbiguousFunction { name: String, count: usize },
+    #[error("`{name}` cannot be probed: {why}")]
+    NotProbeable { name: String, why: String },
+    #[error("`+{offset:#x}` is outside `{name}` ({size:#x} bytes long)")]
+    OffsetOutsideFunction {
+        offset: u64,
+        name: String,
+        size: u64,
+    },
     #[error("bad filter: {0}")]
     Filter(String),
     #[error("this probe needs C types, but no type source is open")]

@@ -966,3 +966,103 @@ pub fn typed_args(_vm: &Vm, s: &Scenario) -> Result<(), String> {
         || format!("cast-disagrees warning (rc {}): {warn}", s.kv("warn.rc").unwrap_or("?")),
     )
 }
+
+/// 11: each wrong probe is refused before anything is installed: exit 2,
+/// nothing on stdout, nothing left in tracefs, and the message (rendered
+/// with carets under the offending part) on stderr.
+pub fn validation(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let refused = |run: &str, want: &[String]| -> Result<&str, String> {
+        let err = s.file(&format!("{run}.err"))?;
+        ensure(s.kv_num(&format!("{run}.rc"))? == 2, || {
+            format!("run '{run}' should exit 2; stderr:\n{err}")
+        })?;
+        ensure(s.file(&format!("{run}.out"))?.is_empty(), || {
+            format!("run '{run}' printed on stdout")
+        })?;
+        ensure(
+            s.kv_num(&format!("{run}.left"))? == 0
+                && s.kv_num(&format!("{run}.left_instances"))? == 0,
+            || format!("run '{run}' left probes or an instance behind"),
+        )?;
+        for w in want {
+            ensure(err.contains(w.as_str()), || {
+                format!("run '{run}': stderr lacks {w:?}:\n{err}")
+            })?;
+        }
+        Ok(err)
+    };
+
+    let err = refused(
+        "missing",
+        &["error: no function `no_such_function_ckp` in the running kernel\n".into()],
+    )?;
+    // The carets sit under the name.
+    ensure(
+        err.contains("  p no_such_function_ckp\n    ^^^^^^^^^^^^^^^^^^^^\n"),
+        || format!("carets not under the name:\n{err}"),
+    )?;
+
+    let base = s.kv("isra_base")?;
+    let mut want = vec![
+        format!("error: no function `{base}` in the running kernel\n"),
+        format!("help: `{base}` was compiled into copies: write one of "),
+    ];
+    want.extend(
+        s.kv("isra_copies")?
+            .split_whitespace()
+            .map(|c| format!("`{c}`")),
+    );
+    refused("copies", &want)?;
+
+    let size = s.kv_num("vfs_read_size")?;
+    refused(
+        "offset",
+        &[format!(
+            "error: `+{size:#x}` is outside `vfs_read` ({size:#x} bytes long)\n"
+        )],
+    )?;
+
+    let black = s.kv("blacklisted")?;
+    refused(
+        "blacklist",
+        &[format!(
+            "error: `{black}` cannot be probed: it is on the kernel's kprobe blacklist \
+             (NOKPROBE_SYMBOL or a kprobes-internal function)\n"
+        )],
+    )?;
+
+    let init = s.kv("init")?;
+    refused(
+        "init",
+        &[format!(
+            "error: `{init}` cannot be probed: it is boot-time code (`__init`), freed once \
+             the kernel has started\n"
+        )],
+    )?;
+
+    // Only a warning before installing; the kernel refuses it then (exit
+    // 1), and nothing may be left behind either way.
+    let notrace = s.kv("notrace")?;
+    let err = s.file("notrace.err")?;
+    let want = format!("`{notrace}` is not in available_filter_functions (notrace)");
+    ensure(err.contains(&want), || {
+        format!("run 'notrace': stderr lacks {want:?}:\n{err}")
+    })?;
+    ensure(s.kv_num("notrace.rc")? != 0, || {
+        format!("the kernel accepted a probe on notrace `{notrace}`:\n{err}")
+    })?;
+    ensure(
+        s.kv_num("notrace.left")? == 0 && s.kv_num("notrace.left_instances")? == 0,
+        || "run 'notrace' left probes or an instance behind".into(),
+    )?;
+
+    let (dup, count) = (s.kv("dup_name")?, s.kv_num("dup_count")?);
+    refused(
+        "ambiguous",
+        &[
+            format!("error: `{dup}` names {count} functions in the running kernel\n"),
+            "the kernel cannot tell them apart".into(),
+        ],
+    )?;
+    Ok(())
+}
