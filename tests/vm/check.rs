@@ -1040,16 +1040,17 @@ pub fn validation(_vm: &Vm, s: &Scenario) -> Result<(), String> {
         )],
     )?;
 
-    // Only a warning before installing; the kernel refuses it then (exit
-    // 1), and nothing may be left behind either way.
+    // Refused before installing, as the kernel would refuse it
+    // (CONFIG_KPROBE_EVENTS_ON_NOTRACE off, the default).
     let notrace = s.kv("notrace")?;
     let err = s.file("notrace.err")?;
-    let want = format!("`{notrace}` is not in available_filter_functions (notrace)");
+    let want =
+        format!("`{notrace}` cannot be probed: it is not in available_filter_functions (notrace)");
     ensure(err.contains(&want), || {
         format!("run 'notrace': stderr lacks {want:?}:\n{err}")
     })?;
-    ensure(s.kv_num("notrace.rc")? != 0, || {
-        format!("the kernel accepted a probe on notrace `{notrace}`:\n{err}")
+    ensure(s.kv_num("notrace.rc")? == 2, || {
+        format!("a probe on notrace `{notrace}` was not refused (exit 2):\n{err}")
     })?;
     ensure(
         s.kv_num("notrace.left")? == 0 && s.kv_num("notrace.left_instances")? == 0,
