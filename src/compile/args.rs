@@ -42,7 +42,13 @@ pub(super) struct Func {
 }
 
 impl Func {
-    pub fn of(p: &Probe, cx: &Context<'_>) -> Func {
+    /// `sigs` keeps the prototypes found so far in this run: several
+    /// probes on one function look it up once.
+    pub fn of(
+        p: &Probe,
+        cx: &Context<'_>,
+        sigs: &mut std::collections::HashMap<String, Option<Signature>>,
+    ) -> Func {
         let ret = p.kind.node == ProbeKind::Return;
         let (symbol, offset, kernel) = match &p.place.node {
             Place::Kernel { symbol, offset } => (Some(symbol.clone()), *offset, true),
@@ -55,7 +61,13 @@ impl Func {
         // A compiler copy (`.isra.0`, `.constprop.0`) may have dropped or
         // reordered parameters: its prototype is not the source's.
         let sig = match (&symbol, cx.types) {
-            (Some(s), Some(t)) if !s.contains('.') => Signature::of(t, s).ok().flatten(),
+            (Some(s), Some(t)) if !s.contains('.') => {
+                // Keyed by the types too: a uprobe's binary is another source.
+                let key = format!("{}\0{s}", t.describe());
+                sigs.entry(key)
+                    .or_insert_with(|| Signature::of(t, s).ok().flatten())
+                    .clone()
+            }
             _ => None,
         };
         let syscall = match &symbol {

@@ -286,15 +286,16 @@ pub fn compile_noted(
 ) -> std::result::Result<(Plan, Vec<Note>), (usize, CompileError)> {
     let mut out = Vec::with_capacity(probes.len());
     let mut notes = Vec::new();
+    let mut sigs = std::collections::HashMap::new();
     for (i, p) in probes.iter().enumerate() {
-        out.push(compile_probe_noted(i, p, cx, &mut notes).map_err(|e| (i, e))?);
+        out.push(compile_probe_noted(i, p, cx, &mut notes, &mut sigs).map_err(|e| (i, e))?);
     }
     Ok((Plan { group, probes: out }, notes))
 }
 
 /// Compile one probe; `index` makes its event name `f<index>`.
 pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
-    compile_probe_noted(index, p, cx, &mut Vec::new())
+    compile_probe_noted(index, p, cx, &mut Vec::new(), &mut Default::default())
 }
 
 fn compile_probe_noted(
@@ -302,9 +303,10 @@ fn compile_probe_noted(
     p: &Probe,
     cx: &Context<'_>,
     notes: &mut Vec<Note>,
+    sigs: &mut std::collections::HashMap<String, Option<crate::types::proto::Signature>>,
 ) -> Result<CompiledProbe> {
     let cx = &cx.for_probe(p);
-    let func = args::Func::of(p, cx);
+    let func = args::Func::of(p, cx, sigs);
     let target = target(p)?;
     if matches!(target, Target::Tracepoint { .. }) {
         if let Some(a) = p.args.first() {

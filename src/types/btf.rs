@@ -325,6 +325,22 @@ impl Btf {
         Ok(&s[..len])
     }
 
+    /// Whether the name at `off` is `want`: compares in place, without
+    /// first measuring the name (a lookup compares tens of thousands).
+    fn name_is(&self, off: u32, want: &[u8]) -> bool {
+        if off < self.first_str {
+            return self.base.as_ref().is_some_and(|b| b.name_is(off, want));
+        }
+        let start = self.strings.start + (off - self.first_str) as usize;
+        let end = start + want.len();
+        // `end < strings.end`: the NUL after the name is inside the section.
+        end < self.strings.end && {
+            let b = self.bytes();
+            // The NUL first: it rules out most names without a memcmp.
+            b[end] == 0 && &b[start..end] == want
+        }
+    }
+
     fn name(&self, off: u32) -> Result<String> {
         let b = self.name_bytes(off)?;
         std::str::from_utf8(b)
@@ -508,13 +524,21 @@ impl Btf {
     fn find_own(&self, kinds: &[u32], name: &str) -> Option<u32> {
         let want = name.as_bytes();
         let mut fallback = None;
-        for (id, t) in self.own_types() {
-            if !kinds.contains(&t.kind) || t.name_off == 0 {
+        let bytes = self.bytes();
+        // A tight pass over the record heads (offsets were validated on
+        // parse): kind first, the name only for the kinds asked for.
+        for (i, &off) in self.offsets.iter().enumerate() {
+            let start = self.types.start + off as usize;
+            let kind = (read_u32(bytes, start + 4, self.big_endian) >> 24) & 0x1f;
+            if !kinds.contains(&kind) {
                 continue;
             }
-            if self.name_bytes(t.name_off).ok() != Some(want) {
+            let name_off = read_u32(bytes, start, self.big_endian);
+            if name_off == 0 || !self.name_is(name_off, want) {
                 continue;
             }
+            let id = self.first_id + i as u32;
+            let Ok((_, t)) = self.raw(id) else { continue };
             if (t.kind == KIND_STRUCT || t.kind == KIND_UNION) && t.vlen == 0 && t.size_or_type == 0
             {
                 fallback.get_or_insert(id);
