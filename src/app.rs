@@ -178,15 +178,8 @@ pub fn build_plan_noted(
 ) -> Result<(Plan, Option<String>), Failure> {
     let mut probes: Vec<Probe> = Vec::with_capacity(sources.len());
     for s in sources {
-        let p = spec::parse_probe(&s.text).map_err(|e| {
-            Failure::Usage(render_error(
-                &e.msg,
-                &s.text,
-                s.origin.as_deref(),
-                e.span,
-                e.help.as_deref(),
-            ))
-        })?;
+        let p = spec::parse_probe(&s.text)
+            .map_err(|e| spec_failure(s, &e.msg, e.span, e.help.as_deref()))?;
         probes.push(p);
     }
     let arch = args.arch.unwrap_or_else(Arch::host);
@@ -202,14 +195,7 @@ pub fn build_plan_noted(
     {
         if let Ok(syms) = crate::validate::KernelSymbols::load() {
             notes = crate::validate::check(&probes, &syms).map_err(|(i, e)| {
-                let s = &sources[i];
-                Failure::Usage(render_error(
-                    &e.to_string(),
-                    &s.text,
-                    s.origin.as_deref(),
-                    e.span,
-                    e.help.as_deref(),
-                ))
+                spec_failure(&sources[i], &e.to_string(), e.span, e.help.as_deref())
             })?;
         }
     }
@@ -251,14 +237,12 @@ pub fn build_plan_noted(
             // No DWARF, but -v gave types to use instead.
             Err(_) if source.is_some() => {}
             Err(e) => {
-                let s = &sources[i];
-                return Err(Failure::Usage(render_error(
+                return Err(spec_failure(
+                    &sources[i],
                     &format!("cannot load C types from {path}: {e}"),
-                    &s.text,
-                    s.origin.as_deref(),
                     p.place.span,
                     Some("typed uprobe expressions read the binary's DWARF: build it with -g"),
-                )));
+                ));
             }
         }
     }
@@ -273,17 +257,7 @@ pub fn build_plan_noted(
         syscall_params: local.then_some(syscalls),
     };
     let (mut plan, compile_notes) = compile::compile_noted(&probes, &cx, compile::group_name(pid))
-        .map_err(|(i, e)| {
-            let s = &sources[i];
-            let msg = e.to_string();
-            Failure::Usage(render_error(
-                &msg,
-                &s.text,
-                s.origin.as_deref(),
-                e.span,
-                e.help.as_deref(),
-            ))
-        })?;
+        .map_err(|(i, e)| spec_failure(&sources[i], &e.to_string(), e.span, e.help.as_deref()))?;
     notes.extend(compile_notes);
     for n in &notes {
         let s = &sources[n.probe];
@@ -308,6 +282,11 @@ pub fn build_plan_noted(
         }
     }
     Ok((plan, Some(why)))
+}
+
+/// A spec error of one source, rendered for the terminal: exit 2.
+fn spec_failure(s: &Source, msg: &str, span: Span, help: Option<&str>) -> Failure {
+    Failure::Usage(render_error(msg, &s.text, s.origin.as_deref(), span, help))
 }
 
 /// rustc-style: the message, the probe with carets under the span, a hint.

@@ -16,6 +16,7 @@ pub mod arch;
 pub mod cli;
 pub mod compile;
 pub mod discover;
+pub mod kallsyms;
 pub mod live;
 pub mod render;
 pub mod ring;

@@ -249,33 +249,16 @@ impl KernelSymbols {
         let base = text.as_ptr() as usize;
         let mut syms = Vec::with_capacity(text.len() / 40);
         for line in text.lines() {
-            // `ADDR TYPE NAME` and, for modules, `\t[MODULE]`.
-            let mut w = line.split_ascii_whitespace();
-            let (Some(addr), Some(kind), Some(name)) = (w.next(), w.next(), w.next()) else {
+            let Some(sym) = crate::kallsyms::text_symbol(line) else {
                 continue;
-            };
-            // Functions only: data symbols would split functions' sizes.
-            if !matches!(kind, "t" | "T" | "w" | "W") {
-                continue;
-            }
-            let Some(addr) = hex(addr) else {
-                continue;
-            };
-            let module = match w.next() {
-                Some(m) => m
-                    .strip_prefix('[')
-                    .and_then(|m| m.strip_suffix(']'))
-                    .unwrap_or(m),
-                None => "",
             };
             syms.push(Sym {
-                addr,
+                addr: sym.addr,
                 size: 0,
-                name: range(base, name),
-                module: if module.is_empty() {
-                    (0, 0)
-                } else {
-                    range(base, module)
+                name: range(base, sym.name),
+                module: match sym.module {
+                    Some(m) if !m.is_empty() => range(base, m),
+                    _ => (0, 0),
                 },
             });
         }

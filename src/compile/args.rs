@@ -184,22 +184,7 @@ pub(super) fn typed(
                 return Err(no_prototype(func, types, t.span)
                     .with_help(format!("write a cast: `%{n}~(struct T)->member`")));
             };
-            let ty = param.ty;
-            let user = points_to_user(types, ty)?;
-            walk::walk_typed(
-                types,
-                cx.arch,
-                Loc::Value {
-                    text: reg,
-                    add: 0,
-                    user,
-                },
-                Cur::Ty(ty),
-                format!("%{n}"),
-                t,
-                ip,
-            )
-            .map(Some)
+            walk_value(types, cx, reg, param.ty, format!("%{n}"), t, ip).map(Some)
         }
         Base::Param(name) => {
             if let Some((sys, params)) = &func.syscall {
@@ -240,22 +225,7 @@ pub(super) fn typed(
                 ));
             };
             let reg = func.arg(cx, i as u32, t.base.span)?;
-            let ty = sig.params[i].ty;
-            let user = points_to_user(types, ty)?;
-            walk::walk_typed(
-                types,
-                cx.arch,
-                Loc::Value {
-                    text: reg,
-                    add: 0,
-                    user,
-                },
-                Cur::Ty(ty),
-                name.clone(),
-                t,
-                ip,
-            )
-            .map(Some)
+            walk_value(types, cx, reg, sig.params[i].ty, name.clone(), t, ip).map(Some)
         }
     }
 }
@@ -294,21 +264,32 @@ fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Opti
             ErrorKind::Unsupported(format!("`{}` returns nothing (`void`)", func.name())),
         ));
     }
-    let user = points_to_user(types, sig.ret)?;
-    walk::walk_typed(
+    walk_value(
         types,
-        cx.arch,
-        Loc::Value {
-            text: "$retval".into(),
-            add: 0,
-            user,
-        },
-        Cur::Ty(sig.ret),
+        cx,
+        "$retval".into(),
+        sig.ret,
         "$retval".into(),
         t,
         ip,
     )
     .map(Some)
+}
+
+/// The walk from a word in hand (`%si`, `$arg2`, `$retval`) of C type
+/// `ty`; user memory where the type says `__user`.
+fn walk_value(
+    types: &dyn TypeSource,
+    cx: &Context<'_>,
+    text: String,
+    ty: TypeId,
+    path: String,
+    t: &TypedExpr,
+    ip: bool,
+) -> Result<Leaf> {
+    let user = points_to_user(types, ty)?;
+    let loc = Loc::Value { text, add: 0, user };
+    walk::walk_typed(types, cx.arch, loc, Cur::Ty(ty), path, t, ip)
 }
 
 /// Argument `n` of a wrapped syscall: the word in `struct pt_regs` the

@@ -28,19 +28,9 @@ impl Kallsyms {
         let Ok(text) = std::fs::read_to_string(path) else {
             return;
         };
-        for line in text.lines() {
-            let mut it = line.split_whitespace();
-            let (Some(a), Some(kind), Some(name)) = (it.next(), it.next(), it.next()) else {
-                continue;
-            };
-            // Text symbols only: data symbols would split functions.
-            if !matches!(kind, "t" | "T" | "w" | "W") {
-                continue;
-            }
-            if let Ok(a) = u64::from_str_radix(a, 16) {
-                if a != 0 {
-                    self.syms.push((a, name.into()));
-                }
+        for sym in text.lines().filter_map(crate::kallsyms::text_symbol) {
+            if sym.addr != 0 {
+                self.syms.push((sym.addr, sym.name.into()));
             }
         }
         self.syms.sort_by_key(|s| s.0);
