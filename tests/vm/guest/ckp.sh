@@ -109,3 +109,16 @@ ckp_wait() {
     dump $1.out /tmp/$1.out
     dump $1.err /tmp/$1.err
 }
+
+# wait_nonempty FILE...: wait (up to 5s) until every FILE has content, e.g.
+# what a listening `nc` received: under emulation it may still be writing
+# when the client has already returned.
+wait_nonempty() {
+    _i=0
+    for _f in "$@"; do
+        while [ ! -s "$_f" ] && [ $_i -lt 100 ]; do
+            sleep 0.05
+            _i=$((_i + 1))
+        done
+    done
+}

@@ -24,6 +24,7 @@ ckp_start l4 2 \
     "p udp_rcv B16_sport=%0~\$(struct udphdr)l4->source b16_dport=%0~\$(struct udphdr)l4->dest b16_len=%0~\$(struct udphdr)l4->len"
 echo hello-tcp | nc -w 1 127.0.0.1 5555
 timeout 1 tftp -g -r ckp-udp 127.0.0.1 5556 >/dev/null 2>&1
+wait_nonempty /tmp/nc-tcp.out
 kill $NC_TCP 2>/dev/null
 wait $NC_TCP 2>/dev/null
 kv tcp_received "$(cat /tmp/nc-tcp.out)"

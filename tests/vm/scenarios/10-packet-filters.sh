@@ -15,7 +15,7 @@ ckp_start run 3 \
 ping -c 2 -i 0.2 127.0.0.1 >/dev/null 2>&1 || fail "ping failed"
 echo to-5557 | nc -w 1 127.0.0.1 5557
 echo to-5555 | nc -w 1 127.0.0.1 5555
-sleep 0.3
+wait_nonempty /tmp/nc-5557.out /tmp/nc-5555.out
 kill $NC1 $NC2 2>/dev/null
 wait $NC1 $NC2 2>/dev/null
 kv got_5555 "$(cat /tmp/nc-5555.out)"
