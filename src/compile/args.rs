@@ -8,7 +8,7 @@
 //! `struct pt_regs` the wrapper receives, from user memory where they
 //! point.
 
-use crate::spec::{Base, Place, Probe, ProbeKind, Span, TypedExpr};
+use crate::spec::{Aggregate, Base, Place, Probe, ProbeKind, Span, TypedExpr};
 use crate::types::proto::Signature;
 use crate::types::{resolve, type_name, CompositeKind, Type, TypeId, TypeSource};
 
@@ -336,11 +336,7 @@ fn syscall_arg(
     };
     let regs_ptr = func.arg(cx, 0, t.base.span)?;
     let off = pt_regs_offset(types, member, index, t.base.span)?;
-    let text = if off == 0 {
-        format!("+0({regs_ptr})")
-    } else {
-        format!("+{off:#x}({regs_ptr})")
-    };
+    let text = walk::mem(&regs_ptr, off, false);
     let param = params.and_then(|p| p.get(n as usize));
     if !notes
         .iter()
@@ -522,11 +518,15 @@ fn cast_disagrees(
     probe: usize,
 ) -> Result<Option<Note>> {
     let Some(cast) = &t.cast else { return Ok(None) };
-    let wanted = &cast.node.name.node;
+    // A packet cast reads `struct sk_buff *`, whatever the header is.
+    let wanted = match cast.node.packet {
+        Some(_) => "sk_buff",
+        None => cast.node.name.node.as_str(),
+    };
     let agrees = match resolve(src, param.ty)?.1 {
         Type::Pointer { target, .. } => match resolve(src, target)?.1 {
-            Type::Composite(c) => c.name.as_deref() == Some(wanted.as_str()),
-            Type::Fwd { name, .. } => &name == wanted,
+            Type::Composite(c) => c.name.as_deref() == Some(wanted),
+            Type::Fwd { name, .. } => name == wanted,
             Type::Void => true,
             Type::Int(i) => i.size == 1, // `char *` buffers hold anything
             _ => false,
@@ -534,21 +534,16 @@ fn cast_disagrees(
         Type::Int(i) => i.size as u64 >= 8 && !i.signed, // unsigned long
         _ => false,
     };
-    // A packet cast reads `struct sk_buff *` whatever the header is.
-    let agrees = agrees
-        || cast.node.packet.is_some()
-            && matches!(resolve(src, param.ty)?.1, Type::Pointer { target, .. }
-                if matches!(resolve(src, target)?.1, Type::Composite(ref c) if c.name.as_deref() == Some("sk_buff")));
     if agrees {
         return Ok(None);
     }
     let real = type_name(src, param.ty);
     let pname = param.name.as_deref().unwrap_or("");
-    let read_as = if cast.node.packet.is_some() {
-        "struct sk_buff *".to_string()
-    } else {
-        format!("{} {} *", cast.node.kind, wanted)
+    let kind = match cast.node.packet {
+        Some(_) => Aggregate::Struct,
+        None => cast.node.kind,
     };
+    let read_as = format!("{kind} {wanted} *");
     Ok(Some(Note {
         probe,
         level: Level::Warning,

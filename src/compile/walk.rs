@@ -128,7 +128,7 @@ fn hex(off: u64) -> String {
 
 /// `+OFF(BASE)`, or `+uOFF(BASE)` for user memory: the kernel must use
 /// the user-access path there, or the read faults and comes back empty.
-fn mem(base: &str, off: u64, user: bool) -> String {
+pub(super) fn mem(base: &str, off: u64, user: bool) -> String {
     format!("+{}{}({base})", if user { "u" } else { "" }, hex(off))
 }
 
