@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # DWARF resolve speed on a debuginfo vmlinux (Debian 6.1.0-56 cloud, the
-# kernel of btf-fixtures/). Whole `coolkprobe -S` runs with the SPEC 2.1
+# kernel of btf-fixtures/). Whole `coolkprobe -S` runs with the README's
 # task_struct/mm examples:
 #   - from DWARF, cold: no index cache (the one-pass name index is built),
 #   - from DWARF, cached: the index read back from the build-id cache,

@@ -146,7 +146,7 @@ fn main() {
         let t = fs
             .read(&format!("{inst}/events/{sys}/{ev}/format"))
             .unwrap();
-        let f = coolkprobe::ring::format::EventFormat::parse(&t).unwrap();
+        let f = coolkprobe::tracefs::format::EventFormat::parse(&t).unwrap();
         ids.push(format!("f{}={}", p.index, f.id));
         std::fs::write(out.join(format!("format.{}", f.id)), t).unwrap();
     }

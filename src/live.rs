@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use crate::compile::plan::Plan;
 use crate::render::{Comms, Counts, Renderer};
-use crate::ring::format::EventFormat;
 use crate::ring::merge::{Flow, Merger};
 use crate::ring::page::PageLayout;
 use crate::ring::reader::{self, Msg, ReaderConfig, ABORT, DRAIN};
 use crate::ring::RingError;
+use crate::tracefs::format::EventFormat;
 use crate::tracefs::{cleanup_stale, Session, SessionOptions, Tracefs, TracefsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,8 @@ pub enum LiveError {
     Output(io::Error),
 }
 
+/// What a live run is asked to do besides the plan (the options of the
+/// README's "Live tracing").
 #[derive(Clone, Debug, Default)]
 pub struct LiveOptions {
     pub json: bool,
@@ -49,24 +51,6 @@ pub struct LiveOptions {
     pub echo: bool,
     /// Tracefs root; found (or mounted) when None.
     pub tracefs: Option<PathBuf>,
-}
-
-impl LiveOptions {
-    pub fn from_args(a: &crate::cli::Args) -> Result<LiveOptions, LiveError> {
-        Ok(LiveOptions {
-            json: a.json,
-            stack: a.stack,
-            duration: a.duration.as_deref().map(parse_duration).transpose()?,
-            count: a.count,
-            output: a.output.clone(),
-            buffer_kb: a.buffer_kb,
-            cpus: a.cpus.clone(),
-            // The plan's filters already hold `common_pid==PID` (so -S shows it).
-            pid: None,
-            echo: true,
-            tracefs: None,
-        })
-    }
 }
 
 /// `10` (seconds), `1.5s`, `500ms`, `2m`, `1h`.
@@ -391,12 +375,4 @@ pub fn print_summary(s: &Summary) {
         line.push_str(&format!(", {} corrupt pages skipped", c.corrupt));
     }
     eprintln!("{line}");
-}
-
-/// The CLI's live mode: run, print the summary, map the end to an exit code.
-pub fn main(args: &crate::cli::Args, plan: &Plan) -> Result<std::process::ExitCode, LiveError> {
-    let opts = LiveOptions::from_args(args)?;
-    let s = run(&opts, plan)?;
-    print_summary(&s);
-    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -665,7 +665,7 @@ fn cache_is_used_and_checked() {
 
 /// Probe specs through the compiler, once with the DWARF source and once
 /// with the same kernel's BTF: the fetchargs and display plans must be
-/// identical (the SPEC examples, packet headers, anonymous members,
+/// identical (the README's examples, packet headers, anonymous members,
 /// bitfields, atomic_t-like leaves, char arrays and pointers).
 #[test]
 fn compiled_fetchargs_match_btf() {
@@ -712,7 +712,7 @@ fn compiled_fetchargs_match_btf() {
     ];
     let mut compared = 0;
     for spec in probes {
-        let p = parse_probe(spec).unwrap_or_else(|e| panic!("{spec}: {}", e.msg));
+        let p = parse_probe(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
         let cx = |t: &dyn TypeSource| {
             compile_probe(
                 0,
@@ -732,7 +732,7 @@ fn compiled_fetchargs_match_btf() {
         assert_eq!(from_dwarf.fields, from_btf.fields, "{spec}");
         compared += from_btf.fetchargs.len();
     }
-    // The SPEC 2.1 / 2.2 examples, exactly.
+    // The README's expression and packet examples, exactly.
     let one = |spec: &str| {
         let p = parse_probe(spec).unwrap();
         let c = compile_probe(

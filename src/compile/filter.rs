@@ -1,8 +1,8 @@
 //! Filters: the text after `f:`, written to the event's `filter` file.
 //!
 //! The kernel compares raw field values, so literals written the way a
-//! value is shown must become what the field holds (SPEC 2.4): a dotted
-//! IPv4 address compared with an `ip_` field becomes the 32-bit word the
+//! value is shown must become what the field holds (README, "Packet
+//! tracing"): a dotted IPv4 address compared with an `ip_` field becomes the 32-bit word the
 //! packet bytes make when read in the target's (little-endian) order, and
 //! a value compared with a byte-swapped `B16_`/`b32_`... field is swapped.
 //! Everything else passes through unchanged; a literal that should be
@@ -229,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn spec_example() {
+    fn readme_example() {
         assert_eq!(
             translate("ip_src==127.0.0.1", &fields()).unwrap(),
             "ip_src==0x100007f"

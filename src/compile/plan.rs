@@ -62,7 +62,7 @@ pub struct FieldPlan {
     pub name: String,
     pub display: Display,
     /// Bytes of the C value inside a wider fetched word: a bare `$retval`
-    /// is fetched as the whole register (SPEC 2.1: it passes unchanged)
+    /// is fetched as the whole register (README: raw fetchargs pass unchanged)
     /// while the function returns an `int`.
     pub width: Option<u32>,
 }

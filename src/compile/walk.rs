@@ -14,8 +14,8 @@ use crate::types::{
 };
 
 use super::plan::Display;
-use super::suggest::nearest;
-use super::{CompileError, ErrorKind, Result};
+use super::{error, ErrorKind, Result};
+use crate::diag::did_you_mean;
 
 /// A compiled leaf: the fetcharg and what it holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,7 +55,7 @@ impl Leaf {
         }
     }
 
-    /// How the value is shown when its name does not say (SPEC 2.1: the
+    /// How the value is shown when its name does not say (README, "Expressions": the
     /// letter, hex by default).
     pub fn display(&self) -> Display {
         match self.kind {
@@ -114,7 +114,8 @@ pub(super) struct State {
     /// Set while the walk is on a packet header (pseudo-members allowed).
     packet_header: Option<(TypeId, Layer)>,
     /// No letter given and no cast written: integers take their C type's
-    /// signedness (`s32` for `int`) rather than SPEC 2.1's hex default.
+    /// signedness (`s32` for `int`) rather than the hex default of the
+    /// README's "Expressions".
     natural: bool,
 }
 
@@ -152,7 +153,7 @@ pub(super) fn find_composite(
         CompositeKind::Struct => "struct",
         CompositeKind::Union => "union",
     };
-    let mut err = CompileError::new(
+    let mut err = error(
         name.span,
         ErrorKind::UnknownComposite {
             kind: kname,
@@ -160,7 +161,11 @@ pub(super) fn find_composite(
         },
     );
     let names = src.composite_names(kind)?;
-    let near = nearest(&name.node, names.iter().map(String::as_str));
+    let near = did_you_mean(
+        &name.node,
+        names.iter().map(String::as_str),
+        &format!("{kname} "),
+    );
     let other = match kind {
         CompositeKind::Struct => CompositeKind::Union,
         CompositeKind::Union => CompositeKind::Struct,
@@ -170,23 +175,10 @@ pub(super) fn find_composite(
             "`{}` is a {other}: write `({other} {})`",
             name.node, name.node
         ));
-    } else if !near.is_empty() {
-        err = err.with_help(did_you_mean(&near, &format!("{kname} ")));
+    } else if let Some(near) = near {
+        err = err.with_help(near);
     }
     Err(err)
-}
-
-fn did_you_mean(near: &[String], prefix: &str) -> String {
-    let list: Vec<String> = near.iter().map(|n| format!("`{prefix}{n}`")).collect();
-    format!("did you mean {}?", join_or(&list))
-}
-
-fn join_or(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [a] => a.clone(),
-        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
-    }
 }
 
 /// The member called `name`, searched through anonymous struct/union
@@ -243,7 +235,7 @@ fn member_names(src: &dyn TypeSource, c: &Composite, out: &mut Vec<String>, dept
     }
 }
 
-/// The fixed size of the headers between two layers (SPEC 2.2): eth 14,
+/// The fixed size of the headers between two layers (README, "Packet tracing"): eth 14,
 /// and an l4 header reached from below l3 is taken to follow a plain IPv4
 /// header (20; IP options are not followed).
 fn layer_gap(from: Layer, to: Layer) -> u64 {
@@ -320,7 +312,7 @@ pub(super) fn walk_typed_cast(
                     .iter()
                     .map(|(n, l)| format!("{n} ({l})"))
                     .collect();
-                return Err(CompileError::new(
+                return Err(error(
                     c.name.span,
                     ErrorKind::Packet(format!(
                         "`struct {}` is not a packet header coolkprobe knows",
@@ -330,7 +322,7 @@ pub(super) fn walk_typed_cast(
                 .with_help(format!("packet headers are {}", names.join(", "))));
             };
             if c.kind != Aggregate::Struct {
-                return Err(CompileError::new(
+                return Err(error(
                     cast.span,
                     ErrorKind::Packet(format!(
                         "`{}` is a struct: write `$(struct {})`",
@@ -341,7 +333,7 @@ pub(super) fn walk_typed_cast(
             let marker = pk.layer.map_or(Layer::L3, |l| l.node);
             if layer < marker {
                 let span = pk.layer.map_or(cast.span, |l| l.span);
-                return Err(CompileError::new(
+                return Err(error(
                     span,
                     ErrorKind::Packet(format!(
                         "`struct {}` is an {layer} header, but the marker says skb->data points at {marker}",
@@ -356,19 +348,19 @@ pub(super) fn walk_typed_cast(
             let skb = src
                 .find_composite(CompositeKind::Struct, "sk_buff")?
                 .ok_or_else(|| {
-                    CompileError::new(
+                    error(
                         cast.span,
                         ErrorKind::Packet(format!("{} has no `struct sk_buff`", src.describe())),
                     )
                 })?;
             let Type::Composite(skb_c) = resolve(src, skb)?.1 else {
-                return Err(CompileError::new(
+                return Err(error(
                     cast.span,
                     ErrorKind::Packet("`struct sk_buff` is not a struct".into()),
                 ));
             };
             let Some((data_bits, _)) = find_member(src, &skb_c, "data", 0)? else {
-                return Err(CompileError::new(
+                return Err(error(
                     cast.span,
                     ErrorKind::Packet("`struct sk_buff` has no member `data`".into()),
                 ));
@@ -432,7 +424,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                             span,
                         }) => (*i, step.span.to(*span)),
                         _ => {
-                            return Err(CompileError::new(
+                            return Err(error(
                                 step.span,
                                 ErrorKind::Packet(format!("`{name}` needs an index: `{name}[0]`")),
                             ))
@@ -446,10 +438,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                         .checked_mul(unit as u64)
                         .and_then(|o| o.checked_add(add + hsize))
                         .ok_or_else(|| {
-                            CompileError::new(
-                                span,
-                                ErrorKind::Packet("payload index too large".into()),
-                            )
+                            error(span, ErrorKind::Packet("payload index too large".into()))
                         })?;
                     st.loc = Loc::Mem {
                         base: text.clone(),
@@ -479,7 +468,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     }
                     _ => {
                         let ty = cur_name(src, &st.cur);
-                        let mut e = CompileError::new(
+                        let mut e = error(
                             step.span,
                             ErrorKind::ArrowOnNonPointer {
                                 member: name.clone(),
@@ -518,7 +507,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 let (pointee, comp) = match resolved {
                     (id, Type::Composite(c)) => (id, c),
                     _ => {
-                        return Err(CompileError::new(
+                        return Err(error(
                             step.span,
                             ErrorKind::Unsupported(format!(
                                 "`->{name}` needs a pointer to a struct or union, but `{}` is `{}`",
@@ -548,7 +537,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     Cur::Unit(_) => false,
                 };
                 if is_ptr {
-                    return Err(CompileError::new(
+                    return Err(error(
                         step.span,
                         ErrorKind::DotOnPointer {
                             member: name.clone(),
@@ -561,7 +550,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 let (Some((cid, comp)), Loc::Mem { base, off, user }) =
                     (cur_composite(src, &st.cur)?, &st.loc)
                 else {
-                    return Err(CompileError::new(
+                    return Err(error(
                         step.span,
                         ErrorKind::DotOnNonComposite {
                             member: name.clone(),
@@ -589,7 +578,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 };
                 let (Some((elem, len)), Loc::Mem { base, off, user }) = (arr, &st.loc) else {
                     let ty = cur_name(src, &st.cur);
-                    let mut e = CompileError::new(
+                    let mut e = error(
                         step.span,
                         ErrorKind::IndexOnNonArray {
                             path: st.path.clone(),
@@ -603,7 +592,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 };
                 // A zero-length array is a flexible array member: no bound.
                 if len != 0 && *i >= len {
-                    return Err(CompileError::new(
+                    return Err(error(
                         step.span,
                         ErrorKind::IndexOutOfBounds {
                             index: *i,
@@ -619,7 +608,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     .checked_mul(esize)
                     .and_then(|a| a.checked_add(*off))
                     .ok_or_else(|| {
-                        CompileError::new(
+                        error(
                             step.span,
                             ErrorKind::IndexOutOfBounds {
                                 index: *i,
@@ -660,7 +649,7 @@ pub(super) fn arg_no(t: &TypedExpr) -> String {
 }
 
 fn unreachable_state<T>(span: Span) -> Result<T> {
-    Err(CompileError::new(
+    Err(error(
         span,
         ErrorKind::Unsupported("internal: inconsistent walk state".into()),
     ))
@@ -678,18 +667,15 @@ fn member_of(
     }
     let mut names = Vec::new();
     member_names(src, comp, &mut names, 0);
-    let near = nearest(name, names.iter().map(String::as_str));
-    let mut e = CompileError::new(
+    let near = did_you_mean(name, names.iter().map(String::as_str), "");
+    Err(error(
         span,
         ErrorKind::UnknownMember {
             ty: type_name(src, comp_id),
             member: name.to_string(),
         },
-    );
-    if !near.is_empty() {
-        e = e.with_help(did_you_mean(&near, ""));
-    }
-    Err(e)
+    )
+    .with_help_opt(near))
 }
 
 fn cur_name(src: &dyn TypeSource, c: &Cur) -> String {
@@ -764,7 +750,7 @@ fn leaf_of(
     };
     let string = |user: bool| if user { "ustring" } else { "string" };
     let unfetchable = |what: String, help: Option<String>| {
-        let e = CompileError::new(
+        let e = error(
             t.span,
             ErrorKind::Unfetchable {
                 path: st.path.clone(),
@@ -925,7 +911,7 @@ fn leaf_of(
             other => unfetchable(format!("a {}", kind_word(&other)), None),
         };
     }
-    Err(CompileError::new(
+    Err(error(
         t.span,
         ErrorKind::Unsupported(format!(
             "`{}` nests single-member structs too deeply",

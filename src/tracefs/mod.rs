@@ -9,6 +9,8 @@
 //! carry our group name.
 
 pub mod commands;
+pub mod format;
+pub mod script;
 mod session;
 
 pub use session::{cleanup_stale, Session, SessionOptions, Tracefs};
@@ -42,6 +44,9 @@ pub enum TracefsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// An event `format` file that does not say what it should.
+    #[error("format file: {what}")]
+    Format { what: String },
     #[error("tracepoint {system}:{event} does not exist (no {path})")]
     NoTracepoint {
         system: String,

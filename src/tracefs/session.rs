@@ -135,7 +135,7 @@ pub struct SessionOptions {
     pub cpus: Vec<u32>,
     /// Only this process: `common_pid==PID` joins every filter.
     pub pid: Option<u32>,
-    /// Echo every write to stderr (`echo '...' >> file`), as SPEC 1 asks.
+    /// Echo every write to stderr (`echo '...' >> file`), as the README says a live run does.
     pub echo: bool,
 }
 

@@ -1,4 +1,4 @@
-# Issue 4.5: -s prints a kernel stack with every event, resolved to symbols.
+# -s prints a kernel stack with every event, resolved to symbols.
 echo s >/tmp/ckp-stack-file
 trigger_prepare t 'true </tmp/ckp-stack-file'
 kv trigger_pid $TRIG_PID

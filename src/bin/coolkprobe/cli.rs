@@ -1,10 +1,15 @@
-//! Command-line options. The short flags are the old tool's and stay.
+//! Command-line options, parsed once; the short flags are the old tool's
+//! and stay. What the library needs of them it gets as its own,
+//! clap-free, option structs.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
-use crate::arch::Arch;
+use coolkprobe::arch::Arch;
+use coolkprobe::live::LiveOptions;
+use coolkprobe::pipeline;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -46,8 +51,8 @@ pub struct Args {
     pub json: bool,
 
     /// Stop after this long (e.g. `10`, `500ms`, `2m`).
-    #[arg(short = 'd', long = "duration", value_name = "TIME")]
-    pub duration: Option<String>,
+    #[arg(short = 'd', long = "duration", value_name = "TIME", value_parser = duration)]
+    pub duration: Option<Duration>,
 
     /// Stop after this many events.
     #[arg(short = 'c', long = "count", value_name = "N")]
@@ -96,4 +101,72 @@ pub enum ArgFetch {
     Auto,
     Regs,
     Argn,
+}
+
+/// What the options ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `--layout`, `--args`, `--funcs`, `--completions`.
+    Discover,
+    /// `-S`: the tracefs commands as a script.
+    Show,
+    /// A live run.
+    Trace,
+}
+
+/// `10` (seconds), `1.5s`, `500ms`, `2m`: a bad one is a usage error.
+fn duration(s: &str) -> Result<Duration, String> {
+    coolkprobe::live::parse_duration(s).map_err(|e| e.to_string())
+}
+
+impl Args {
+    pub fn mode(&self) -> Mode {
+        if self.layout.is_some()
+            || self.args.is_some()
+            || self.funcs.is_some()
+            || self.completions.is_some()
+        {
+            Mode::Discover
+        } else if self.show {
+            Mode::Show
+        } else {
+            Mode::Trace
+        }
+    }
+
+    pub fn arch(&self) -> Arch {
+        self.arch.unwrap_or_else(Arch::host)
+    }
+
+    /// The stages before tracefs; `check_running_kernel` for a live run.
+    pub fn pipeline(&self, check_running_kernel: bool) -> pipeline::Options {
+        pipeline::Options {
+            vmlinux: self.vmlinux.clone(),
+            arch: self.arch(),
+            arg_fetch: match self.arg_fetch {
+                ArgFetch::Auto => pipeline::ArgFetch::Auto,
+                ArgFetch::Regs => pipeline::ArgFetch::Regs,
+                ArgFetch::Argn => pipeline::ArgFetch::Argn,
+            },
+            check_running_kernel,
+            pid: self.pid,
+            group_pid: std::process::id(),
+        }
+    }
+
+    pub fn live(&self) -> LiveOptions {
+        LiveOptions {
+            json: self.json,
+            stack: self.stack,
+            duration: self.duration,
+            count: self.count,
+            output: self.output.clone(),
+            buffer_kb: self.buffer_kb,
+            cpus: self.cpus.clone(),
+            // The plan's filters already hold `common_pid==PID` (so -S shows it).
+            pid: None,
+            echo: true,
+            tracefs: None,
+        }
+    }
 }
