@@ -56,13 +56,7 @@ fn probe(
         index,
         spec: String::new(),
         target,
-        fetchargs: args
-            .iter()
-            .map(|(n, f)| FetchArg {
-                name: n.to_string(),
-                fetch: f.to_string(),
-            })
-            .collect(),
+        fetchargs: args.iter().map(|(n, f)| FetchArg::raw(*n, f)).collect(),
         filter: filter.map(String::from),
         fields: vec![],
     }

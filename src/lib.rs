@@ -7,7 +7,7 @@
 //! ```text
 //! spec     text -> probe AST with spans          (no kernel knowledge)
 //! types    BTF / DWARF -> one type model          (no tracefs knowledge)
-//! compile  AST + types + arch -> plan: fetchargs, filter, display
+//! compile  AST + types + arch -> plan: fetch IR, filter, display
 //! tracefs  install, enable, tear down             (an RAII session)
 //! ring     per-CPU pages -> decoded events        (format-file driven)
 //! render   events + display plan -> text / JSON
@@ -22,6 +22,7 @@
 pub mod arch;
 pub mod compile;
 pub mod diag;
+pub mod fetch;
 pub mod kernel;
 pub mod live;
 pub mod pipeline;

@@ -246,8 +246,6 @@ fn arg_access(opts: &Options) -> (ArgAccess, String) {
 fn uses_kernel_args(plan: &Plan) -> bool {
     plan.probes.iter().any(|p| {
         matches!(p.target, compile::plan::Target::Kprobe { .. })
-            && p.fetchargs
-                .iter()
-                .any(|f| f.fetch.contains('%') || f.fetch.contains("$arg"))
+            && p.fetchargs.iter().any(|f| f.value.reads_arguments())
     })
 }

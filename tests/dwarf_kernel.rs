@@ -747,7 +747,7 @@ fn compiled_fetchargs_match_btf() {
             },
         )
         .unwrap();
-        c.fetchargs[0].fetch.clone()
+        c.fetchargs[0].fetch_text()
     };
     assert_eq!(one(probes[0]), "+0xba0(%di):string");
     assert_eq!(one(probes[1]), "+0x54(+0x8e0(%di)):s32");

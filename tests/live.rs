@@ -72,10 +72,7 @@ fn plan_from(spec: &str, group: &str) -> Plan {
         target,
         fetchargs: fetchargs
             .into_iter()
-            .map(|(n, f)| FetchArg {
-                name: n.into(),
-                fetch: f.into(),
-            })
+            .map(|(n, f)| FetchArg::raw(n, f))
             .collect(),
         filter: None,
         fields,

@@ -248,5 +248,5 @@ fn display_plan() {
             ("r", Display::Default),
         ]
     );
-    assert_eq!(c.fetchargs[1].fetch, "+0x18(+0xd0(%di)):u8[16]");
+    assert_eq!(c.fetchargs[1].fetch_text(), "+0x18(+0xd0(%di)):u8[16]");
 }

@@ -8,6 +8,7 @@
 //! `struct pt_regs` the wrapper receives, from user memory where they
 //! point.
 
+use crate::fetch::{Fetch, FetchType};
 use crate::spec::{Aggregate, Base, Place, Probe, ProbeKind, Span, TypedExpr};
 use crate::types::proto::Signature;
 use crate::types::{resolve, type_name, CompositeKind, Type, TypeId, TypeSource};
@@ -90,8 +91,8 @@ impl Func {
         self.symbol.as_deref().unwrap_or("the probed function")
     }
 
-    /// The fetcharg that holds argument `n` at entry.
-    fn arg(&self, cx: &Context<'_>, n: u32, span: Span) -> Result<String> {
+    /// What holds argument `n` at entry.
+    fn arg(&self, cx: &Context<'_>, n: u32, span: Span) -> Result<Fetch> {
         let Some(reg) = cx.arch.arg_reg(n as usize) else {
             let regs = cx.arch.arg_regs();
             return Err(error(
@@ -105,9 +106,9 @@ impl Func {
             ));
         };
         Ok(if self.kernel_args {
-            format!("$arg{}", n + 1)
+            Fetch::ArgN(n)
         } else {
-            reg.to_string()
+            Fetch::reg(reg)
         })
     }
 
@@ -167,15 +168,11 @@ pub(super) fn typed(
                         notes.push(note);
                     }
                 }
-                return walk::walk(types, cx.arch, &reg, t, cast, ip).map(Some);
+                return walk::walk(types, cx.arch, reg, t, cast, ip).map(Some);
             }
             if t.steps.is_empty() {
                 // `%N` alone: the register, as the old tool read it.
-                return Ok(Some(Leaf::register(
-                    &reg,
-                    cx.arch,
-                    t.format.map(|f| f.node),
-                )));
+                return Ok(Some(Leaf::register(reg, cx.arch, t.format.map(|f| f.node))));
             }
             let types = types.ok_or_else(|| error(t.span, ErrorKind::NoTypes))?;
             let Some(param) = param else {
@@ -246,7 +243,7 @@ fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Opti
         None => return Err(error(t.span, ErrorKind::NoTypes)),
     };
     if let Some(cast) = &t.cast {
-        return walk::walk(types, cx.arch, "$retval", t, cast, ip).map(Some);
+        return walk::walk(types, cx.arch, Fetch::Retval, t, cast, ip).map(Some);
     }
     let Some(sig) = &func.sig else {
         if bare {
@@ -261,16 +258,7 @@ fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Opti
             ErrorKind::Unsupported(format!("`{}` returns nothing (`void`)", func.name())),
         ));
     }
-    walk_value(
-        types,
-        cx,
-        "$retval".into(),
-        sig.ret,
-        "$retval".into(),
-        t,
-        ip,
-    )
-    .map(Some)
+    walk_value(types, cx, Fetch::Retval, sig.ret, "$retval".into(), t, ip).map(Some)
 }
 
 /// The walk from a word in hand (`%si`, `$arg2`, `$retval`) of C type
@@ -278,14 +266,18 @@ fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Opti
 fn walk_value(
     types: &dyn TypeSource,
     cx: &Context<'_>,
-    text: String,
+    value: Fetch,
     ty: TypeId,
     path: String,
     t: &TypedExpr,
     ip: bool,
 ) -> Result<Leaf> {
     let user = points_to_user(types, ty)?;
-    let loc = Loc::Value { text, add: 0, user };
+    let loc = Loc::Value {
+        value,
+        add: 0,
+        user,
+    };
     walk::walk_typed(types, cx.arch, loc, Cur::Ty(ty), path, t, ip)
 }
 
@@ -332,7 +324,7 @@ fn syscall_arg(
     };
     let regs_ptr = func.arg(cx, 0, t.base.span)?;
     let off = pt_regs_offset(types, member, index, t.base.span)?;
-    let text = walk::mem(&regs_ptr, off, false);
+    let slot = walk::mem(&regs_ptr, off, false);
     let param = params.and_then(|p| p.get(n as usize));
     if !notes.iter().any(|x| x.level == Level::Note) {
         notes.push(Diagnostic {
@@ -340,7 +332,7 @@ fn syscall_arg(
             span: Some(t.base.span),
             message: format!(
                 "`{}` is the syscall wrapper: the syscall's arguments are read from the \
-                 `struct pt_regs` it receives ({member}{} is {text}){}",
+                 `struct pt_regs` it receives ({member}{} is {slot}){}",
                 func.name(),
                 // arm64 keeps them in an array: `regs[2]`.
                 if cx.arch.syscall_arg(1).map(|a| a.0) == cx.arch.syscall_arg(0).map(|a| a.0) {
@@ -364,17 +356,15 @@ fn syscall_arg(
         None => format!("%{n}"),
     };
     let value = |user: bool| Loc::Value {
-        text: text.clone(),
+        value: slot.clone(),
         add: 0,
         user,
     };
-    let word = |f: Option<crate::spec::Format>, size: u32| {
-        let letter = f.map_or('x', crate::spec::Format::letter);
-        Leaf {
-            fetch: format!("{text}:{letter}{}", size * 8),
-            kind: walk::LeafKind::Scalar { size },
-            letter: f,
-        }
+    let word = |f: Option<crate::spec::Format>, size: u32| Leaf {
+        value: slot.clone(),
+        ty: walk::scalar_type(f, size),
+        kind: walk::LeafKind::Scalar { size },
+        letter: f,
     };
     let f = t.format.map(|f| f.node);
     if let Some(cast) = &t.cast {
@@ -411,7 +401,8 @@ fn syscall_arg(
             Ok(word(f, size))
         }
         Some(SysType::UserString) if t.steps.is_empty() && f.is_none() => Ok(Leaf {
-            fetch: format!("+0({text}):ustring"),
+            value: walk::mem(&slot, 0, false),
+            ty: FetchType::UString,
             kind: walk::LeafKind::String,
             letter: None,
         }),

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 use crate::arch::Arch;
 use crate::diag::{Diagnostic, ProbeDiagnostics};
+use crate::fetch::Fetch;
 use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
 use crate::types::{CompositeKind, TypeError, TypeSource};
 use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
@@ -323,10 +324,14 @@ fn compile_arg(
     let named = display_for_name(name);
     let mut width = None;
     let (fetch, display, size) = match &a.expr {
-        Expr::Raw(r) => (r.node.clone(), Display::Default, None),
+        Expr::Raw(r) => (FetchArg::raw(name, &r.node), Display::Default, None),
         Expr::Typed(t) => match args::typed(t, cx, func, named == Some(Display::Ip), notes)? {
             // A bare `$retval` with nothing to type it by.
-            None => ("$retval".to_string(), Display::Default, None),
+            None => (
+                FetchArg::new(name, Fetch::Retval, None),
+                Display::Default,
+                None,
+            ),
             Some(leaf) => {
                 let d = leaf.display();
                 if let Some(n) = named {
@@ -352,19 +357,16 @@ fn compile_arg(
                 if bare_retval {
                     let psize = cx.arch.pointer_size();
                     width = size.filter(|&s| s < psize);
-                    ("$retval".to_string(), d, size)
+                    (FetchArg::new(name, Fetch::Retval, None), d, size)
                 } else {
-                    (leaf.fetch, d, size)
+                    (leaf.fetcharg(name), d, size)
                 }
             }
         },
     };
     let display = named.unwrap_or(display);
     Ok((
-        FetchArg {
-            name: name.clone(),
-            fetch,
-        },
+        fetch,
         FieldPlan {
             name: name.clone(),
             display,

@@ -8,6 +8,7 @@
 //! to the offset.
 
 use crate::arch::Arch;
+use crate::fetch::{Fetch, FetchArg, FetchType, IntKind};
 use crate::spec::{Aggregate, Cast, Format, Layer, Span, Spanned, Step, TypedExpr};
 use crate::types::{
     resolve, size_of, type_name, Composite, CompositeKind, Member, Type, TypeId, TypeSource,
@@ -17,10 +18,11 @@ use super::plan::Display;
 use super::{error, ErrorKind, Result};
 use crate::diag::did_you_mean;
 
-/// A compiled leaf: the fetcharg and what it holds.
+/// A compiled leaf: what to fetch, its fetch type, and what it holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Leaf {
-    pub fetch: String,
+    pub value: Fetch,
+    pub ty: FetchType,
     pub kind: LeafKind,
     /// The letter the fetch type was made with: the user's, or for forms
     /// typed by a prototype (no cast), the C type's signedness.
@@ -45,14 +47,20 @@ pub enum LeafKind {
 
 impl Leaf {
     /// `%N` alone: the register as a pointer-sized word.
-    pub fn register(reg: &str, arch: Arch, f: Option<Format>) -> Leaf {
+    pub fn register(reg: Fetch, arch: Arch, f: Option<Format>) -> Leaf {
         Leaf {
-            fetch: format!("{reg}:{}", scalar_type(f, arch.pointer_size())),
+            value: reg,
+            ty: scalar_type(f, arch.pointer_size()),
             kind: LeafKind::Scalar {
                 size: arch.pointer_size(),
             },
             letter: f,
         }
+    }
+
+    /// The fetcharg called `name` that reads it.
+    pub fn fetcharg(self, name: &str) -> FetchArg {
+        FetchArg::new(name, self.value, Some(self.ty))
     }
 
     /// How the value is shown when its name does not say (README, "Expressions": the
@@ -76,17 +84,17 @@ pub(super) enum Loc {
     /// A word in hand (`%di`, `+0x8e0(%di)`); `add` is added to it
     /// before the next dereference (packet headers past `skb->data`).
     /// `user`: the word points into user memory.
-    Value { text: String, add: u64, user: bool },
+    Value { value: Fetch, add: u64, user: bool },
     /// Memory at `off` bytes from the address `base` holds; `user` when
     /// that memory is the traced process's (fetched with `+u`).
-    Mem { base: String, off: u64, user: bool },
+    Mem { base: Fetch, off: u64, user: bool },
 }
 
 impl Loc {
     /// A word in hand, pointing into kernel memory (or not a pointer).
-    pub(super) fn value(text: impl Into<String>) -> Loc {
+    pub(super) fn value(value: Fetch) -> Loc {
         Loc::Value {
-            text: text.into(),
+            value,
             add: 0,
             user: false,
         }
@@ -119,18 +127,10 @@ pub(super) struct State {
     natural: bool,
 }
 
-fn hex(off: u64) -> String {
-    if off == 0 {
-        "0".into()
-    } else {
-        format!("{off:#x}")
-    }
-}
-
 /// `+OFF(BASE)`, or `+uOFF(BASE)` for user memory: the kernel must use
 /// the user-access path there, or the read faults and comes back empty.
-pub(super) fn mem(base: &str, off: u64, user: bool) -> String {
-    format!("+{}{}({base})", if user { "u" } else { "" }, hex(off))
+pub(super) fn mem(base: &Fetch, off: u64, user: bool) -> Fetch {
+    Fetch::deref(base.clone(), off, user)
 }
 
 fn composite_kind(a: Aggregate) -> CompositeKind {
@@ -274,7 +274,7 @@ fn payload_unit(name: &str) -> Option<u32> {
 pub(super) fn walk(
     src: &dyn TypeSource,
     arch: Arch,
-    reg: &str,
+    reg: Fetch,
     t: &TypedExpr,
     cast: &Spanned<Cast>,
     ip: bool,
@@ -293,7 +293,7 @@ pub(super) fn walk_typed_cast(
     ip: bool,
 ) -> Result<Leaf> {
     let reg = match &start {
-        Loc::Value { text, .. } | Loc::Mem { base: text, .. } => text.clone(),
+        Loc::Value { value, .. } | Loc::Mem { base: value, .. } => value.clone(),
     };
     let c = &cast.node;
     let target = find_composite(src, composite_kind(c.kind), &c.name)?;
@@ -367,7 +367,7 @@ pub(super) fn walk_typed_cast(
             };
             State {
                 loc: Loc::Value {
-                    text: mem(&reg, data_bits / 8, false),
+                    value: mem(&reg, data_bits / 8, false),
                     add: layer_gap(marker, layer),
                     user: false,
                 },
@@ -431,7 +431,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                         }
                     };
                     steps.next();
-                    let Loc::Value { text, add, .. } = &st.loc else {
+                    let Loc::Value { value, add, .. } = &st.loc else {
                         unreachable_state(step.span)?
                     };
                     let off = index
@@ -441,7 +441,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                             error(span, ErrorKind::Packet("payload index too large".into()))
                         })?;
                     st.loc = Loc::Mem {
-                        base: text.clone(),
+                        base: value.clone(),
                         off,
                         user: false,
                     };
@@ -451,7 +451,9 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 }
                 let member_span = Span::new(step.span.start + 2, step.span.end);
                 let (base, add, user) = match (&st.cur, &st.loc) {
-                    (Cur::PtrTo(_), Loc::Value { text, add, user }) => (text.clone(), *add, *user),
+                    (Cur::PtrTo(_), Loc::Value { value, add, user }) => {
+                        (value.clone(), *add, *user)
+                    }
                     (Cur::Ty(id), loc) if matches!(resolve(src, *id)?.1, Type::Pointer { .. }) => {
                         if st.bitfield.is_some() {
                             unreachable_state(step.span)?
@@ -459,7 +461,9 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                         let tagged =
                             matches!(resolve(src, *id)?.1, Type::Pointer { user: true, .. });
                         match loc {
-                            Loc::Value { text, add, user } => (text.clone(), *add, *user || tagged),
+                            Loc::Value { value, add, user } => {
+                                (value.clone(), *add, *user || tagged)
+                            }
                             // A pointer read from user memory points into user memory.
                             Loc::Mem { base, off, user } => {
                                 (mem(base, *off, *user), 0, *user || tagged)
@@ -710,8 +714,14 @@ fn is_char(src: &dyn TypeSource, id: TypeId) -> Result<bool> {
     Ok(false)
 }
 
-fn scalar_type(f: Option<Format>, size: u32) -> String {
-    format!("{}{}", f.map_or('x', Format::letter), size * 8)
+/// `x64`, `s32`, `u8`: the letter's kind (hex by default), `size` bytes.
+pub(super) fn scalar_type(f: Option<Format>, size: u32) -> FetchType {
+    let kind = match f {
+        Some(Format::Signed) => IntKind::Signed,
+        Some(Format::Unsigned) => IntKind::Unsigned,
+        Some(Format::Hex) | None => IntKind::Hex,
+    };
+    FetchType::int(kind, size)
 }
 
 fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) -> Result<Leaf> {
@@ -740,7 +750,7 @@ fn leaf_of(
     let f = t.format.map(|f| f.node);
     let psize = arch.pointer_size();
     let at = |loc: &Loc| match loc {
-        Loc::Value { text, .. } => text.clone(),
+        Loc::Value { value, .. } => value.clone(),
         Loc::Mem { base, off, user } => mem(base, *off, *user),
     };
     // Whether the object at `loc` (for a pointer: what it points at) is
@@ -748,7 +758,13 @@ fn leaf_of(
     let in_user = |loc: &Loc| match loc {
         Loc::Value { user, .. } | Loc::Mem { user, .. } => *user,
     };
-    let string = |user: bool| if user { "ustring" } else { "string" };
+    let string = |user: bool| {
+        if user {
+            FetchType::UString
+        } else {
+            FetchType::String
+        }
+    };
     let unfetchable = |what: String, help: Option<String>| {
         let e = error(
             t.span,
@@ -765,14 +781,16 @@ fn leaf_of(
     let mut id = match st.cur {
         Cur::PtrTo(_) => {
             return Ok(Leaf {
-                fetch: format!("{}:{}", at(&st.loc), scalar_type(f, psize)),
+                value: at(&st.loc),
+                ty: scalar_type(f, psize),
                 kind: LeafKind::Scalar { size: psize },
                 letter: f,
             })
         }
         Cur::Unit(n) => {
             return Ok(Leaf {
-                fetch: format!("{}:{}", at(&st.loc), scalar_type(f, n)),
+                value: at(&st.loc),
+                ty: scalar_type(f, n),
                 kind: LeafKind::Scalar { size: n },
                 letter: f,
             })
@@ -788,7 +806,11 @@ fn leaf_of(
             && size_of(src, id, psize)? == Some(16);
         if sixteen {
             return Ok(Leaf {
-                fetch: format!("{}:u8[16]", at(&loc)),
+                value: at(&loc),
+                ty: FetchType::Array {
+                    elem: Box::new(FetchType::int(IntKind::Unsigned, 1)),
+                    len: 16,
+                },
                 kind: LeafKind::Bytes { len: 16 },
                 letter: f,
             });
@@ -819,7 +841,12 @@ fn leaf_of(
                     unit *= 2;
                 }
                 return Ok(Leaf {
-                    fetch: format!("{}:b{width}@{inbit}/{unit}", mem(base, start / 8, *user)),
+                    value: mem(base, start / 8, *user),
+                    ty: FetchType::Bitfield {
+                        width,
+                        bit: inbit as u32,
+                        container: unit as u32,
+                    },
                     kind: LeafKind::Bitfield { width },
                     letter: f,
                 });
@@ -831,7 +858,8 @@ fn leaf_of(
                 );
             }
             Ok(Leaf {
-                fetch: format!("{}:{}", at(&loc), scalar_type(f, n)),
+                value: at(&loc),
+                ty: scalar_type(f, n),
                 kind: LeafKind::Scalar { size: n },
                 letter: f,
             })
@@ -847,7 +875,8 @@ fn leaf_of(
                     // stored in user memory points into user memory too.
                     let user = user || in_user(&loc);
                     Ok(Leaf {
-                        fetch: format!("{}:{}", mem(&at(&loc), 0, false), string(user)),
+                        value: mem(&at(&loc), 0, false),
+                        ty: string(user),
                         kind: LeafKind::String,
                         letter: f,
                     })
@@ -861,7 +890,8 @@ fn leaf_of(
                         return unreachable_state(t.span);
                     };
                     Ok(Leaf {
-                        fetch: format!("{}:{}", mem(base, *off, false), string(*user)),
+                        value: mem(base, *off, false),
+                        ty: string(*user),
                         kind: LeafKind::String,
                         letter: f,
                     })

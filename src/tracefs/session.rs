@@ -474,10 +474,7 @@ mod tests {
                         offset: 0x20,
                         symbol: None,
                     },
-                    fetchargs: vec![FetchArg {
-                        name: "a".into(),
-                        fetch: "%di".into(),
-                    }],
+                    fetchargs: vec![FetchArg::raw("a", "%di")],
                     filter: None,
                     fields: vec![],
                 },

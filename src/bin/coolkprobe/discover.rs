@@ -171,7 +171,7 @@ fn syscall_arguments(src: &dyn TypeSource, func: &str, sys: &str, arch: Arch) ->
         let fetch = coolkprobe::spec::parse_probe(&spec)
             .ok()
             .and_then(|probe| compile::compile_probe(0, &probe, &cx).ok())
-            .and_then(|c| c.fetchargs.first().map(|f| f.fetch.clone()))
+            .and_then(|c| c.fetchargs.first().map(|f| f.fetch_text()))
             .unwrap_or_default();
         s.push_str(&format!("  %{i}  {:<24} {:<40} {fetch}\n", p.name, p.ctype));
     }
