@@ -1,8 +1,8 @@
 //! The fetch IR: what a probe argument reads, as values. The compiler
 //! lowers every `NAME=EXPR` into a [`FetchArg`] (a [`Fetch`] and a
 //! [`FetchType`]); the user's raw fetchargs (`+8(%si):u32`, `$stack3`) are
-//! parsed into the same values ([`parse`]). They become the kernel's text
-//! in one place, [`print`], as Documentation/trace/kprobetrace.rst and
+//! parsed into the same values ([`mod@parse`]). They become the kernel's text
+//! in one place, [`mod@print`], as Documentation/trace/kprobetrace.rst and
 //! uprobetracer.rst spell FETCHARGS. Whatever needs to know what a probe
 //! reads (entry or return values, user or kernel memory, which registers)
 //! asks these values, never the text.
