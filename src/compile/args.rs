@@ -9,7 +9,7 @@
 //! point.
 
 use crate::fetch::{Fetch, FetchType};
-use crate::spec::{Aggregate, Base, Place, Probe, ProbeKind, Span, TypedExpr};
+use crate::spec::{Base, Place, Probe, ProbeKind, Span, TypedExpr};
 use crate::types::proto::Signature;
 use crate::types::{resolve, type_name, CompositeKind, Type, TypeId, TypeSource};
 
@@ -520,7 +520,7 @@ fn cast_disagrees(
     let real = type_name(src, param.ty);
     let pname = param.name.as_deref().unwrap_or("");
     let kind = match cast.node.packet {
-        Some(_) => Aggregate::Struct,
+        Some(_) => CompositeKind::Struct,
         None => cast.node.kind,
     };
     let read_as = format!("{kind} {wanted} *");

@@ -157,13 +157,10 @@ impl<'a> Context<'a> {
 /// The probe's casts (`(struct T)`, `$(struct H)`), as (kind, name).
 fn casts(p: &Probe) -> impl Iterator<Item = (CompositeKind, &str)> {
     p.args.iter().filter_map(|a| match &a.expr {
-        Expr::Typed(t) => t.cast.as_ref().map(|c| {
-            let kind = match c.node.kind {
-                crate::spec::Aggregate::Struct => CompositeKind::Struct,
-                crate::spec::Aggregate::Union => CompositeKind::Union,
-            };
-            (kind, c.node.name.node.as_str())
-        }),
+        Expr::Typed(t) => t
+            .cast
+            .as_ref()
+            .map(|c| (c.node.kind, c.node.name.node.as_str())),
         _ => None,
     })
 }

@@ -9,7 +9,7 @@
 
 use crate::arch::Arch;
 use crate::fetch::{Fetch, FetchArg, FetchType, IntKind};
-use crate::spec::{Aggregate, Cast, Format, Layer, Span, Spanned, Step, TypedExpr};
+use crate::spec::{Cast, Format, Layer, Span, Spanned, Step, TypedExpr};
 use crate::types::{
     resolve, size_of, type_name, Composite, CompositeKind, Member, Type, TypeId, TypeSource,
 };
@@ -131,13 +131,6 @@ pub(super) struct State {
 /// the user-access path there, or the read faults and comes back empty.
 pub(super) fn mem(base: &Fetch, off: u64, user: bool) -> Fetch {
     Fetch::deref(base.clone(), off, user)
-}
-
-fn composite_kind(a: Aggregate) -> CompositeKind {
-    match a {
-        Aggregate::Struct => CompositeKind::Struct,
-        Aggregate::Union => CompositeKind::Union,
-    }
 }
 
 /// Find a composite by name, or fail with the nearest names.
@@ -296,7 +289,7 @@ pub(super) fn walk_typed_cast(
         Loc::Value { value, .. } | Loc::Mem { base: value, .. } => value.clone(),
     };
     let c = &cast.node;
-    let target = find_composite(src, composite_kind(c.kind), &c.name)?;
+    let target = find_composite(src, c.kind, &c.name)?;
     let st = match c.packet {
         None => State {
             loc: start,
@@ -321,7 +314,7 @@ pub(super) fn walk_typed_cast(
                 )
                 .with_help(format!("packet headers are {}", names.join(", "))));
             };
-            if c.kind != Aggregate::Struct {
+            if c.kind != CompositeKind::Struct {
                 return Err(error(
                     cast.span,
                     ErrorKind::Packet(format!(

@@ -9,6 +9,9 @@
 use std::fmt;
 
 pub use crate::diag::{Diagnostic, Span, Spanned};
+/// `struct` or `union`: the type model's own kind, so a cast names what
+/// the types hold.
+pub use crate::types::CompositeKind;
 
 /// One probe as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,25 +135,10 @@ impl Format {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Aggregate {
-    Struct,
-    Union,
-}
-
-impl fmt::Display for Aggregate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Aggregate::Struct => "struct",
-            Aggregate::Union => "union",
-        })
-    }
-}
-
 /// `(struct T)`, or the packet form `$(struct H)l3`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cast {
-    pub kind: Aggregate,
+    pub kind: CompositeKind,
     pub name: Spanned<String>,
     /// Set for `$(...)`: the argument is a `struct sk_buff *` and the
     /// packet at `skb->data` is read as this header.
@@ -655,8 +643,8 @@ impl<'a> Parser<'a> {
         self.skip_ws();
         let ks = self.pos;
         let kind = match self.ident() {
-            Some((k, _)) if k == "struct" => Aggregate::Struct,
-            Some((k, _)) if k == "union" => Aggregate::Union,
+            Some((k, _)) if k == "struct" => CompositeKind::Struct,
+            Some((k, _)) if k == "union" => CompositeKind::Union,
             Some((k, sp)) => {
                 return err_help(
                     sp,
@@ -792,7 +780,7 @@ mod tests {
         assert_eq!(t.base.node, Base::Arg(0));
         assert_eq!(t.format, None);
         let c = t.cast.as_ref().unwrap();
-        assert_eq!(c.node.kind, Aggregate::Struct);
+        assert_eq!(c.node.kind, CompositeKind::Struct);
         assert_eq!(c.node.name.node, "task_struct");
         assert_eq!(text(&p, c.node.name.span), "task_struct");
         assert_eq!(text(&p, c.span), "(struct task_struct)");
@@ -821,7 +809,7 @@ mod tests {
         let p = parse_probe("p f x=%2U~( union  foo )->a.b[3]->c[0x10]").unwrap();
         let t = typed(&p, 0);
         assert_eq!(t.base.node, Base::Arg(2));
-        assert_eq!(t.cast.as_ref().unwrap().node.kind, Aggregate::Union);
+        assert_eq!(t.cast.as_ref().unwrap().node.kind, CompositeKind::Union);
         assert_eq!(t.cast.as_ref().unwrap().node.name.node, "foo");
         let steps: Vec<Step> = t.steps.iter().map(|s| s.node.clone()).collect();
         assert_eq!(
