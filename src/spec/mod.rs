@@ -6,6 +6,8 @@
 //! Every node keeps the span of the text it came from, so any later stage
 //! can point at the offending part.
 
+pub mod filter;
+
 use std::fmt;
 
 pub use crate::diag::{Diagnostic, Span, Spanned};
