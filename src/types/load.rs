@@ -9,7 +9,7 @@ use object::{Object, ObjectSection};
 use super::btf::{has_btf_magic, map_or_read, Backing, Btf};
 use super::btf_source::BtfSource;
 use super::dwarf::DwarfSource;
-use super::{Result, TypeError, TypeSource};
+use super::{NoKernelTypes, Result, TypeError, TypeSource};
 
 /// The running kernel's BTF; module BTF sits beside it.
 pub const SYSFS_VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -45,14 +45,14 @@ fn open_running_kernel() -> Result<Box<dyn TypeSource>> {
         }
     }
     let proc_version = std::fs::read_to_string("/proc/version").unwrap_or_default();
-    Err(TypeError::NoKernelTypes {
+    Err(TypeError::NoKernelTypes(Box::new(NoKernelTypes {
         btf: SYSFS_VMLINUX_BTF.into(),
         release: release.clone(),
         build_id: running.as_deref().map(hex),
         looked: looked.iter().map(|p| p.display().to_string()).collect(),
         other_builds,
         package: debuginfo_package(&release, &proc_version),
-    })
+    })))
 }
 
 /// What installs the debuginfo vmlinux of kernel `release`, told apart by
@@ -294,7 +294,7 @@ mod tests {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let e = TypeError::NoKernelTypes {
+        let e = NoKernelTypes {
             btf: SYSFS_VMLINUX_BTF.into(),
             release: "6.1.0-57-cloud-amd64".into(),
             build_id: Some("ab12".into()),
@@ -310,7 +310,7 @@ mod tests {
              help: install linux-image-6.1.0-57-cloud-amd64-dbg, this build's debuginfo, \
              or name a vmlinux or BTF file with -v"
         );
-        let e = TypeError::NoKernelTypes {
+        let e = NoKernelTypes {
             btf: SYSFS_VMLINUX_BTF.into(),
             release: "6.1.0-57-cloud-amd64".into(),
             build_id: Some("ab12".into()),
