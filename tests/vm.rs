@@ -22,10 +22,11 @@
 #[path = "vm/check.rs"]
 mod vmcheck;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use vmcheck::{Scenario, Vm};
@@ -147,9 +148,40 @@ fn boot(series: &str, scenarios: &BTreeMap<String, PathBuf>) -> Vm {
     Vm::new(series, results, console, &conf, out)
 }
 
+/// Boots started for every kernel at once when the whole matrix runs (no
+/// test-name filter on the command line): libtest runs as many tests at a
+/// time as there are cores (two here), so the third kernel would otherwise
+/// boot alone on one core once the first is done. A filtered run boots
+/// only what it runs.
+fn prestarted() -> &'static Mutex<HashMap<&'static str, JoinHandle<Vm>>> {
+    static BOOTS: OnceLock<Mutex<HashMap<&'static str, JoinHandle<Vm>>>> = OnceLock::new();
+    BOOTS.get_or_init(|| {
+        let filtered = std::env::args().skip(1).any(|a| !a.starts_with('-'));
+        let mut boots = HashMap::new();
+        if !filtered {
+            let files = scenario_files();
+            for &series in KERNELS {
+                let files = files.clone();
+                boots.insert(series, std::thread::spawn(move || boot(series, &files)));
+            }
+        }
+        Mutex::new(boots)
+    })
+}
+
 fn run_kernel(series: &str) {
     let files = scenario_files();
-    let vm = boot(series, &files);
+    let started = prestarted()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(series);
+    let vm = match started {
+        // A boot that failed panicked in its thread: fail here with its message.
+        Some(boot) => boot
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        None => boot(series, &files),
+    };
     let mut failures = Vec::new();
     for name in files.keys() {
         let verdict = match vm.scenario(name) {

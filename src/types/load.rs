@@ -47,11 +47,11 @@ fn open_running_kernel() -> Result<Box<dyn TypeSource>> {
     let proc_version = std::fs::read_to_string("/proc/version").unwrap_or_default();
     Err(TypeError::NoKernelTypes(Box::new(NoKernelTypes {
         btf: SYSFS_VMLINUX_BTF.into(),
-        release: release.clone(),
+        package: debuginfo_package(&release, &proc_version),
+        release,
         build_id: running.as_deref().map(hex),
         looked: looked.iter().map(|p| p.display().to_string()).collect(),
         other_builds,
-        package: debuginfo_package(&release, &proc_version),
     })))
 }
 
