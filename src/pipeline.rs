@@ -86,8 +86,8 @@ pub enum BuildError {
     /// index of its probe. (Warnings are about a run, and there is none.)
     #[error("bad probes")]
     Probes(ProbeDiagnostics),
-    /// The type source cannot be read.
-    #[error("cannot load C types from {what}: {source}")]
+    /// The type source cannot be read (the reason is the source error).
+    #[error("cannot load C types from {what}")]
     Types { what: String, source: TypeError },
 }
 

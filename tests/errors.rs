@@ -265,6 +265,10 @@ fn bad_type_source_is_a_runtime_error() {
         err.starts_with("error: cannot load C types from /etc/hostname: "),
         "{err}"
     );
+    // Said once: the reason is not repeated after itself.
+    let reason = &err["error: cannot load C types from /etc/hostname: ".len()..];
+    assert_eq!(err.matches(reason.trim_end()).count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 /// Live mode on a kernel without kprobes (this machine's) or without
