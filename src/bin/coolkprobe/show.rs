@@ -10,7 +10,7 @@ use crate::cli::Args;
 use crate::exit::Failure;
 
 pub fn run(args: &Args) -> Result<(), Failure> {
-    let built = crate::plan(args, false)?;
+    let built = crate::cli::plan(args, false)?;
     let comments: Vec<String> = built
         .arg_access
         .iter()

@@ -5,7 +5,7 @@ use crate::cli::Args;
 use crate::exit::Failure;
 
 pub fn run(args: &Args) -> Result<(), Failure> {
-    let built = crate::plan(args, true)?;
+    let built = crate::cli::plan(args, true)?;
     let summary = coolkprobe::live::run(&args.live(), &built.plan).map_err(anyhow::Error::from)?;
     coolkprobe::live::print_summary(&summary);
     Ok(())
