@@ -464,6 +464,7 @@ mod tests {
                     fetchargs: vec![],
                     filter: Some("__syscall_nr==110".into()),
                     fields: vec![],
+                    aggs: vec![],
                 },
                 CompiledProbe {
                     index: 1,
@@ -480,6 +481,7 @@ mod tests {
                     }],
                     filter: None,
                     fields: vec![],
+                    aggs: vec![],
                 },
             ],
         };
