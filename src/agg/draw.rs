@@ -324,9 +324,13 @@ pub fn text(agg: &Agg, t: &Table, unit: Unit) -> String {
 }
 
 /// One JSON object for the aggregation (one line), for jq.
-pub fn json(agg: &Agg, t: &Table, path: super::Path) -> String {
+pub fn json(agg: &Agg, t: &Table, path: super::Path, elapsed: Option<f64>) -> String {
     let mut b = Vec::new();
-    b.extend_from_slice(b"{\"event\":");
+    b.push(b'{');
+    if let Some(e) = elapsed {
+        let _ = write!(VecWriter(&mut b), "\"elapsed\":{e:.3},");
+    }
+    b.extend_from_slice(b"\"event\":");
     value::push_json_str(&mut b, agg.event.as_bytes());
     b.extend_from_slice(b",\"probe\":");
     value::push_json_str(&mut b, agg.spec.as_bytes());
@@ -505,7 +509,7 @@ comm=sh: 1
 ";
         assert_eq!(out, want, "\n{out}");
         let j: serde_json::Value =
-            serde_json::from_str(&json(&a, &t, super::super::Path::Kernel)).unwrap();
+            serde_json::from_str(&json(&a, &t, super::super::Path::Kernel, None)).unwrap();
         assert_eq!(j["rows"][0]["key"]["comm"], "dd");
         assert_eq!(j["rows"][0]["count"], 15);
         assert_eq!(j["rows"][0]["buckets"][1]["min"], 65);
@@ -541,10 +545,11 @@ comm=sh: 1
              127.0.0.1      2      -4\n"
         );
         let j: serde_json::Value =
-            serde_json::from_str(&json(&a, &t, super::super::Path::User)).unwrap();
+            serde_json::from_str(&json(&a, &t, super::super::Path::User, Some(1.5))).unwrap();
         assert_eq!(j["rows"][1]["key"]["ip_src"], "127.0.0.1");
         assert_eq!(j["rows"][1]["sum"], -4);
         assert_eq!(j["dropped"], 3);
+        assert_eq!(j["elapsed"], 1.5);
     }
 
     #[test]

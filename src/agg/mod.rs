@@ -172,7 +172,7 @@ fn synthetic(name: &str, size: usize, signed: bool, natural: Natural) -> Field {
     }
 }
 
-fn is_string_field(f: &Field) -> bool {
+pub fn is_string_field(f: &Field) -> bool {
     matches!(
         f.kind,
         FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString

@@ -9,7 +9,7 @@ use crate::compile::plan::{AggFunc, AggKey, AggPlan, CompiledProbe, COMM_FIELD};
 
 /// What the target kernel's hist triggers can do, from its tracefs README
 /// (which lists the trigger syntax the kernel was built with).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Features {
     /// CONFIG_HIST_TRIGGERS: the README has a `hist trigger` section.
     pub hist: bool,

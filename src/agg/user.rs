@@ -13,6 +13,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use super::{Agg, KeyVal, Row, Table};
 use crate::compile::plan::{AggFunc, AggKey};
 use crate::render::{Comms, Kallsyms};
+use crate::ring::merge::{Flow, Sink};
 use crate::ring::Value;
 
 /// FxHash (rustc's): a multiply-rotate per word, fast for short keys; the
@@ -53,6 +54,8 @@ pub struct Aggregator {
     /// Per probe index: which of `aggs` it feeds.
     by_probe: Vec<Vec<usize>>,
     key: Vec<u8>,
+    /// Events lost in the ring buffer before they could be counted.
+    pub lost: u64,
     pub comms: Comms,
     pub kallsyms: Kallsyms,
 }
@@ -89,6 +92,7 @@ impl Aggregator {
                 .collect(),
             by_probe,
             key: Vec::with_capacity(64),
+            lost: 0,
             comms: Comms::default(),
             kallsyms: Kallsyms::default(),
         }
@@ -110,6 +114,7 @@ impl Aggregator {
             let a = &one.agg;
             let key = &mut self.key;
             key.clear();
+            let mut pid_comm = None;
             for (k, f) in a.plan.keys.iter().zip(&a.key_fields) {
                 match (k, f) {
                     (AggKey::Stack, _) => {
@@ -148,6 +153,9 @@ impl Aggregator {
                                 .unwrap_or([0; 4]),
                         );
                         key.extend_from_slice(&(pid as i64 as u64).to_le_bytes());
+                        if *k == AggKey::Comm {
+                            pid_comm = Some(pid);
+                        }
                     }
                     (AggKey::Field(_), None) => {
                         key.push(TAG_INT);
@@ -170,6 +178,11 @@ impl Aggregator {
             } else if one.map.len() < a.size {
                 one.map.insert(key.as_slice().into(), (1, add));
                 one.hits += 1;
+                // Name the task while it is alive (as the kernel's
+                // execname does when it adds an entry).
+                if let Some(pid) = pid_comm {
+                    self.comms.get(pid);
+                }
             } else {
                 one.dropped += 1;
             }
@@ -188,6 +201,7 @@ impl Aggregator {
             let mut t = Table {
                 hits: self.aggs[i].hits,
                 dropped: self.aggs[i].dropped,
+                lost: self.lost,
                 ..Table::default()
             };
             let entries: Vec<(Box<[u8]>, Slot)> = self.aggs[i]
@@ -258,6 +272,88 @@ impl Aggregator {
             None
         };
         Some((keys, bucket))
+    }
+}
+
+/// A sink between the merge and the renderer: events of aggregated
+/// probes go to the aggregator, the others on to the renderer.
+pub struct Tap<S> {
+    pub inner: S,
+    pub agg: Aggregator,
+    /// Event id -> probe index, for aggregated probes.
+    ids: Vec<Option<usize>>,
+    /// The kernel_stack event's `caller` and `size` fields.
+    stack: Option<(
+        crate::ring::format::Field,
+        Option<crate::ring::format::Field>,
+    )>,
+}
+
+impl<S> Tap<S> {
+    /// `formats[i]` is the format of probe i; `stack` that of
+    /// ftrace/kernel_stack when stacks are recorded.
+    pub fn new(
+        inner: S,
+        agg: Aggregator,
+        formats: &[crate::ring::format::EventFormat],
+        stack: Option<&crate::ring::format::EventFormat>,
+    ) -> Tap<S> {
+        let mut ids = Vec::new();
+        for (i, f) in formats.iter().enumerate() {
+            if agg.wants(i) {
+                let id = f.id as usize;
+                if ids.len() <= id {
+                    ids.resize(id + 1, None);
+                }
+                ids[id] = Some(i);
+            }
+        }
+        let stack =
+            stack.and_then(|f| Some((f.field("caller")?.clone(), f.field("size").cloned())));
+        Tap {
+            inner,
+            agg,
+            ids,
+            stack,
+        }
+    }
+}
+
+impl<S: Sink> Sink for Tap<S> {
+    fn event(&mut self, cpu: u32, ts: u64, payload: &[u8], stack: Option<&[u8]>) -> Flow {
+        let probe = crate::ring::common_type(payload)
+            .and_then(|id| self.ids.get(id as usize).copied().flatten());
+        let Some(probe) = probe else {
+            return self.inner.event(cpu, ts, payload, stack);
+        };
+        let words = match (stack, &self.stack) {
+            (Some(st), Some((caller, size))) => {
+                let n = match size.as_ref().and_then(|f| f.value(st)) {
+                    Some(Value::Unsigned(n)) => n as usize,
+                    Some(Value::Signed(n)) => n.max(0) as usize,
+                    _ => usize::MAX,
+                };
+                let start = caller.offset.min(st.len());
+                let len = (st.len() - start) / 8 * 8;
+                let len = len.min(n.saturating_mul(8));
+                Some(&st[start..start + len])
+            }
+            _ => None,
+        };
+        self.agg.event(probe, cpu, payload, words);
+        Flow::Continue
+    }
+    fn lost(&mut self, cpu: u32, ts: u64, count: Option<u64>) -> Flow {
+        // Which probe's events were lost is unknown: every aggregation
+        // says so.
+        self.agg.lost += count.unwrap_or(1);
+        self.inner.lost(cpu, ts, count)
+    }
+    fn corrupt(&mut self, cpu: u32, what: &str) {
+        self.inner.corrupt(cpu, what)
+    }
+    fn reader_error(&mut self, what: &str) {
+        self.inner.reader_error(what)
     }
 }
 
