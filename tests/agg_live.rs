@@ -29,7 +29,8 @@ fn lock() -> Option<Lock> {
     Some(Lock(f))
 }
 
-/// Names itself `ckpreader`, reads SIZE bytes COUNT times through
+/// Static (no loader reads before it renames itself). Names itself
+/// `ckpreader`, reads SIZE bytes COUNT times through
 /// `do_read` for each SIZE:COUNT argument, then stays alive a moment (so
 /// that its name can still be looked up for the tracepoint, which records
 /// only its pid).
@@ -60,7 +61,7 @@ fn build_reader() -> PathBuf {
     std::fs::write(&c, READER).unwrap();
     let out = dir.join("aggwork");
     let st = Command::new("gcc")
-        .args(["-O1", "-g", "-o"])
+        .args(["-O1", "-g", "-static", "-o"])
         .arg(&out)
         .arg(&c)
         .status()
@@ -241,15 +242,17 @@ f0: hist(n): 5 events
             "too many keys",
         ),
         (
-            "t syscalls:sys_enter_openat hist(filename)".to_string(),
-            "`filename` is a string",
+            "t sched:sched_switch hist(prev_comm)".to_string(),
+            "`prev_comm` is a string",
         ),
         (
             "t syscalls:sys_enter_read count()[nosuch]".to_string(),
             "unknown key `nosuch`",
         ),
     ] {
+        // `-d 1`: should the check ever miss, the run still ends.
         let out = Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
+            .args(["-d", "1"])
             .arg(&bad)
             .output()
             .unwrap();

@@ -280,8 +280,9 @@ impl Aggregator {
 pub struct Tap<S> {
     pub inner: S,
     pub agg: Aggregator,
-    /// Event id -> probe index, for aggregated probes.
-    ids: Vec<Option<usize>>,
+    /// Event id -> the aggregated probes on it (two probes can name
+    /// one tracepoint).
+    ids: Vec<Vec<usize>>,
     /// The kernel_stack event's `caller` and `size` fields.
     stack: Option<(
         crate::ring::format::Field,
@@ -303,9 +304,9 @@ impl<S> Tap<S> {
             if agg.wants(i) {
                 let id = f.id as usize;
                 if ids.len() <= id {
-                    ids.resize(id + 1, None);
+                    ids.resize(id + 1, Vec::new());
                 }
-                ids[id] = Some(i);
+                ids[id].push(i);
             }
         }
         let stack =
@@ -321,9 +322,10 @@ impl<S> Tap<S> {
 
 impl<S: Sink> Sink for Tap<S> {
     fn event(&mut self, cpu: u32, ts: u64, payload: &[u8], stack: Option<&[u8]>) -> Flow {
-        let probe = crate::ring::common_type(payload)
-            .and_then(|id| self.ids.get(id as usize).copied().flatten());
-        let Some(probe) = probe else {
+        let probes = crate::ring::common_type(payload)
+            .and_then(|id| self.ids.get(id as usize))
+            .filter(|v| !v.is_empty());
+        let Some(probes) = probes else {
             return self.inner.event(cpu, ts, payload, stack);
         };
         let words = match (stack, &self.stack) {
@@ -340,7 +342,9 @@ impl<S: Sink> Sink for Tap<S> {
             }
             _ => None,
         };
-        self.agg.event(probe, cpu, payload, words);
+        for &probe in probes {
+            self.agg.event(probe, cpu, payload, words);
+        }
         Flow::Continue
     }
     fn lost(&mut self, cpu: u32, ts: u64, count: Option<u64>) -> Flow {
