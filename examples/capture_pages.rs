@@ -59,6 +59,7 @@ fn probe(
         fetchargs: args.iter().map(|(n, f)| FetchArg::raw(*n, f)).collect(),
         filter: filter.map(String::from),
         fields: vec![],
+        aggs: vec![],
     }
 }
 

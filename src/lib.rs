@@ -19,6 +19,7 @@
 //! stages before tracefs, in order, for one run) and `live` (a live run:
 //! session, readers, merge, render).
 
+pub mod agg;
 pub mod arch;
 pub mod compile;
 pub mod diag;

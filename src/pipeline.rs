@@ -135,6 +135,8 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
     let Some(mut plan) = plan else {
         return Err(BuildError::Probes(diags));
     };
+    check_tracepoint_aggs(&probes, &mut plan, &mut diags);
+    stop_on_errors(&diags)?;
     if let Some(pid) = opts.pid {
         for p in &mut plan.probes {
             p.filter = Some(match p.filter.take() {
@@ -248,4 +250,169 @@ fn uses_kernel_args(plan: &Plan) -> bool {
         matches!(p.target, compile::plan::Target::Kprobe { .. })
             && p.fetchargs.iter().any(|f| f.value.reads_arguments())
     })
+}
+
+/// Where aggregations are computed, as asked (`--agg`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AggWhere {
+    /// In the kernel when it has hist triggers, else in user space.
+    #[default]
+    Auto,
+    Kernel,
+    User,
+}
+
+/// What is asked of a run's aggregations besides the plan.
+#[derive(Clone, Debug, Default)]
+pub struct AggOptions {
+    pub place: AggWhere,
+    /// `--agg-size`.
+    pub size: Option<usize>,
+    /// `--interval`.
+    pub interval: Option<std::time::Duration>,
+    /// `-c`: events to print.
+    pub count: Option<u64>,
+    /// `-S`: the script may be for another machine.
+    pub show: bool,
+}
+
+/// Where a run's aggregations are computed, and why, from `opts` and what
+/// the target kernel has (asked only when it is the running kernel). None
+/// when no probe aggregates; a diagnostic for options that make no sense.
+pub fn aggregation(
+    plan: &Plan,
+    opts: &Options,
+    agg: &AggOptions,
+) -> Result<Option<crate::live::AggRun>, Diagnostic> {
+    use crate::agg::{Features, Path};
+    let wants_buckets = plan.probes.iter().any(|p| {
+        p.aggs
+            .iter()
+            .any(|a| matches!(a.func, compile::plan::AggFunc::Linear { .. }))
+    });
+    if !plan.probes.iter().any(|p| !p.aggs.is_empty()) {
+        for (flag, given) in [
+            ("--agg-size", agg.size.is_some()),
+            ("--interval", agg.interval.is_some()),
+            ("--agg", agg.place != AggWhere::Auto),
+        ] {
+            if given {
+                return Err(Diagnostic::error(
+                    None,
+                    format!("{flag} is for aggregations, and no probe has one"),
+                )
+                .with_help("add one to a probe, e.g. `p vfs_read n=count hist(n)[comm]`"));
+            }
+        }
+        return Ok(None);
+    }
+    crate::agg::table_size(agg.size).map_err(|e| Diagnostic::error(None, e))?;
+    let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
+    let readme = if local {
+        crate::tracefs::Tracefs::find().and_then(|t| t.read("README").ok())
+    } else {
+        None
+    };
+    let features = match &readme {
+        Some(r) => Features::from_readme(r),
+        None => Features::assumed(),
+    };
+    let lacks = if !features.hist {
+        Some("it has no hist triggers (CONFIG_HIST_TRIGGERS is off)")
+    } else if wants_buckets && !features.buckets {
+        Some("its hist triggers have no linear buckets (`.buckets=`, Linux 5.19)")
+    } else {
+        None
+    };
+    let (path, why) = match (agg.place, lacks) {
+        (AggWhere::User, _) => (Path::User, "--agg user".to_string()),
+        (AggWhere::Kernel, Some(l)) if readme.is_some() && !agg.show => {
+            return Err(Diagnostic::error(
+                None,
+                format!("--agg kernel, but the running kernel cannot: {l}"),
+            )
+            .with_help("--agg user counts the events in coolkprobe"))
+        }
+        (AggWhere::Kernel, _) => (Path::Kernel, "--agg kernel".to_string()),
+        (AggWhere::Auto, Some(l)) => (Path::User, format!("the running kernel cannot: {l}")),
+        (AggWhere::Auto, None) => (
+            Path::Kernel,
+            match readme {
+                Some(_) => "the running kernel has hist triggers".to_string(),
+                None => "the target kernel cannot be asked here: hist triggers assumed".to_string(),
+            },
+        ),
+    };
+    let only_aggs = plan.probes.iter().all(|p| !p.aggs.is_empty());
+    if agg.count.is_some() && only_aggs {
+        return Err(Diagnostic::error(
+            None,
+            "-c counts printed events, and every probe aggregates",
+        )
+        .with_help("end the run with -d TIME or Ctrl-C"));
+    }
+    Ok(Some(crate::live::AggRun {
+        path,
+        features,
+        size: agg.size,
+        interval: agg.interval,
+        why,
+    }))
+}
+
+/// The one line saying where aggregations are computed, and why.
+pub fn aggregation_why(a: &crate::live::AggRun) -> String {
+    match a.path {
+        crate::agg::Path::Kernel => {
+            format!("aggregating in the kernel with hist triggers ({})", a.why)
+        }
+        crate::agg::Path::User => format!(
+            "aggregating in user space, every event streamed to coolkprobe ({})",
+            a.why
+        ),
+    }
+}
+
+/// A tracepoint's aggregations name its fields: checked against its
+/// format on the running kernel, where it can be read (`-S` for another
+/// machine leaves the check to that kernel).
+fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDiagnostics) {
+    use crate::tracefs::format::{EventFormat, FieldKind};
+    use compile::aggs::{Named, ValueKind};
+    for (i, p) in probes.iter().enumerate() {
+        let Place::Tracepoint { system, event } = &p.place.node else {
+            continue;
+        };
+        if p.aggs.is_empty() {
+            continue;
+        }
+        let Some(fs) = crate::tracefs::Tracefs::find() else {
+            continue;
+        };
+        let Ok(text) = fs.read(&format!("events/{system}/{event}/format")) else {
+            continue;
+        };
+        let Ok(format) = EventFormat::parse(&text) else {
+            continue;
+        };
+        let named: Vec<Named> = format
+            .fields
+            .iter()
+            .map(|f| Named {
+                name: f.name.clone(),
+                kind: match f.kind {
+                    FieldKind::Int => ValueKind::Int,
+                    FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => {
+                        ValueKind::Str
+                    }
+                    _ => ValueKind::Array,
+                },
+                display: compile::plan::Display::Default,
+            })
+            .collect();
+        match compile::aggs::lower(p, Some(&named)) {
+            Ok(aggs) => plan.probes[i].aggs = aggs,
+            Err(d) => diags.push((i, d)),
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! the leaf it reaches. Nothing here touches tracefs: the output is a
 //! [`plan::Plan`].
 
+pub mod aggs;
 mod args;
 pub mod filter;
 pub mod plan;
@@ -276,9 +277,15 @@ fn compile_probe_noted(
     let mut fetchargs = Vec::new();
     let mut fields = Vec::new();
     let mut filter_fields = Vec::new();
+    let mut values: Vec<aggs::Named> = Vec::new();
     for a in &p.args {
         match compile_arg(a, p, cx, &func, notes) {
             Ok((fetch, field, filter_field)) => {
+                values.push(aggs::Named {
+                    name: field.name.clone(),
+                    kind: aggs::value_kind(&fetch),
+                    display: field.display,
+                });
                 fetchargs.push(fetch);
                 fields.push(field);
                 filter_fields.push(filter_field);
@@ -298,6 +305,18 @@ fn compile_probe_noted(
         })?),
         None => None,
     };
+    // A tracepoint's values are its format's fields, checked where the
+    // format can be read (see the pipeline); a probe's are its named values.
+    let is_tp = matches!(target, Target::Tracepoint { .. });
+    let agg_plans = aggs::lower(p, (!is_tp).then_some(values.as_slice())).map_err(|e| vec![e])?;
+    if !is_tp
+        && agg_plans
+            .iter()
+            .any(|a| a.keys.contains(&plan::AggKey::Comm))
+    {
+        // The current task's name, exact per event (the kernel's `$comm`).
+        fetchargs.push(FetchArg::new(plan::COMM_FIELD, Fetch::Comm, None));
+    }
     Ok(CompiledProbe {
         index,
         spec: p.text.clone(),
@@ -305,6 +324,7 @@ fn compile_probe_noted(
         fetchargs,
         filter,
         fields,
+        aggs: agg_plans,
     })
 }
 
@@ -350,7 +370,8 @@ fn compile_arg(
                     && !p
                         .filter
                         .as_ref()
-                        .is_some_and(|f| filter::mentions(&f.node, name));
+                        .is_some_and(|f| filter::mentions(&f.node, name))
+                    && !aggs::aggregates(p, name);
                 if bare_retval {
                     let psize = cx.arch.pointer_size();
                     width = size.filter(|&s| s < psize);

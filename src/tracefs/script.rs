@@ -37,8 +37,27 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
     for w in commands::install(plan, opts) {
         let _ = writeln!(s, "{}", w.to_shell("$T"));
     }
-    let _ = writeln!(s, "# read the events:");
-    let _ = writeln!(s, "#   cat $T/trace_pipe");
+    if plan.probes.iter().any(|p| commands::streamed(p, opts)) {
+        let _ = writeln!(s, "# read the events:");
+        let _ = writeln!(s, "#   cat $T/trace_pipe");
+    }
+    let counted: Vec<_> = plan
+        .probes
+        .iter()
+        .filter(|p| !commands::streamed(p, opts))
+        .collect();
+    if !counted.is_empty() {
+        let _ = writeln!(s, "# read the aggregations (the kernel keeps counting):");
+        for p in &counted {
+            let (sys, ev) = p.event_path(&plan.group);
+            let _ = writeln!(s, "#   cat $T/events/{sys}/{ev}/hist");
+        }
+        s.push_str(
+            "# one line per key: `{ __comm: dd, n: ~ 2^7 } hitcount: 3` is 3 events of\n\
+             # task dd with n in (2^6, 2^7]; `n: ~ 100-199` a linear bucket; `vals=` sums\n\
+             # follow hitcount; `Dropped:` counts events its full table (size=) lost\n",
+        );
+    }
     let _ = writeln!(s, "# remove the probes:");
     for w in commands::uninstall(plan, opts) {
         let _ = writeln!(s, "#   {}", w.to_shell("$T"));

@@ -9,10 +9,10 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use coolkprobe::arch::Arch;
-use coolkprobe::live::LiveOptions;
+use coolkprobe::live::{AggRun, LiveOptions};
 use coolkprobe::pipeline::{self, BuildError, Built, Source};
 
-use crate::diagnostics::render_probes;
+use crate::diagnostics::{render, render_probes};
 use crate::exit::Failure;
 
 #[derive(Parser, Debug, Clone)]
@@ -98,6 +98,28 @@ pub struct Args {
     /// Only events from this process id (adds `common_pid==PID` to every filter).
     #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pid: Option<u32>,
+
+    /// Where aggregations (`count()`, `hist(v)`...) are computed: in the kernel
+    /// (hist triggers), in user space (every event streamed), or `auto`
+    /// (the kernel when it has hist triggers).
+    #[arg(long = "agg", value_name = "WHERE", default_value = "auto")]
+    pub agg: AggWhere,
+
+    /// Entries of each aggregation's table (the kernel's hist `size=`:
+    /// a power of two, 128 to 131072; default 2048). Keys past it are dropped, and counted.
+    #[arg(long = "agg-size", value_name = "N")]
+    pub agg_size: Option<usize>,
+
+    /// Print the aggregations (totals so far) this often, e.g. `1s`.
+    #[arg(short = 'i', long = "interval", value_name = "TIME", value_parser = duration)]
+    pub interval: Option<Duration>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggWhere {
+    Auto,
+    Kernel,
+    User,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,6 +180,21 @@ impl Args {
         }
     }
 
+    /// Where aggregations are computed and how they are shown.
+    pub fn aggregation(&self) -> pipeline::AggOptions {
+        pipeline::AggOptions {
+            place: match self.agg {
+                AggWhere::Auto => pipeline::AggWhere::Auto,
+                AggWhere::Kernel => pipeline::AggWhere::Kernel,
+                AggWhere::User => pipeline::AggWhere::User,
+            },
+            size: self.agg_size,
+            interval: self.interval,
+            count: self.count,
+            show: self.show,
+        }
+    }
+
     pub fn live(&self) -> LiveOptions {
         LiveOptions {
             json: self.json,
@@ -171,19 +208,24 @@ impl Args {
             pid: None,
             echo: true,
             tracefs: None,
+            agg: None,
         }
     }
 }
 
 /// The probes of the command line, then those of `-f FILE`, compiled; the
 /// warnings and notes are printed on the way.
-/// `-S` and a live run start from it.
-pub fn plan(args: &Args, live: bool) -> Result<Built, Failure> {
+/// `-S` and a live run start from it, with where its aggregations are
+/// computed.
+pub fn plan(args: &Args, live: bool) -> Result<(Built, Option<AggRun>), Failure> {
     let sources = sources(args)?;
-    match pipeline::build(&sources, &args.pipeline(live)) {
+    let opts = args.pipeline(live);
+    match pipeline::build(&sources, &opts) {
         Ok(built) => {
             eprint!("{}", render_probes(&built.diagnostics, &sources));
-            Ok(built)
+            let agg = pipeline::aggregation(&built.plan, &opts, &args.aggregation())
+                .map_err(|d| Failure::Input(render(&d, None, None)))?;
+            Ok((built, agg))
         }
         Err(BuildError::Probes(diags)) => Err(Failure::Input(render_probes(&diags, &sources))),
         Err(e @ BuildError::Types { .. }) => Err(Failure::Runtime(e.into())),

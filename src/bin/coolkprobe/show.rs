@@ -3,6 +3,8 @@
 
 use std::io::Write as _;
 
+use coolkprobe::agg::Path;
+use coolkprobe::pipeline::aggregation_why;
 use coolkprobe::tracefs::commands::InstallOptions;
 use coolkprobe::tracefs::script::show_script;
 
@@ -10,13 +12,21 @@ use crate::cli::Args;
 use crate::exit::Failure;
 
 pub fn run(args: &Args) -> Result<(), Failure> {
-    let built = crate::cli::plan(args, false)?;
-    let comments: Vec<String> = built
-        .arg_access
-        .iter()
-        .map(|why| format!("%N is read from {why}"))
-        .collect();
-    let script = show_script(&built.plan, InstallOptions { stack: args.stack }, &comments);
+    let (built, agg) = crate::cli::plan(args, false)?;
+    let mut opts = InstallOptions {
+        stack: args.stack,
+        ..InstallOptions::default()
+    };
+    let mut comments = Vec::new();
+    if let Some(a) = &agg {
+        opts.hist = (a.path == Path::Kernel).then_some(a.features);
+        opts.agg_size = a.size;
+        comments.push(aggregation_why(a));
+    }
+    if let Some(why) = &built.arg_access {
+        comments.push(format!("%N is read from {why}"));
+    }
+    let script = show_script(&built.plan, opts, &comments);
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = out.write_all(script.as_bytes()).and_then(|_| out.flush());
