@@ -17,7 +17,8 @@
 //! `kernel` (what is read from the running kernel: its symbols and the
 //! checks against them, syscall formats, features), `pipeline` (the
 //! stages before tracefs, in order, for one run) and `live` (a live run:
-//! session, readers, merge, render).
+//! session, readers, merge, render; `agg`, aggregations in the kernel's
+//! hist triggers or in user space).
 
 pub mod agg;
 pub mod arch;
