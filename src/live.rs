@@ -41,7 +41,7 @@ pub enum LiveError {
 #[derive(Clone, Debug)]
 pub struct AggRun {
     pub path: crate::agg::Path,
-    pub features: crate::agg::Features,
+    pub features: crate::tracefs::hist::Features,
     /// `--agg-size`, as asked (the kernel rounds it; so does the user path).
     pub size: Option<usize>,
     /// `--interval`: show the tables (totals so far) this often.

@@ -59,8 +59,11 @@ fn raw_kind(fetch: &str) -> ValueKind {
     }
 }
 
-/// The most keys a hist trigger takes, a histogram's bucket among them.
-pub use crate::agg::MAX_KEYS;
+/// The most keys a hist trigger takes (TRACING_MAP_KEYS_MAX in the
+/// kernel's kernel/trace/tracing_map.h, 3 since hist triggers exist); a
+/// histogram's bucket is one of them. The user-space path keeps the same
+/// limit so that a spec means the same on every kernel.
+pub const MAX_KEYS: usize = 3;
 
 fn error(span: Span, msg: String, help: impl Into<String>) -> Diagnostic {
     super::error(span, ErrorKind::Unsupported(msg)).with_help(help)

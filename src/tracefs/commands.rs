@@ -56,7 +56,7 @@ pub struct InstallOptions {
     /// Aggregations in the kernel, as hist triggers for a kernel with
     /// these features; None: their events are streamed and counted in
     /// coolkprobe.
-    pub hist: Option<crate::agg::Features>,
+    pub hist: Option<super::hist::Features>,
     /// The hist triggers' `size=`.
     pub agg_size: Option<usize>,
 }
@@ -67,7 +67,7 @@ pub fn hist_triggers(p: &CompiledProbe, opts: InstallOptions) -> Vec<String> {
         Some(f) => p
             .aggs
             .iter()
-            .map(|a| crate::agg::trigger::trigger(a, p, &f, opts.agg_size))
+            .map(|a| super::hist::trigger(a, p, &f, opts.agg_size))
             .collect(),
         None => Vec::new(),
     }

@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod format;
+pub mod hist;
 pub mod script;
 mod session;
 

@@ -138,7 +138,7 @@ pub struct SessionOptions {
     /// Echo every write to stderr (`echo '...' >> file`), as the README says a live run does.
     pub echo: bool,
     /// Aggregations as hist triggers (the kernel path), see InstallOptions.
-    pub hist: Option<crate::agg::Features>,
+    pub hist: Option<super::hist::Features>,
     pub agg_size: Option<usize>,
 }
 
