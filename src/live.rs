@@ -33,6 +33,21 @@ pub enum LiveError {
     Io { path: PathBuf, source: io::Error },
     #[error("writing output: {0}")]
     Output(io::Error),
+    #[error("{0}")]
+    Agg(String),
+}
+
+/// Aggregations: where they are computed and how often they are shown.
+#[derive(Clone, Debug)]
+pub struct AggRun {
+    pub path: crate::agg::Path,
+    pub features: crate::agg::Features,
+    /// `--agg-size`, as asked (the kernel rounds it; so does the user path).
+    pub size: Option<usize>,
+    /// `--interval`: show the tables (totals so far) this often.
+    pub interval: Option<Duration>,
+    /// Why this path (for the one line that says which).
+    pub why: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -49,6 +64,8 @@ pub struct LiveOptions {
     pub echo: bool,
     /// Tracefs root; found (or mounted) when None.
     pub tracefs: Option<PathBuf>,
+    /// Set when some probe aggregates.
+    pub agg: Option<AggRun>,
 }
 
 impl LiveOptions {
@@ -65,6 +82,7 @@ impl LiveOptions {
             pid: None,
             echo: true,
             tracefs: None,
+            agg: None,
         })
     }
 }
@@ -108,6 +126,8 @@ pub struct Summary {
     pub counts: Counts,
     /// Per CPU, from `per_cpu/cpuN/stats`: overrun + commit overrun + dropped.
     pub kernel_lost: Vec<(u32, u64)>,
+    /// Whether any event went through the ring buffer.
+    pub streamed: bool,
 }
 
 impl Summary {
@@ -189,13 +209,28 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         })?,
         None => stdout_file()?,
     };
+    let agg_path = opts.agg.as_ref().map(|a| a.path);
+    let hist = opts
+        .agg
+        .as_ref()
+        .filter(|a| a.path == crate::agg::Path::Kernel)
+        .map(|a| a.features);
+    let agg_size = opts.agg.as_ref().and_then(|a| a.size);
+    let install = crate::tracefs::commands::InstallOptions {
+        stack: opts.stack,
+        hist,
+        agg_size,
+    };
     let sess_opts = SessionOptions {
         stack: opts.stack,
         buffer_kb: opts.buffer_kb,
         cpus: opts.cpus.clone(),
         pid: opts.pid,
         echo: opts.echo,
+        hist,
+        agg_size,
     };
+    let mut out_tables = out.try_clone().map_err(LiveError::Output)?;
     let mut session = Session::start(fs.clone(), plan, &sess_opts)?;
     let inst = session.instance().to_string();
 
@@ -207,7 +242,70 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             &format!("{inst}/events/{sys}/{ev}/format"),
         )?);
     }
-    let stack = if opts.stack {
+    let size = crate::agg::table_size(agg_size).map_err(LiveError::Agg)?;
+    let mut aggs = Vec::new();
+    for (p, f) in plan.probes.iter().zip(&formats) {
+        for i in 0..p.aggs.len() {
+            aggs.push(crate::agg::Agg::new(p, i, f, size).map_err(LiveError::Agg)?);
+        }
+    }
+    let any_stacks = plan
+        .probes
+        .iter()
+        .any(|p| crate::tracefs::commands::stacks(p, install));
+    let streamed = plan
+        .probes
+        .iter()
+        .any(|p| crate::tracefs::commands::streamed(p, install));
+    let started = Instant::now();
+    if !streamed {
+        // Everything is counted in the kernel: nothing to read until the end.
+        let deadline = opts.duration.map(|d| started + d);
+        let mut next = opts
+            .agg
+            .as_ref()
+            .and_then(|a| a.interval)
+            .map(|i| started + i);
+        let ended = loop {
+            if STOP.load(Ordering::Acquire) {
+                break Ended::Signal(SIGNAL.load(Ordering::Relaxed));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break Ended::Duration;
+            }
+            if let Some(n) = next.filter(|n| Instant::now() >= *n) {
+                let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
+                write_tables(
+                    &mut out_tables,
+                    &aggs,
+                    &tables,
+                    crate::agg::Path::Kernel,
+                    opts.json,
+                    Some(started.elapsed()),
+                )?;
+                next = opts.agg.as_ref().and_then(|a| a.interval).map(|i| n + i);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
+        write_tables(
+            &mut out_tables,
+            &aggs,
+            &tables,
+            crate::agg::Path::Kernel,
+            opts.json,
+            None,
+        )?;
+        report_drops(&aggs, &tables);
+        session.teardown()?;
+        return Ok(Summary {
+            ended,
+            counts: Counts::default(),
+            kernel_lost: Vec::new(),
+            streamed: false,
+        });
+    }
+    let stack = if opts.stack || any_stacks {
         Some(read_format(
             &fs,
             &format!("{inst}/events/ftrace/kernel_stack/format"),
@@ -224,10 +322,21 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     };
     let layout = PageLayout::parse(&fs.read("events/header_page")?, subbuf)?;
 
+    let mut aggregator = crate::agg::user::Aggregator::new(aggs.clone(), plan.probes.len());
+    aggregator.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
+    let user_formats = formats.clone();
+    let stack_format = stack.clone();
     let mut r = Renderer::new(plan, formats, stack, opts.json, out);
     r.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
     r.limit = opts.count;
     let stack_id = r.stack_id();
+    let mut r = crate::agg::user::Tap::new(r, aggregator, &user_formats, stack_format.as_ref());
+    let user_aggs = agg_path == Some(crate::agg::Path::User);
+    let mut next_interval = opts
+        .agg
+        .as_ref()
+        .and_then(|a| a.interval)
+        .map(|i| started + i);
     let cpus = cpus_of(&fs, &inst, &opts.cpus)?;
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(256);
     let mut readers = Readers {
@@ -282,7 +391,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             let (flow, hold) = merger.emit(&mut r);
             if flow == Flow::Stop {
                 emitting = false;
-                ended.get_or_insert(if r.write_error.is_some() {
+                ended.get_or_insert(if r.inner.write_error.is_some() {
                     Ended::ClosedOutput
                 } else {
                     Ended::Count
@@ -291,7 +400,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             if let Some(h) = hold {
                 wait = wait.min(h.max(Duration::from_millis(1)));
             }
-            if r.flush() == Flow::Stop {
+            if r.inner.flush() == Flow::Stop {
                 emitting = false;
                 ended.get_or_insert(Ended::ClosedOutput);
             }
@@ -302,6 +411,20 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         if merger.finished() {
             ended.get_or_insert(Ended::Readers);
             break;
+        }
+        if let Some(n) = next_interval.filter(|n| Instant::now() >= *n) {
+            let elapsed = Some(started.elapsed());
+            let (tables, path) = if user_aggs {
+                (r.agg.tables(), crate::agg::Path::User)
+            } else {
+                (
+                    kernel_tables(&fs, &inst, plan, &aggs)?,
+                    crate::agg::Path::Kernel,
+                )
+            };
+            r.inner.flush();
+            write_tables(&mut out_tables, &aggs, &tables, path, opts.json, elapsed)?;
+            next_interval = opts.agg.as_ref().and_then(|a| a.interval).map(|i| n + i);
         }
         if ended.is_none() {
             if STOP.load(Ordering::Acquire) {
@@ -319,9 +442,22 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         }
     }
     if emitting {
-        r.flush();
+        r.inner.flush();
     }
     drop(readers);
+    if !aggs.is_empty() {
+        let (tables, path) = if user_aggs {
+            (r.agg.tables(), crate::agg::Path::User)
+        } else {
+            (
+                kernel_tables(&fs, &inst, plan, &aggs)?,
+                crate::agg::Path::Kernel,
+            )
+        };
+        write_tables(&mut out_tables, &aggs, &tables, path, opts.json, None)?;
+        report_drops(&aggs, &tables);
+    }
+    let mut r = r.inner;
     let kernel_lost = cpus
         .iter()
         .map(|&c| (c, stats_lost(&fs, &inst, c)))
@@ -331,6 +467,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         ended: ended.unwrap_or(Ended::Readers),
         counts: r.counts.clone(),
         kernel_lost,
+        streamed: plan.probes.iter().any(|p| p.aggs.is_empty()),
     };
     session.teardown()?;
     if let Some(e) = write_error {
@@ -371,8 +508,122 @@ fn page_size() -> usize {
     }
 }
 
+/// Every aggregation's current table, read from its event's `hist` file
+/// (the kernel path). Each event's sections come in the order its
+/// triggers were added, which is the plan's.
+fn kernel_tables(
+    fs: &Tracefs,
+    inst: &str,
+    plan: &Plan,
+    aggs: &[crate::agg::Agg],
+) -> Result<Vec<crate::agg::Table>, LiveError> {
+    use crate::agg::histfile;
+    let mut sections: std::collections::HashMap<
+        (String, String),
+        std::collections::VecDeque<histfile::Section>,
+    > = Default::default();
+    let mut out = Vec::with_capacity(aggs.len());
+    for a in aggs {
+        let p = &plan.probes[a.probe];
+        let ev = p.event_path(&plan.group);
+        if !sections.contains_key(&ev) {
+            let rel = format!("{inst}/events/{}/{}/hist", ev.0, ev.1);
+            let path = fs.path(&rel);
+            let bytes = std::fs::read(&path).map_err(|source| LiveError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let strings: Vec<String> = a
+                .key_fields
+                .iter()
+                .flatten()
+                .chain(a.value_field.iter())
+                .filter(|f| crate::agg::is_string_field(f))
+                .map(|f| f.name.clone())
+                .collect();
+            // Every aggregation of this event: its string fields.
+            let mut strings = strings;
+            for b in aggs
+                .iter()
+                .filter(|b| plan.probes[b.probe].event_path(&plan.group) == ev)
+            {
+                strings.extend(
+                    b.key_fields
+                        .iter()
+                        .flatten()
+                        .filter(|f| crate::agg::is_string_field(f))
+                        .map(|f| f.name.clone()),
+                );
+            }
+            let secs = histfile::parse(&bytes, &|n| strings.iter().any(|s| s == n))
+                .map_err(|e| LiveError::Agg(format!("{}: {e}", path.display())))?;
+            sections.insert(ev.clone(), secs.into());
+        }
+        let sec = sections.get_mut(&ev).and_then(|q| q.pop_front());
+        out.push(match sec {
+            Some(sec) => crate::agg::table_from_section(a, &sec),
+            None => crate::agg::Table::default(),
+        });
+    }
+    Ok(out)
+}
+
+fn write_tables(
+    out: &mut File,
+    aggs: &[crate::agg::Agg],
+    tables: &[crate::agg::Table],
+    path: crate::agg::Path,
+    json: bool,
+    elapsed: Option<Duration>,
+) -> Result<(), LiveError> {
+    use std::io::Write as _;
+    let mut s = String::new();
+    if let (Some(e), false) = (elapsed, json) {
+        s.push_str(&format!("@ {:.1}s\n", e.as_secs_f64()));
+    }
+    for (a, t) in aggs.iter().zip(tables) {
+        if json {
+            s.push_str(&crate::agg::draw::json(
+                a,
+                t,
+                path,
+                elapsed.map(|e| e.as_secs_f64()),
+            ));
+            s.push('\n');
+        } else {
+            s.push_str(&crate::agg::draw::text(a, t, crate::agg::draw::Unit::Count));
+            s.push('\n');
+        }
+    }
+    match out.write_all(s.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(LiveError::Output(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Events an aggregation could not count are never silent.
+fn report_drops(aggs: &[crate::agg::Agg], tables: &[crate::agg::Table]) {
+    for (a, t) in aggs.iter().zip(tables) {
+        if t.dropped > 0 {
+            eprintln!(
+                "coolkprobe: {} {}: DROPPED {} events: its table of {} entries was full (raise --agg-size)",
+                a.event, a.plan.text, t.dropped, a.size
+            );
+        }
+        if t.lost > 0 {
+            eprintln!(
+                "coolkprobe: {} {}: LOST {} events before they were counted (ring buffer overruns; try --buffer-kb)",
+                a.event, a.plan.text, t.lost
+            );
+        }
+    }
+}
+
 /// The exit summary on stderr: events, and losses per CPU when any.
 pub fn print_summary(s: &Summary) {
+    if !s.streamed {
+        return;
+    }
     let c = &s.counts;
     let mut line = format!("coolkprobe: {} events", c.events);
     let lost = s.lost_total();

@@ -4,7 +4,7 @@
 //! in large writes; nothing is allocated per event on the text path.
 
 mod names;
-mod value;
+pub(crate) mod value;
 
 pub use names::{Comms, Kallsyms};
 

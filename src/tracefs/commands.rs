@@ -4,7 +4,7 @@
 //! them. Both use this one list, so what `-S` prints is what a live run
 //! does.
 
-use crate::compile::plan::Plan;
+use crate::compile::plan::{CompiledProbe, Plan};
 
 /// One write to a file under the tracefs root.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +53,40 @@ pub fn sh_quote(s: &str) -> String {
 pub struct InstallOptions {
     /// `-s`: a `stacktrace` trigger on each of our events.
     pub stack: bool,
+    /// Aggregations in the kernel, as hist triggers for a kernel with
+    /// these features; None: their events are streamed and counted in
+    /// coolkprobe.
+    pub hist: Option<crate::agg::Features>,
+    /// The hist triggers' `size=`.
+    pub agg_size: Option<usize>,
+}
+
+/// The hist triggers of a probe (kernel path), in order.
+pub fn hist_triggers(p: &CompiledProbe, opts: InstallOptions) -> Vec<String> {
+    match opts.hist {
+        Some(f) => p
+            .aggs
+            .iter()
+            .map(|a| crate::agg::trigger::trigger(a, p, &f, opts.agg_size))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Whether the probe's events go to the ring buffer: not when all that
+/// is asked of them is aggregated by hist triggers.
+pub fn streamed(p: &CompiledProbe, opts: InstallOptions) -> bool {
+    p.aggs.is_empty() || opts.hist.is_none()
+}
+
+/// Whether the probe records a kernel stack with each event: `-s`, or a
+/// `stack` key counted in user space.
+pub fn stacks(p: &CompiledProbe, opts: InstallOptions) -> bool {
+    streamed(p, opts)
+        && (opts.stack
+            || p.aggs
+                .iter()
+                .any(|a| a.keys.contains(&crate::compile::plan::AggKey::Stack)))
 }
 
 /// Writes that create, filter and enable every probe of the plan, in order.
@@ -66,10 +100,20 @@ pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     for p in &plan.probes {
         let (sys, ev) = p.event_path(&plan.group);
         let dir = format!("events/{sys}/{ev}");
+        if !streamed(p, opts) {
+            // Aggregated in the kernel: the triggers take the filter as
+            // their `if`; the event stays disabled, so nothing reaches the
+            // ring buffer (a trigger runs on a soft-disabled event). `>>`:
+            // `>` would remove the triggers already there.
+            for t in hist_triggers(p, opts) {
+                out.push(Write::append(&format!("{dir}/trigger"), t));
+            }
+            continue;
+        }
         if let Some(f) = &p.filter {
             out.push(Write::put(format!("{dir}/filter"), f.clone()));
         }
-        if opts.stack {
+        if stacks(p, opts) {
             out.push(Write::put(format!("{dir}/trigger"), "stacktrace"));
         }
         out.push(Write::put(format!("{dir}/enable"), "1"));
@@ -86,8 +130,15 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     for p in &plan.probes {
         let (sys, ev) = p.event_path(&plan.group);
         let dir = format!("events/{sys}/{ev}");
+        if !streamed(p, opts) {
+            // Triggers go before the events they are on can go.
+            for t in hist_triggers(p, opts).into_iter().rev() {
+                out.push(Write::append(&format!("{dir}/trigger"), format!("!{t}")));
+            }
+            continue;
+        }
         out.push(Write::put(format!("{dir}/enable"), "0"));
-        if opts.stack {
+        if stacks(p, opts) {
             out.push(Write::put(format!("{dir}/trigger"), "!stacktrace"));
         }
         if p.filter.is_some() && p.events_file().is_none() {

@@ -137,6 +137,9 @@ pub struct SessionOptions {
     pub pid: Option<u32>,
     /// Echo every write to stderr (`echo '...' >> file`), as SPEC 1 asks.
     pub echo: bool,
+    /// Aggregations as hist triggers (the kernel path), see InstallOptions.
+    pub hist: Option<crate::agg::Features>,
+    pub agg_size: Option<usize>,
 }
 
 /// A live run's tracefs state. Dropping it undoes everything it did.
@@ -147,6 +150,10 @@ pub struct Session {
     instance: Option<String>,
     /// `(file, "-:group/event")` for every definition written.
     defined: Vec<(String, String)>,
+    /// `(trigger file, "!hist:...")` for every hist trigger added: removed
+    /// first at teardown, newest first (a trigger that another refers to
+    /// must go after it).
+    triggers: Vec<(String, String)>,
     echo: bool,
     done: bool,
 }
@@ -161,6 +168,7 @@ impl Session {
             group: plan.group.clone(),
             instance: None,
             defined: Vec::new(),
+            triggers: Vec::new(),
             echo: opts.echo,
             done: false,
         };
@@ -210,7 +218,14 @@ impl Session {
                 });
             }
         }
-        let writes = commands::install(&plan, InstallOptions { stack: opts.stack });
+        let writes = commands::install(
+            &plan,
+            InstallOptions {
+                stack: opts.stack,
+                hist: opts.hist,
+                agg_size: opts.agg_size,
+            },
+        );
         for w in writes {
             let rel = if w.file.starts_with("events/") {
                 format!("{inst}/{}", w.file)
@@ -218,7 +233,9 @@ impl Session {
                 w.file.clone()
             };
             s.put(&rel, &w.text, w.append)?;
-            if w.append {
+            if w.append && rel.ends_with("/trigger") {
+                s.triggers.push((rel, format!("!{}", w.text)));
+            } else if w.append {
                 if let Some((_, name)) = w.text.split_once(':') {
                     let name = name.split_whitespace().next().unwrap_or("");
                     s.defined.push((w.file.clone(), format!("-:{name}")));
@@ -268,6 +285,18 @@ impl Session {
         }
         self.done = true;
         let mut first = None;
+        for (file, text) in std::mem::take(&mut self.triggers).into_iter().rev() {
+            if self.echo {
+                eprintln!(
+                    "echo {} >> {}",
+                    commands::sh_quote(&text),
+                    self.fs.path(&file).display()
+                );
+            }
+            if let Err(e) = self.fs.write(&file, &text, true) {
+                first.get_or_insert(e);
+            }
+        }
         if let Some(inst) = self.instance.take() {
             // Removing the instance disables its events and drops their
             // filters and triggers with it.
@@ -464,6 +493,7 @@ mod tests {
                     fetchargs: vec![],
                     filter: Some("__syscall_nr==110".into()),
                     fields: vec![],
+                    aggs: vec![],
                 },
                 CompiledProbe {
                     index: 1,
@@ -480,6 +510,7 @@ mod tests {
                     }],
                     filter: None,
                     fields: vec![],
+                    aggs: vec![],
                 },
             ],
         };

@@ -1233,3 +1233,185 @@ pub fn no_btf(vm: &Vm, s: &Scenario) -> Result<(), String> {
     structs(vm, s).map_err(|e| format!("02-struct from DWARF: {e}"))?;
     typed_args(vm, s).map_err(|e| format!("12-typed-args from DWARF: {e}"))
 }
+
+/// 15-aggregations: exact counts from the kernel's hist triggers and from
+/// the user-space path, which must agree.
+pub fn aggregations(vm: &Vm, s: &Scenario) -> Result<(), String> {
+    use serde_json::Value;
+    let parse = |name: &str| -> Result<Vec<Value>, String> {
+        s.file(name)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("{name}: not JSON ({e}): {l}")))
+            .collect()
+    };
+    let dd_row = |agg: &Value| -> Result<Value, String> {
+        agg["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["key"]["comm"] == "dd").cloned())
+            .ok_or_else(|| format!("no row for comm dd in {agg}"))
+    };
+    let buckets = |row: &Value| -> Vec<(i64, i64, u64)> {
+        row["buckets"]
+            .as_array()
+            .map(|b| {
+                b.iter()
+                    .map(|b| {
+                        (
+                            b["min"].as_i64().unwrap_or(-1),
+                            b["max"].as_i64().unwrap_or(-1),
+                            b["count"].as_u64().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let hist = vm.has("HIST_TRIGGERS");
+    let paths: &[&str] = if hist { &["kernel", "user"] } else { &["user"] };
+    if !hist {
+        let err = s.file("forced.err")?;
+        ensure(
+            s.kv_num("forced.rc")? == 2
+                && err.contains(
+                    "--agg kernel, but the running kernel cannot: it has no hist triggers",
+                ),
+            || format!("--agg kernel without hist triggers: {err}"),
+        )?;
+    }
+    let mut per_path = Vec::new();
+    for &path in paths {
+        let name = format!("agg_{path}");
+        ensure(s.kv_num(&format!("{name}.rc"))? == 0, || {
+            format!(
+                "{name}: exit {}: {}",
+                s.kv(&format!("{name}.rc")).unwrap_or("?"),
+                s.file(&format!("{name}.err")).unwrap_or("")
+            )
+        })?;
+        ensure(
+            s.kv_num(&format!("{name}.left"))? == 0
+                && s.kv_num(&format!("{name}.left_instances"))? == 0,
+            || format!("{name}: probes or the instance left behind"),
+        )?;
+        let err = s.file(&format!("{name}.err"))?;
+        let said = match (path, hist) {
+            ("kernel", _) => "aggregating in the kernel with hist triggers",
+            (_, true) => "aggregating in user space, every event streamed to coolkprobe (--agg user)",
+            (_, false) => "aggregating in user space, every event streamed to coolkprobe (the running kernel cannot: it has no hist triggers",
+        };
+        ensure(err.contains(said), || {
+            format!("{name}: no `{said}` on stderr:\n{err}")
+        })?;
+        let aggs = parse(&format!("{name}.out"))?;
+        ensure(aggs.len() == 4, || {
+            format!("{name}: expected 4 aggregations, got {}", aggs.len())
+        })?;
+        for a in &aggs {
+            ensure(a["path"] == path, || format!("{name}: path of {a}"))?;
+        }
+        // f0 hist(n)[comm]: 10 reads of 1 byte, 20 of 100, 30 of 5000 and 7 of 4242.
+        let h = dd_row(&aggs[0])?;
+        let want = vec![(0, 1, 10), (65, 128, 20), (4097, 8192, 37)];
+        ensure(buckets(&h) == want, || {
+            format!(
+                "{name}: dd's log2 buckets {:?}, expected {want:?}",
+                buckets(&h)
+            )
+        })?;
+        // f1 count()[stack] f:n==4242: 7 reads, from vfs_read via ksys_read.
+        let st = &aggs[1];
+        ensure(st["events"] == 7, || format!("{name}: stack count: {st}"))?;
+        let rows = st["rows"].as_array().cloned().unwrap_or_default();
+        let total: u64 = rows.iter().map(|r| r["count"].as_u64().unwrap_or(0)).sum();
+        ensure(total == 7 && !rows.is_empty(), || {
+            format!("{name}: stack rows add to {total}: {st}")
+        })?;
+        for r in &rows {
+            let frames: Vec<&str> = r["key"]["stack"]
+                .as_array()
+                .map(|f| f.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            ensure(
+                frames.first().is_some_and(|f| f.starts_with("vfs_read+"))
+                    && frames.iter().any(|f| f.starts_with("ksys_read+")),
+                || format!("{name}: a stack that is not vfs_read <- ksys_read: {frames:?}"),
+            )?;
+        }
+        // f2 sum(n)[comm] f:n>=100: the filter leaves out the 1-byte reads.
+        let sum = dd_row(&aggs[2])?;
+        ensure(
+            sum["count"] == 57 && sum["sum"] == 20 * 100 + 30 * 5000 + 7 * 4242,
+            || format!("{name}: dd's sum(n) with n>=100: {sum}"),
+        )?;
+        // f3 lhist(n,1000)[comm].
+        let l = dd_row(&aggs[3])?;
+        let want = vec![(0, 999, 30), (4000, 4999, 7), (5000, 5999, 30)];
+        ensure(buckets(&l) == want, || {
+            format!(
+                "{name}: dd's linear buckets {:?}, expected {want:?}",
+                buckets(&l)
+            )
+        })?;
+        per_path.push((h, sum, l));
+    }
+    if hist {
+        ensure(per_path[0] == per_path[1], || {
+            format!(
+                "the kernel and user-space paths disagree: {:?} vs {:?}",
+                per_path[0], per_path[1]
+            )
+        })?;
+        // The kernel path left its events disabled (soft mode): nothing streamed.
+        let en = s.file("f0_enable_kernel")?;
+        ensure(en.trim() == "0*", || {
+            format!("f0 enable under a hist trigger: {en}")
+        })?;
+    }
+    let en = s.file("f0_enable_user")?;
+    ensure(en.trim() == "1", || {
+        format!("f0 enable on the user-space path: {en}")
+    })?;
+    let show = s.file("show")?;
+    // Without hist triggers, -S for the running kernel shows the events
+    // streamed for coolkprobe to count.
+    ensure(
+        !hist
+            || (s.kv_num("show.rc")? == 0
+            && show.contains(
+                "n.log2:vals=hitcount:sort=hitcount.descending if n>0' >> $T/events/coolkprobe_",
+            )
+            && show.contains("#   cat $T/events/coolkprobe_")
+            && show.contains("hitcount: 3` is 3 events")),
+        || format!("-S does not show the trigger and how to read it:\n{show}"),
+    )?;
+    ensure(
+        hist || (show.contains("# aggregating in user space") && !show.contains("hist:keys")),
+        || format!("-S on a kernel without hist triggers:\n{show}"),
+    )?;
+    let drop = parse("agg_drop.out")?;
+    let err = s.file("agg_drop.err")?;
+    ensure(
+        drop.len() == 1
+            && drop[0]["dropped"].as_u64().unwrap_or(0) > 0
+            && drop[0]["rows"].as_array().map_or(0, Vec::len) == 128
+            && err.contains("DROPPED"),
+        || format!("a 128-entry table with 200 keys: no drop reported: {drop:?}\n{err}"),
+    )?;
+    let bad = s.file("bad")?;
+    let lines: Vec<&str> = bad.lines().filter(|l| l.starts_with("rc=")).collect();
+    ensure(
+        lines.len() == 3 && lines.iter().all(|l| l.starts_with("rc=2 left=0 error: ")),
+        || format!("refusals: {bad}"),
+    )?;
+    for want in [
+        "`m` is not a value of this probe",
+        "`s` is a string: `hist` needs a number",
+        "too many keys: hist can have at most 2",
+    ] {
+        ensure(bad.contains(want), || {
+            format!("no `{want}` among the refusals:\n{bad}")
+        })?;
+    }
+    Ok(())
+}
