@@ -63,7 +63,7 @@ fn scenario_files() -> BTreeMap<String, PathBuf> {
 
 /// The coolkprobe under test: COOLKPROBE_VM_BIN if set, else an optimised
 /// build of this tree. Under software emulation a debug build makes each
-/// kprobe run seconds slower (measured: both kernels take ~3.7 min with it,
+/// kprobe run seconds slower (measured with 6.1 and 6.12: ~3.7 min with it,
 /// ~1.3 min with a release build), so a debug `cargo test` builds the
 /// release binary once, here (cargo's build lock is free while tests run).
 fn binary() -> PathBuf {

@@ -100,14 +100,16 @@ if ((debuginfo)); then
     # the initramfs and are read only as far as the guest reads them.
     img=$kdir/dbg/nobtf.ext4
     if [[ ! -s $img ]]; then
+        # (In a directory of its own: parallel runs may build it at once.)
         stage=$(mktemp -d "$kdir/dbg/stage.XXXXXX")
+        mkdir "$stage/root"
         # Renamed, not removed: relocations name the __start_BTF symbol.
-        objcopy --rename-section .BTF=.BTF.hidden "$dbg" "$stage/vmlinux-$release"
-        kb=$(( $(stat -c %s "$stage/vmlinux-$release") / 1024 * 21 / 20 + 16384 ))
-        mke2fs -q -F -t ext4 -O ^has_journal -L ckpdebug -d "$stage" "$img.tmp" "${kb}k"
+        objcopy --rename-section .BTF=.BTF.hidden "$dbg" "$stage/root/vmlinux-$release"
+        kb=$(( $(stat -c %s "$stage/root/vmlinux-$release") / 1024 * 21 / 20 + 16384 ))
+        mke2fs -q -F -t ext4 -O ^has_journal -L ckpdebug -d "$stage/root" "$stage/img" "${kb}k"
+        mv "$stage/img" "$img"
         rm -rf "$stage"
         stage=
-        mv "$img.tmp" "$img"
     fi
     disk=(-drive "file=$img,if=virtio,format=raw,readonly=on")
     {
