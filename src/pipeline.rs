@@ -9,10 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
-use crate::compile::plan::Plan;
+use crate::compile::plan::{CompiledProbe, Plan};
 use crate::compile::{self, ArgAccess, Context};
 use crate::diag::{Diagnostic, ProbeDiagnostics};
 use crate::spec::{self, Place, Probe};
+use crate::types::target::Kernel;
 use crate::types::{self, TypeError, TypeSource};
 
 /// One probe spec and where it came from.
@@ -56,6 +57,8 @@ pub struct Options {
     /// The type source; None: the running kernel's BTF.
     pub vmlinux: Option<PathBuf>,
     pub arch: Arch,
+    /// `-a` was given: `arch` wins over what a type file says of itself.
+    pub arch_given: bool,
     pub arg_fetch: ArgFetch,
     /// Check kernel probe places against the running kernel. Only for a
     /// live run: a `-S` script may be meant for another machine, and
@@ -91,17 +94,10 @@ pub enum BuildError {
     Types { what: String, source: TypeError },
 }
 
-/// Run the stages on `sources`.
+/// Run the stages on `sources`, for the kernel `opts` name (the running
+/// one, or `opts.vmlinux`).
 pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
-    let mut diags = ProbeDiagnostics::new();
-    let mut probes = Vec::with_capacity(sources.len());
-    for (i, s) in sources.iter().enumerate() {
-        match spec::parse_probe(&s.text) {
-            Ok(p) => probes.push(p),
-            Err(d) => diags.push((i, d)),
-        }
-    }
-    stop_on_errors(&diags)?;
+    let (probes, mut diags) = parse(sources)?;
     if opts.check_running_kernel
         && probes
             .iter()
@@ -112,45 +108,264 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
         }
         stop_on_errors(&diags)?;
     }
-    let kernel_types = kernel_types(&probes, opts)?;
-    let user_types = user_types(&probes, kernel_types.is_some(), &mut diags);
+    let vmlinux = opts.vmlinux.as_deref();
+    let kernel_types = kernel_types(&probes, vmlinux)?;
+    // A file's own arch, unless -a says otherwise.
+    let arch = match vmlinux {
+        Some(path) if !opts.arch_given => {
+            let own = types::target::identify(path).ok().and_then(|mut k| {
+                if let Some(t) = &kernel_types {
+                    k.learn_arch(t.as_ref());
+                }
+                k.arch
+            });
+            own.unwrap_or(opts.arch)
+        }
+        _ => opts.arch,
+    };
+    compile_all(&probes, kernel_types, arch, opts, vmlinux, diags)
+}
+
+/// What each probe became on one kernel of several.
+#[derive(Debug)]
+pub struct TargetBuild {
+    /// The arch it was compiled for.
+    pub arch: Arch,
+    /// One per probe, in order.
+    pub probes: Vec<ProbeBuild>,
+    /// How kprobes read `%N` there, and why, when some kprobe reads an
+    /// argument.
+    pub arg_access: Option<String>,
+    pub group: String,
+}
+
+/// One probe on one kernel.
+#[derive(Debug)]
+pub struct ProbeBuild {
+    /// None when it has an error there.
+    pub compiled: Option<CompiledProbe>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The probed kernel function's parameters there, as C
+    /// (`struct sock * sk`), when the kernel's types have its prototype.
+    pub params: Option<Vec<String>>,
+}
+
+impl TargetBuild {
+    /// The plan, when every probe compiled; else every error.
+    pub fn into_built(self) -> Result<Built, BuildError> {
+        let mut diagnostics = ProbeDiagnostics::new();
+        let mut probes = Vec::with_capacity(self.probes.len());
+        for (i, p) in self.probes.into_iter().enumerate() {
+            diagnostics.extend(p.diagnostics.into_iter().map(|d| (i, d)));
+            probes.extend(p.compiled);
+        }
+        stop_on_errors(&diagnostics)?;
+        Ok(Built {
+            plan: Plan {
+                group: self.group,
+                probes,
+            },
+            diagnostics,
+            arg_access: self.arg_access,
+        })
+    }
+}
+
+/// Run the stages on `sources` for one `kernel` of several: its types
+/// (opened here, and dropped when done), its own arch unless `-a` says
+/// otherwise (what the types say fills in what its file did not), each
+/// kernel probe's function checked against its symbol table, else its
+/// BTF; then every probe compiled on its own. An error only when the
+/// specs do not parse (on any kernel) or the kernel's types cannot be
+/// read.
+pub fn build_for(
+    sources: &[Source],
+    opts: &Options,
+    kernel: &mut Kernel,
+) -> Result<TargetBuild, BuildError> {
+    let (probes, mut diags) = parse(sources)?;
+    let vmlinux = kernel.path.clone();
+    let kernel_types = kernel_types(&probes, vmlinux.as_deref())?;
+    let types = kernel_types.as_deref();
+    if let Some(t) = types {
+        kernel.learn_arch(t);
+    }
+    let arch = match kernel.arch {
+        Some(a) if !opts.arch_given => a,
+        _ => opts.arch,
+    };
+    check_functions(&probes, kernel, types, arch, &mut diags);
+    let params: Vec<Option<Vec<String>>> = probes
+        .iter()
+        .map(|p| match (&p.place.node, types) {
+            (Place::Kernel { symbol, .. }, Some(t)) => {
+                let sig = types::proto::Signature::of(t, symbol).ok().flatten()?;
+                Some(sig.params.iter().map(|p| param_text(t, p)).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    let c = compile_target(&probes, types, arch, opts, vmlinux.as_deref(), diags);
+    let mut out: Vec<ProbeBuild> = c
+        .probes
+        .into_iter()
+        .zip(params)
+        .map(|(compiled, params)| ProbeBuild {
+            compiled,
+            diagnostics: Vec::new(),
+            params,
+        })
+        .collect();
+    for (i, d) in c.diags {
+        if let Some(p) = out.get_mut(i) {
+            p.diagnostics.push(d);
+        }
+    }
+    Ok(TargetBuild {
+        arch,
+        arg_access: c.arg_access,
+        probes: out,
+        group: compile::group_name(opts.group_pid),
+    })
+}
+
+/// `struct sock * sk`: a parameter as C writes it.
+fn param_text(src: &dyn TypeSource, p: &types::Param) -> String {
+    let ty = types::type_name(src, p.ty);
+    match &p.name {
+        Some(n) => format!("{ty} {n}"),
+        None => ty,
+    }
+}
+
+/// Every spec parsed, or every parse error.
+fn parse(sources: &[Source]) -> Result<(Vec<Probe>, ProbeDiagnostics), BuildError> {
+    let mut diags = ProbeDiagnostics::new();
+    let mut probes = Vec::with_capacity(sources.len());
+    for (i, s) in sources.iter().enumerate() {
+        match spec::parse_probe(&s.text) {
+            Ok(p) => probes.push(p),
+            Err(d) => diags.push((i, d)),
+        }
+    }
     stop_on_errors(&diags)?;
-    let (access, why) = arg_access(opts);
-    let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
+    Ok((probes, diags))
+}
+
+/// The functions of a target's kernel probes: against the running
+/// kernel's kallsyms, a vmlinux's symbol table, else the types' BTF
+/// (what each can tell: kernel/checks.rs).
+fn check_functions(
+    probes: &[Probe],
+    kernel: &Kernel,
+    kernel_types: Option<&dyn TypeSource>,
+    arch: Arch,
+    diags: &mut ProbeDiagnostics,
+) {
+    if !probes
+        .iter()
+        .any(|p| matches!(p.place.node, Place::Kernel { .. }))
+    {
+        return;
+    }
+    let symbols = match &kernel.path {
+        None => crate::kernel::KernelSymbols::load().ok(),
+        Some(path) => types::btf::map_or_read(path)
+            .ok()
+            .and_then(|b| crate::kernel::KernelSymbols::from_elf(b.bytes(), kernel.name())),
+    };
+    match (symbols, kernel_types) {
+        (Some(syms), _) => crate::kernel::check(probes, &syms, diags),
+        (None, Some(t)) => {
+            crate::kernel::checks::check_in_types(probes, t, &kernel.name(), arch, diags)
+        }
+        (None, None) => {}
+    }
+}
+
+/// The stages after the types: compile for `arch`, then what the plan
+/// needs besides (tracepoint aggregations, `-p`).
+fn compile_all(
+    probes: &[Probe],
+    kernel_types: Option<Box<dyn TypeSource>>,
+    arch: Arch,
+    opts: &Options,
+    vmlinux: Option<&Path>,
+    diags: ProbeDiagnostics,
+) -> Result<Built, BuildError> {
+    let c = compile_target(probes, kernel_types.as_deref(), arch, opts, vmlinux, diags);
+    let mut diags = c.diags;
+    stop_on_errors(&diags)?;
+    let mut plan = Plan {
+        group: compile::group_name(opts.group_pid),
+        probes: c.probes.into_iter().flatten().collect(),
+    };
+    check_tracepoint_aggs(probes, &mut plan, &mut diags);
+    stop_on_errors(&diags)?;
+    Ok(Built {
+        plan,
+        diagnostics: diags,
+        arg_access: c.arg_access,
+    })
+}
+
+/// Every probe compiled on its own for `arch`, but those the stages
+/// before found an error in (their diagnostics in `diags`).
+struct Compiled {
+    probes: Vec<Option<CompiledProbe>>,
+    diags: ProbeDiagnostics,
+    arg_access: Option<String>,
+}
+
+fn compile_target(
+    probes: &[Probe],
+    kernel_types: Option<&dyn TypeSource>,
+    arch: Arch,
+    opts: &Options,
+    vmlinux: Option<&Path>,
+    mut diags: ProbeDiagnostics,
+) -> Compiled {
+    let user_types = user_types(probes, kernel_types.is_some(), &mut diags);
+    let failed: Vec<usize> = diags
+        .iter()
+        .filter(|(_, d)| d.is_error())
+        .map(|(i, _)| *i)
+        .collect();
+    let target_elsewhere = vmlinux.is_some() || arch != Arch::host();
+    let (access, why) = arg_access(opts.arg_fetch, arch, target_elsewhere);
     let syscalls: &compile::syscall::Lookup = &crate::kernel::syscalls::params;
     let cx = Context {
-        arch: opts.arch,
-        types: kernel_types.as_deref(),
+        arch,
+        types: kernel_types,
         user_types: &user_types,
         arg_access: access,
-        syscall_params: local.then_some(syscalls),
+        syscall_params: (!target_elsewhere).then_some(syscalls),
     };
-    let plan = compile::compile(
-        &probes,
-        &cx,
-        compile::group_name(opts.group_pid),
-        &mut diags,
-    );
-    stop_on_errors(&diags)?;
-    let Some(mut plan) = plan else {
-        return Err(BuildError::Probes(diags));
-    };
-    check_tracepoint_aggs(&probes, &mut plan, &mut diags);
-    stop_on_errors(&diags)?;
+    let mut compile_diags = ProbeDiagnostics::new();
+    let mut out = compile::compile_each(probes, &cx, &mut compile_diags);
+    // A probe already refused (its function missing, its binary without
+    // types) says only that: what compiling it says follows from it.
+    diags.extend(compile_diags.into_iter().filter(|(i, _)| !failed.contains(i)));
+    for &i in &failed {
+        out[i] = None;
+    }
     if let Some(pid) = opts.pid {
-        for p in &mut plan.probes {
+        for p in out.iter_mut().flatten() {
             p.filter = Some(match p.filter.take() {
                 Some(f) => format!("({f}) && common_pid=={pid}"),
                 None => format!("common_pid=={pid}"),
             });
         }
     }
-    let arg_access = uses_kernel_args(&plan).then_some(why);
-    Ok(Built {
-        plan,
-        diagnostics: diags,
-        arg_access,
-    })
+    let reads_args = out.iter().flatten().any(|p| {
+        matches!(p.target, compile::plan::Target::Kprobe { .. })
+            && p.fetchargs.iter().any(|f| f.value.reads_arguments())
+    });
+    Compiled {
+        probes: out,
+        diags,
+        arg_access: reads_args.then_some(why),
+    }
 }
 
 fn stop_on_errors(diags: &ProbeDiagnostics) -> Result<(), BuildError> {
@@ -165,17 +380,17 @@ fn stop_on_errors(diags: &ProbeDiagnostics) -> Result<(), BuildError> {
 /// a file (a binary without DWARF borrows layouts from it).
 fn kernel_types(
     probes: &[Probe],
-    opts: &Options,
+    vmlinux: Option<&Path>,
 ) -> Result<Option<Box<dyn TypeSource>>, BuildError> {
     let needs = probes.iter().any(|p| {
         compile::needs_types(p)
-            && (compile::user_binary_for_types(p).is_none() || opts.vmlinux.is_some())
+            && (compile::user_binary_for_types(p).is_none() || vmlinux.is_some())
     });
     if needs {
-        return types::load::open(opts.vmlinux.as_deref())
+        return types::load::open(vmlinux)
             .map(Some)
             .map_err(|source| BuildError::Types {
-                what: match &opts.vmlinux {
+                what: match vmlinux {
                     Some(p) => p.display().to_string(),
                     None => types::load::SYSFS_VMLINUX_BTF.to_string(),
                 },
@@ -187,9 +402,7 @@ fn kernel_types(
     let wants = probes
         .iter()
         .any(|p| compile::wants_types(p) && compile::user_binary_for_types(p).is_none());
-    Ok(wants
-        .then(|| types::load::open(opts.vmlinux.as_deref()).ok())
-        .flatten())
+    Ok(wants.then(|| types::load::open(vmlinux).ok()).flatten())
 }
 
 /// Each uprobe binary's own types (its DWARF), by path.
@@ -226,14 +439,13 @@ fn user_types(
 /// How `%N` is read, and why. `auto` asks the running kernel's tracefs,
 /// but only when it is the target: with `-v` or a foreign `-a` the target
 /// kernel is elsewhere, and registers work on every kernel.
-fn arg_access(opts: &Options) -> (ArgAccess, String) {
-    let arch = opts.arch;
+fn arg_access(how: ArgFetch, arch: Arch, target_elsewhere: bool) -> (ArgAccess, String) {
     let regs = |why: &str| (ArgAccess::Registers, format!("{arch} registers{why}"));
     let argn = |why: &str| (ArgAccess::KernelArgs, format!("the kernel's $argN{why}"));
-    match opts.arg_fetch {
+    match how {
         ArgFetch::Regs => regs(" (--arg-fetch regs)"),
         ArgFetch::Argn => argn(" (--arg-fetch argn)"),
-        ArgFetch::Auto if opts.vmlinux.is_some() || arch != Arch::host() => {
+        ArgFetch::Auto if target_elsewhere => {
             regs(": the target is another kernel (--arg-fetch argn for $argN)")
         }
         ArgFetch::Auto => match crate::kernel::has_argn() {
@@ -242,14 +454,6 @@ fn arg_access(opts: &Options) -> (ArgAccess, String) {
             None => regs(": tracefs is not readable, so $argN support is unknown"),
         },
     }
-}
-
-/// Whether some kprobe reads an argument (so how it reads them matters).
-fn uses_kernel_args(plan: &Plan) -> bool {
-    plan.probes.iter().any(|p| {
-        matches!(p.target, compile::plan::Target::Kprobe { .. })
-            && p.fetchargs.iter().any(|f| f.value.reads_arguments())
-    })
 }
 
 /// Where aggregations are computed, as asked (`--agg`).

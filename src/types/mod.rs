@@ -6,12 +6,14 @@
 //! compiler never knows which one it is talking to. Sources are lazy:
 //! describing a type allocates only that type, never the whole graph.
 
+pub mod archive;
 pub mod btf;
 pub mod btf_source;
 pub mod dwarf;
 pub mod layout;
 pub mod load;
 pub mod proto;
+pub mod target;
 
 use std::fmt;
 
@@ -148,6 +150,8 @@ pub enum TypeError {
     BadElf { path: String, msg: String },
     #[error("malformed DWARF{}: {msg}", at_offset(*offset))]
     BadDwarf { offset: Option<usize>, msg: String },
+    #[error("malformed archive {path}: {msg}")]
+    BadArchive { path: String, msg: String },
     #[error("{path} has neither a .BTF section nor DWARF type information")]
     NoTypes { path: String },
     /// The running kernel has no BTF and no debuginfo vmlinux of its build.
