@@ -272,12 +272,14 @@ fn check_functions(
         None => crate::kernel::KernelSymbols::load().ok(),
         Some(path) => types::btf::map_or_read(path)
             .ok()
-            .and_then(|b| crate::kernel::KernelSymbols::from_elf(b.bytes(), kernel.name())),
+            .and_then(|b| {
+                crate::kernel::KernelSymbols::from_elf(b.bytes(), "this kernel's symbol table".into())
+            }),
     };
     match (symbols, kernel_types) {
         (Some(syms), _) => crate::kernel::check(probes, &syms, diags),
         (None, Some(t)) => {
-            crate::kernel::checks::check_in_types(probes, t, &kernel.name(), arch, diags)
+            crate::kernel::checks::check_in_types(probes, t, arch, diags)
         }
         (None, None) => {}
     }

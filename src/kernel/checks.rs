@@ -34,7 +34,6 @@ pub fn check(probes: &[Probe], syms: &KernelSymbols, diags: &mut ProbeDiagnostic
 pub fn check_in_types(
     probes: &[Probe],
     types: &dyn crate::types::TypeSource,
-    kernel: &str,
     arch: crate::arch::Arch,
     diags: &mut ProbeDiagnostics,
 ) {
@@ -54,7 +53,7 @@ pub fn check_in_types(
         if let Some((a, sys)) = other {
             let mut d = Diagnostic::error(
                 spans.name,
-                format!("`{symbol}` is {a}'s syscall wrapper: {kernel} is {arch}"),
+                format!("`{symbol}` is {a}'s syscall wrapper: this kernel is {arch}"),
             )
             .with_code(Code::Arch);
             if arch.wrapped_syscall(&format!("{}{sys}", arch.syscall_prefix())).is_some() {
@@ -77,7 +76,7 @@ pub fn check_in_types(
             i,
             Diagnostic::error(
                 spans.name,
-                format!("no function `{symbol}` in {kernel} (its BTF)"),
+                format!("no function `{symbol}` in this kernel's BTF"),
             )
             .with_code(Code::NoFunction)
             .with_help(match near {

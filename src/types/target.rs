@@ -68,16 +68,20 @@ impl Kernel {
         }
     }
 
-    /// The arch, from the types when nothing else said it.
+    /// The arch as the types say it, unless an ELF header said it: a
+    /// file's name is only a name.
     pub fn learn_arch(&mut self, types: &dyn TypeSource) {
-        if self.arch.is_none() {
-            if let Some(a) = arch_of_types(types) {
-                self.arch = Some(a);
-                self.arch_from = "its struct pt_regs";
-            }
+        if self.arch.is_some() && self.arch_from != FROM_NAME {
+            return;
+        }
+        if let Some(a) = arch_of_types(types) {
+            self.arch = Some(a);
+            self.arch_from = "its struct pt_regs";
         }
     }
 }
+
+const FROM_NAME: &str = "its file name";
 
 /// Bytes in hex, as build-ids are written.
 pub fn hex(bytes: &[u8]) -> String {
@@ -226,13 +230,13 @@ pub fn identify(path: &Path) -> Result<Kernel> {
     if k.release.is_none() {
         if let Some(r) = release_from_name(path) {
             k.release = Some(r);
-            k.release_from = "its file name";
+            k.release_from = FROM_NAME;
         }
     }
     if k.arch.is_none() {
         if let Some(a) = arch_from_name(path, k.release.as_deref()) {
             k.arch = Some(a);
-            k.arch_from = "its file name";
+            k.arch_from = FROM_NAME;
         }
     }
     if k.build_id.is_none() {
