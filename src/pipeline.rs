@@ -270,17 +270,13 @@ fn check_functions(
     }
     let symbols = match &kernel.path {
         None => crate::kernel::KernelSymbols::load().ok(),
-        Some(path) => types::btf::map_or_read(path)
-            .ok()
-            .and_then(|b| {
-                crate::kernel::KernelSymbols::from_elf(b.bytes(), "this kernel's symbol table".into())
-            }),
+        Some(path) => types::btf::map_or_read(path).ok().and_then(|b| {
+            crate::kernel::KernelSymbols::from_elf(b.bytes(), "this kernel's symbol table".into())
+        }),
     };
     match (symbols, kernel_types) {
         (Some(syms), _) => crate::kernel::check(probes, &syms, diags),
-        (None, Some(t)) => {
-            crate::kernel::checks::check_in_types(probes, t, arch, diags)
-        }
+        (None, Some(t)) => crate::kernel::checks::check_in_types(probes, t, arch, diags),
         (None, None) => {}
     }
 }
@@ -347,7 +343,11 @@ fn compile_target(
     let mut out = compile::compile_each(probes, &cx, &mut compile_diags);
     // A probe already refused (its function missing, its binary without
     // types) says only that: what compiling it says follows from it.
-    diags.extend(compile_diags.into_iter().filter(|(i, _)| !failed.contains(i)));
+    diags.extend(
+        compile_diags
+            .into_iter()
+            .filter(|(i, _)| !failed.contains(i)),
+    );
     for &i in &failed {
         out[i] = None;
     }

@@ -56,7 +56,10 @@ pub fn check_in_types(
                 format!("`{symbol}` is {a}'s syscall wrapper: this kernel is {arch}"),
             )
             .with_code(Code::Arch);
-            if arch.wrapped_syscall(&format!("{}{sys}", arch.syscall_prefix())).is_some() {
+            if arch
+                .wrapped_syscall(&format!("{}{sys}", arch.syscall_prefix()))
+                .is_some()
+            {
                 d = d.with_help(format!(
                     "on {arch} the wrapper is `{}{sys}`, or use the tracepoint `t syscalls:sys_enter_{sys}`",
                     arch.syscall_prefix()

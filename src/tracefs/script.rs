@@ -97,7 +97,12 @@ pub fn fleet_script(
         removal(&mut s, first, opts, "");
     } else {
         for (i, (k, plan)) in kernels.iter().enumerate() {
-            removal(&mut s, plan, opts, &format!(" on k{} ({})", i + 1, line(&k.name)));
+            removal(
+                &mut s,
+                plan,
+                opts,
+                &format!(" on k{} ({})", i + 1, line(&k.name)),
+            );
         }
     }
     s
@@ -193,7 +198,12 @@ fn identify(s: &mut String, kernels: &[(ScriptKernel, &Plan)]) {
     s.push_str("if [ -z \"$K\" ] && [ -z \"$B\" ]; then\n\tcase \"$R $A\" in\n");
     for (i, (k, _)) in kernels.iter().enumerate() {
         if let Some(r) = &k.release {
-            let _ = writeln!(s, "\t{}) K={} ;;", sh_quote(&format!("{r} {}", k.arch)), i + 1);
+            let _ = writeln!(
+                s,
+                "\t{}) K={} ;;",
+                sh_quote(&format!("{r} {}", k.arch)),
+                i + 1
+            );
         }
     }
     s.push_str(

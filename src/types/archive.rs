@@ -136,7 +136,11 @@ fn tar_member(path: &Path, tar: &[u8]) -> Result<Unpacked> {
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry.path().map_err(|e| bad(path, e))?.display().to_string();
+        let name = entry
+            .path()
+            .map_err(|e| bad(path, e))?
+            .display()
+            .to_string();
         // The member's data lies in the archive as it is: no copy through
         // the reader, only of the member itself.
         let start = entry.raw_file_position() as usize;

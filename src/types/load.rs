@@ -147,7 +147,11 @@ fn open_bytes(path: &Path, what: &str, backing: Arc<Backing>) -> Result<Box<dyn 
     if has_btf_magic(bytes) {
         let len = bytes.len();
         let btf = Btf::parse(backing, 0..len)?;
-        return Ok(Box::new(BtfSource::new(format!("BTF of {what}"), btf, None)));
+        return Ok(Box::new(BtfSource::new(
+            format!("BTF of {what}"),
+            btf,
+            None,
+        )));
     }
     if bytes.starts_with(b"\x7fELF") {
         let range = btf_section(bytes, path)?;

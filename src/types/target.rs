@@ -158,9 +158,7 @@ fn holds_types(path: &Path) -> bool {
     if has_btf_magic(head) {
         return is_base_btf(head, &mut f);
     }
-    head.starts_with(b"\x7fELF")
-        || super::archive::is_xz(head)
-        || super::archive::is_tar(head)
+    head.starts_with(b"\x7fELF") || super::archive::is_xz(head) || super::archive::is_tar(head)
 }
 
 /// Whether a BTF file stands alone: a module's split BTF (in
@@ -257,7 +255,10 @@ fn banner_release(elf: &object::File<'_>) -> Option<String> {
         looks_like_release(r).then(|| r.to_string())
     };
     if let Some(sym) = elf.symbol_by_name("linux_banner") {
-        if let Some(sec) = sym.section_index().and_then(|i| elf.section_by_index(i).ok()) {
+        if let Some(sec) = sym
+            .section_index()
+            .and_then(|i| elf.section_by_index(i).ok())
+        {
             if let Ok(data) = sec.data() {
                 let at = sym.address().checked_sub(sec.address())? as usize;
                 if let Some(r) = data.get(at..).and_then(from) {
@@ -359,7 +360,8 @@ fn notes_beside(path: &Path) -> Option<Vec<u8>> {
 /// of a `.notes` section), in this machine's byte order.
 pub fn build_id_in_notes(notes: &[u8]) -> Option<Vec<u8>> {
     type Elf = object::elf::FileHeader64<object::NativeEndian>;
-    let mut it = object::read::elf::NoteIterator::<Elf>::new(object::NativeEndian, 4, notes).ok()?;
+    let mut it =
+        object::read::elf::NoteIterator::<Elf>::new(object::NativeEndian, 4, notes).ok()?;
     while let Ok(Some(note)) = it.next() {
         if note.name() == object::elf::ELF_NOTE_GNU
             && note.n_type(object::NativeEndian) == object::elf::NT_GNU_BUILD_ID
@@ -468,14 +470,10 @@ mod tests {
             notes.extend(ty.to_ne_bytes());
             let mut n = name.to_vec();
             n.push(0);
-            while n.len() % 4 != 0 {
-                n.push(0);
-            }
+            n.resize(n.len().div_ceil(4) * 4, 0);
             notes.extend(n);
             let mut d = desc.to_vec();
-            while d.len() % 4 != 0 {
-                d.push(0);
-            }
+            d.resize(d.len().div_ceil(4) * 4, 0);
             notes.extend(d);
         };
         note(b"Xen", 6, b"linux\0");

@@ -35,7 +35,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
-    let _ = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
+    let _ = stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush());
     let failing = failing(&report);
     if failing.is_empty() {
         return Ok(());
@@ -82,7 +84,13 @@ fn text(report: &Report, sources: &[Source]) -> String {
     }
     let cols = table[0].len();
     let widths: Vec<usize> = (0..cols)
-        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for r in &table {
         let mut line = String::new();

@@ -64,6 +64,8 @@ fn run_fleet(args: &Args) -> Result<(), Failure> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let mut kernels: Vec<(ScriptKernel, Built)> = Vec::new();
+    // The file each of `kernels` came from.
+    let mut files: Vec<String> = Vec::new();
     for (kernel, build) in fleet.kernels.iter().zip(fleet.builds) {
         let name = kernel.name();
         let built = match build {
@@ -97,25 +99,31 @@ fn run_fleet(args: &Args) -> Result<(), Failure> {
             arch,
             build_id: kernel.build_id_hex(),
         };
-        let same = kernels.iter().find(|(o, _)| match (&o.build_id, &k.build_id) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => o.release == k.release && o.arch == k.arch,
-            _ => false,
-        });
-        if let Some((o, _)) = same {
-            if o.build_id.is_some() {
+        let file = kernel
+            .path
+            .as_ref()
+            .map_or_else(|| name.clone(), |p| p.display().to_string());
+        let same = kernels
+            .iter()
+            .position(|(o, _)| match (&o.build_id, &k.build_id) {
+                (Some(a), Some(b)) => a == b,
+                (None, None) => o.release == k.release && o.arch == k.arch,
+                _ => false,
+            });
+        if let Some(o) = same {
+            if kernels[o].0.build_id.is_some() {
                 // The same build twice (a file and its copy): one is enough.
                 continue;
             }
             return Err(Failure::Input(format!(
-                "error: {} and {} are both {} {} and have no build-id: the script could not tell them apart\n\
+                "error: {} and {file} are both {} {} and have no build-id: the script could not tell them apart\n\
                  help: put a copy of each kernel's /sys/kernel/notes beside its file (NAME.notes)\n",
-                describe(&o.name, &fleet.kernels),
-                describe(&name, &fleet.kernels),
+                files[o],
                 k.release.as_deref().unwrap_or(""),
                 k.arch
             )));
         }
+        files.push(file);
         kernels.push((k, built));
     }
     eprint!("{}", per_kernel(&warnings, &sources));
@@ -146,24 +154,9 @@ fn run_fleet(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A kernel's name and its file.
-fn describe(name: &str, kernels: &[coolkprobe::types::target::Kernel]) -> String {
-    match kernels
-        .iter()
-        .find(|k| k.name() == name)
-        .and_then(|k| k.path.as_ref())
-    {
-        Some(p) if p.display().to_string() != name => format!("{name} ({})", p.display()),
-        _ => name.to_string(),
-    }
-}
-
 /// Diagnostics of several kernels: each one once, with the kernels it
 /// holds on.
-fn per_kernel(
-    by_kernel: &[(String, Vec<(usize, Diagnostic)>)],
-    sources: &[Source],
-) -> String {
+fn per_kernel(by_kernel: &[(String, Vec<(usize, Diagnostic)>)], sources: &[Source]) -> String {
     let mut seen: Vec<((usize, Diagnostic), Vec<String>)> = Vec::new();
     for (kernel, diags) in by_kernel {
         for d in diags {
