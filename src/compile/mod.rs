@@ -391,7 +391,7 @@ fn compile_arg(
                 }
                 let size = match leaf.kind {
                     walk::LeafKind::Scalar { size } => Some(size),
-                    walk::LeafKind::Bytes { len } => Some(len),
+                    walk::LeafKind::Array { elem, len } => Some(elem * len),
                     _ => None,
                 };
                 // A bare `$retval` stays the raw fetcharg (README: raw
@@ -478,13 +478,19 @@ fn event_fields(
 fn check_named_width(name: &str, d: Display, leaf: &Leaf, span: Span) -> Result<()> {
     let what = match leaf.kind {
         walk::LeafKind::Scalar { size } => format!("{} bits wide", size * 8),
-        walk::LeafKind::Bytes { len } => format!("{len} bytes"),
+        walk::LeafKind::Array { elem, len } => format!("{len} values of {elem} bytes"),
         walk::LeafKind::String => "a string".into(),
         walk::LeafKind::Bitfield { width } => format!("a {width}-bit bitfield"),
     };
     let ok = match (d, leaf.kind) {
         (Display::Ip, walk::LeafKind::Scalar { size: 4 }) => true,
-        (Display::Ip, walk::LeafKind::Bytes { len: 16 }) => true,
+        (
+            Display::Ip,
+            walk::LeafKind::Array {
+                elem: 1,
+                len: 4 | 16,
+            },
+        ) => true,
         (Display::Swapped { bits, .. }, walk::LeafKind::Scalar { size }) => bits as u32 == size * 8,
         _ => false,
     };
