@@ -332,12 +332,13 @@ fn compile_target(
     let target_elsewhere = vmlinux.is_some() || arch != Arch::host();
     let (access, why) = arg_access(opts.arg_fetch, arch, target_elsewhere);
     let syscalls: &compile::syscall::Lookup = &crate::kernel::syscalls::params;
+    let events: &compile::EventFields = &tracepoint_fields;
     let cx = Context {
-        arch,
-        types: kernel_types,
         user_types: &user_types,
         arg_access: access,
         syscall_params: (!target_elsewhere).then_some(syscalls),
+        event_fields: (!target_elsewhere).then_some(events),
+        ..Context::new(arch, kernel_types)
     };
     let mut compile_diags = ProbeDiagnostics::new();
     let mut out = compile::compile_each(probes, &cx, &mut compile_diags);
@@ -579,11 +580,44 @@ pub fn aggregation_why(a: &crate::live::AggRun) -> String {
     }
 }
 
+/// A tracepoint's format on the running kernel, where it can be read.
+fn tracepoint_format(system: &str, event: &str) -> Option<crate::tracefs::format::EventFormat> {
+    let fs = crate::tracefs::Tracefs::find()?;
+    let text = fs.read(&format!("events/{system}/{event}/format")).ok()?;
+    crate::tracefs::format::EventFormat::parse(&text).ok()
+}
+
+/// A tracepoint's own fields, as its filter compares them: the kernel's
+/// filter reads `char` arrays, `__data_loc char[]` and `char *` as
+/// strings (trace_events_filter.c, filter_assign_type).
+fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::filter::FilterField>> {
+    use crate::tracefs::format::FieldKind;
+    use compile::filter::{FieldType, FilterField};
+    let format = tracepoint_format(system, event)?;
+    let fields = format.own_fields().map(|f| FilterField {
+        name: f.name.clone(),
+        display: compile::plan::Display::Default,
+        size: None,
+        ty: match f.kind {
+            FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => {
+                FieldType::String
+            }
+            _ if matches!(f.type_text.as_str(), "char *" | "const char *") => FieldType::String,
+            FieldKind::Int => FieldType::Int {
+                bytes: f.size as u32,
+                signed: f.signed,
+            },
+            _ => FieldType::Array,
+        },
+    });
+    Some(fields.collect())
+}
+
 /// A tracepoint's aggregations name its fields: checked against its
 /// format on the running kernel, where it can be read (`-S` for another
 /// machine leaves the check to that kernel).
 fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDiagnostics) {
-    use crate::tracefs::format::{EventFormat, FieldKind};
+    use crate::tracefs::format::FieldKind;
     use compile::aggs::{Named, ValueKind};
     for (i, p) in probes.iter().enumerate() {
         let Place::Tracepoint { system, event } = &p.place.node else {
@@ -592,13 +626,7 @@ fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDia
         if p.aggs.is_empty() {
             continue;
         }
-        let Some(fs) = crate::tracefs::Tracefs::find() else {
-            continue;
-        };
-        let Ok(text) = fs.read(&format!("events/{system}/{event}/format")) else {
-            continue;
-        };
-        let Ok(format) = EventFormat::parse(&text) else {
+        let Some(format) = tracepoint_format(system, event) else {
             continue;
         };
         let named: Vec<Named> = format
