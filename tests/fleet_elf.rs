@@ -101,7 +101,12 @@ fn symbol_table_tells_copies_from_missing() {
         .map(|r| r["status"].as_str().unwrap())
         .collect();
     assert_eq!(status, ["ok", "copies", "no-func"], "{v:#}");
-    let msg = |i: usize, what: &str| results[i]["diagnostics"][0][what].as_str().unwrap_or("").to_string();
+    let msg = |i: usize, what: &str| {
+        results[i]["diagnostics"][0][what]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
     assert_eq!(
         msg(1, "message"),
         format!("no function `{base}` in this kernel's symbol table")
