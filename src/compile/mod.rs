@@ -414,6 +414,9 @@ fn compile_arg(
             }
         },
     };
+    if let Expr::Typed(t) = &a.expr {
+        check_return_arg(a, t, &fetch, p, cx, func, notes)?;
+    }
     let display = named.unwrap_or(display);
     let ty = filter::FieldType::of(&fetch, cx.arch.pointer_size());
     Ok((
@@ -430,6 +433,60 @@ fn compile_arg(
             ty,
         },
     ))
+}
+
+/// In a return probe, `%N` and parameter names mean the entry's
+/// arguments: read through what the kernel kept from the entry (`$argN`),
+/// never from the argument registers, which at the return hold whatever
+/// the function left there. Raw fetchargs (`%di` written by hand) are not
+/// typed expressions and stay as written.
+fn check_return_arg(
+    a: &crate::spec::Arg,
+    t: &crate::spec::TypedExpr,
+    fetch: &FetchArg,
+    p: &Probe,
+    cx: &Context<'_>,
+    func: &args::Func,
+    notes: &mut Vec<Diagnostic>,
+) -> Result<()> {
+    if p.kind.node != ProbeKind::Return || !fetch.value.reads_arguments() {
+        return Ok(());
+    }
+    let what = &p.text[t.base.span.start..t.base.span.end];
+    let user = matches!(p.place.node, Place::User { .. });
+    if let Fetch::ArgN(n) = fetch.value.root() {
+        if fetch.value.depth() > 0
+            && !notes
+                .iter()
+                .any(|d| d.message.contains("the entry's value"))
+        {
+            notes.push(Diagnostic::note(
+                t.base.span,
+                format!(
+                    "in a return probe, `{what}` is the entry's value (the kernel's {}); what it points to is read at the return",
+                    Fetch::ArgN(*n)
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let why = match (&cx.return_args, user) {
+        (_, true) => "the kernel keeps a function's arguments for return probes of kernel functions only (uprobes have no `$argN`)",
+        (ReturnArgs::NotKept(why), _) => why.as_str(),
+        (ReturnArgs::Kept, _) => "it is not read at a function's entry",
+    };
+    let func_name = func.name();
+    let text = |s: Span| &p.text[s.start..s.end];
+    let entry = format!("p {} {}", text(p.place.span), text(a.span));
+    Err(error(
+        t.base.span,
+        ErrorKind::Unsupported(format!(
+            "a return probe cannot read `{what}`, an argument of `{func_name}`: {why}"
+        )),
+    )
+    .with_help(format!(
+        "read it at the entry (`{entry}`), or carry it from the entry to the return with an entry capture (the latency feature)"
+    )))
 }
 
 /// Every field a filter on this probe's event can compare, its own first

@@ -26,6 +26,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if let Some(why) = &built.arg_access {
         comments.push(format!("%N is read from {why}"));
     }
+    comments.extend(built.return_arg_access.clone());
     let script = show_script(&built.plan, opts, &comments);
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
