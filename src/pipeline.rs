@@ -285,15 +285,19 @@ fn arg_access(opts: &Options) -> ((ArgAccess, String), (ReturnArgs, String)) {
 }
 
 /// Whether some kprobe reads an argument at its entry (so how it reads
-/// them matters), and some return probe the arguments kept for it.
+/// them matters), and some return probe the arguments kept for it
+/// (`$argN`: a register there is a raw fetcharg, read as written).
 fn uses_kernel_args(plan: &Plan) -> (bool, bool) {
-    let reads = |ret: bool| {
-        plan.probes.iter().any(|p| {
-            matches!(p.target, compile::plan::Target::Kprobe { ret: r, .. } if r == ret)
-                && p.fetchargs.iter().any(|f| f.value.reads_arguments())
-        })
+    use crate::fetch::Fetch;
+    let kprobes = |ret: bool| {
+        plan.probes
+            .iter()
+            .filter(move |p| matches!(p.target, compile::plan::Target::Kprobe { ret: r, .. } if r == ret))
+            .flat_map(|p| &p.fetchargs)
     };
-    (reads(false), reads(true))
+    let entry = kprobes(false).any(|f| f.value.reads_arguments());
+    let ret = kprobes(true).any(|f| matches!(f.value.root(), Fetch::ArgN(_)));
+    (entry, ret)
 }
 
 /// Where aggregations are computed, as asked (`--agg`).

@@ -18,7 +18,8 @@ kv raw_rc $?
 dump raw.show /tmp/raw.show
 echo x >/tmp/ckp-retarg
 if [ "$KRETPROBE_ARGN" = y ]; then
-    trigger_prepare r 'true & wait; true </tmp/ckp-retarg'
+    # (the first command ends the trigger's own && chain)
+    trigger_prepare r ': ; true & wait; true </tmp/ckp-retarg'
     kv trigger_pid $TRIG_PID
     ckp_start live 4 "$P0 f:common_pid==$TRIG_PID" "$P1 f:common_pid==$TRIG_PID" \
         "$P2 f:common_pid==$TRIG_PID" "$P3 f:common_pid==$TRIG_PID"
