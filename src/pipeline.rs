@@ -278,7 +278,8 @@ fn arg_access(opts: &Options) -> ((ArgAccess, String), (ReturnArgs, String)) {
              (`$argN` in return probes came with Linux 6.10)",
         ),
         (ArgFetch::Auto, None) => lost(
-            "tracefs is not readable here, so whether the kernel keeps them for return probes is unknown",
+            "tracefs is not readable here, so whether the kernel keeps them for return probes is unknown \
+             (run as root, or add --arg-fetch argn: Linux 6.10 and later keep them)",
         ),
     };
     (entry, ret)
