@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
 use crate::compile::plan::{CompiledProbe, Plan};
-use crate::compile::{self, ArgAccess, Context};
+use crate::compile::{self, ArgAccess, Context, ReturnArgs};
 use crate::diag::{Diagnostic, ProbeDiagnostics};
 use crate::spec::{self, Place, Probe};
 use crate::types::target::Kernel;
@@ -81,6 +81,9 @@ pub struct Built {
     /// How kprobes read `%N`, and why, when some kprobe reads an
     /// argument register (`-S` says it in a comment).
     pub arg_access: Option<String>,
+    /// The same of return probes, when one reads the arguments kept from
+    /// the entry.
+    pub return_arg_access: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,8 +137,9 @@ pub struct TargetBuild {
     /// One per probe, in order.
     pub probes: Vec<ProbeBuild>,
     /// How kprobes read `%N` there, and why, when some kprobe reads an
-    /// argument.
+    /// argument; the same of return probes.
     pub arg_access: Option<String>,
+    pub return_arg_access: Option<String>,
     pub group: String,
 }
 
@@ -167,6 +171,7 @@ impl TargetBuild {
             },
             diagnostics,
             arg_access: self.arg_access,
+            return_arg_access: self.return_arg_access,
         })
     }
 }
@@ -224,6 +229,7 @@ pub fn build_for(
     Ok(TargetBuild {
         arch,
         arg_access: c.arg_access,
+        return_arg_access: c.return_arg_access,
         probes: out,
         group: compile::group_name(opts.group_pid),
     })
@@ -304,6 +310,7 @@ fn compile_all(
         plan,
         diagnostics: diags,
         arg_access: c.arg_access,
+        return_arg_access: c.return_arg_access,
     })
 }
 
@@ -313,6 +320,7 @@ struct Compiled {
     probes: Vec<Option<CompiledProbe>>,
     diags: ProbeDiagnostics,
     arg_access: Option<String>,
+    return_arg_access: Option<String>,
 }
 
 fn compile_target(
@@ -330,7 +338,8 @@ fn compile_target(
         .map(|(i, _)| *i)
         .collect();
     let target_elsewhere = vmlinux.is_some() || arch != Arch::host();
-    let (access, why) = arg_access(opts.arg_fetch, arch, target_elsewhere);
+    let ((access, why), (return_args, ret_why)) =
+        arg_access(opts.arg_fetch, arch, target_elsewhere);
     let syscalls: &compile::syscall::Lookup = &crate::kernel::syscalls::params;
     let events: &compile::EventFields = &tracepoint_fields;
     let cx = Context {
@@ -338,6 +347,7 @@ fn compile_target(
         arg_access: access,
         syscall_params: (!target_elsewhere).then_some(syscalls),
         event_fields: (!target_elsewhere).then_some(events),
+        return_args,
         ..Context::new(arch, kernel_types)
     };
     let mut compile_diags = ProbeDiagnostics::new();
@@ -360,14 +370,16 @@ fn compile_target(
             });
         }
     }
-    let reads_args = out.iter().flatten().any(|p| {
-        matches!(p.target, compile::plan::Target::Kprobe { .. })
-            && p.fetchargs.iter().any(|f| f.value.reads_arguments())
-    });
+    let (entry, ret) = uses_kernel_args(out.iter().flatten());
     Compiled {
         probes: out,
         diags,
-        arg_access: reads_args.then_some(why),
+        arg_access: entry.then_some(why),
+        return_arg_access: ret.then(|| {
+            format!(
+                "%N in return probes is read from the kernel's $argN, kept from the entry ({ret_why})"
+            )
+        }),
     }
 }
 
@@ -439,24 +451,73 @@ fn user_types(
     out
 }
 
-/// How `%N` is read, and why. `auto` asks the running kernel's tracefs,
-/// but only when it is the target: with `-v` or a foreign `-a` the target
-/// kernel is elsewhere, and registers work on every kernel.
-fn arg_access(how: ArgFetch, arch: Arch, target_elsewhere: bool) -> (ArgAccess, String) {
+/// How `%N` is read at a kprobe's entry, and why; whether return probes
+/// read the arguments the kernel kept from the entry, and why. `auto`
+/// asks the running kernel's tracefs, but only when it is the target: with
+/// `-v` or a foreign `-a` the target kernel is elsewhere, and registers
+/// work at every kernel's entry.
+fn arg_access(
+    how: ArgFetch,
+    arch: Arch,
+    target_elsewhere: bool,
+) -> ((ArgAccess, String), (ReturnArgs, String)) {
+    let local = !target_elsewhere;
+    let running = match how {
+        ArgFetch::Auto if local => crate::kernel::argn(),
+        _ => None,
+    };
     let regs = |why: &str| (ArgAccess::Registers, format!("{arch} registers{why}"));
     let argn = |why: &str| (ArgAccess::KernelArgs, format!("the kernel's $argN{why}"));
-    match how {
-        ArgFetch::Regs => regs(" (--arg-fetch regs)"),
-        ArgFetch::Argn => argn(" (--arg-fetch argn)"),
-        ArgFetch::Auto if target_elsewhere => {
+    let entry = match (how, running) {
+        (ArgFetch::Regs, _) => regs(" (--arg-fetch regs)"),
+        (ArgFetch::Argn, _) => argn(" (--arg-fetch argn)"),
+        (ArgFetch::Auto, _) if !local => {
             regs(": the target is another kernel (--arg-fetch argn for $argN)")
         }
-        ArgFetch::Auto => match crate::kernel::has_argn() {
-            Some(true) => argn(": the running kernel has it (--arg-fetch regs for registers)"),
-            Some(false) => regs(": the running kernel has no $argN"),
-            None => regs(": tracefs is not readable, so $argN support is unknown"),
-        },
-    }
+        (ArgFetch::Auto, Some(a)) if a.entry => {
+            argn(": the running kernel has it (--arg-fetch regs for registers)")
+        }
+        (ArgFetch::Auto, Some(_)) => regs(": the running kernel has no $argN"),
+        (ArgFetch::Auto, None) => regs(": tracefs is not readable, so $argN support is unknown"),
+    };
+    let kept = |why: &str| (ReturnArgs::Kept, why.to_string());
+    let lost = |why: &str| (ReturnArgs::NotKept(why.to_string()), String::new());
+    let ret = match (how, running) {
+        (ArgFetch::Argn, _) => kept("--arg-fetch argn"),
+        (ArgFetch::Regs, _) => lost(
+            "--arg-fetch regs reads registers, and at a return they no longer hold the arguments",
+        ),
+        (ArgFetch::Auto, _) if !local => lost(
+            "the target kernel cannot be asked whether it keeps them for return probes \
+             (-v or -a names another kernel; Linux 6.10 and later do: then add --arg-fetch argn)",
+        ),
+        (ArgFetch::Auto, Some(a)) if a.ret => kept("the running kernel keeps them"),
+        (ArgFetch::Auto, Some(_)) => lost(
+            "the running kernel does not keep them for return probes \
+             (`$argN` in return probes came with Linux 6.10)",
+        ),
+        (ArgFetch::Auto, None) => lost(
+            "tracefs is not readable here, so whether the kernel keeps them for return probes is unknown \
+             (run as root, or add --arg-fetch argn: Linux 6.10 and later keep them)",
+        ),
+    };
+    (entry, ret)
+}
+
+/// Whether some kprobe reads an argument at its entry (so how it reads
+/// them matters), and some return probe the arguments kept for it
+/// (`$argN`: a register there is a raw fetcharg, read as written).
+fn uses_kernel_args<'a>(probes: impl Iterator<Item = &'a CompiledProbe> + Clone) -> (bool, bool) {
+    use crate::fetch::Fetch;
+    let kprobes = |ret: bool| {
+        probes
+            .clone()
+            .filter(move |p| matches!(p.target, compile::plan::Target::Kprobe { ret: r, .. } if r == ret))
+            .flat_map(|p| &p.fetchargs)
+    };
+    let entry = kprobes(false).any(|f| f.value.reads_arguments());
+    let ret = kprobes(true).any(|f| matches!(f.value.root(), Fetch::ArgN(_)));
+    (entry, ret)
 }
 
 /// Where aggregations are computed, as asked (`--agg`).

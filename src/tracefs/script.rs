@@ -2,14 +2,20 @@
 //! as root, with reading and teardown shown as comments. The writes are
 //! the ones a live session makes ([`super::commands`]).
 //!
+//! The install is all or nothing: when the kernel refuses a write (a
+//! definition it cannot place, a filter it cannot parse), or the script
+//! is interrupted, an exit trap takes back every write made so far, in
+//! reverse order ([`commands::undo`]), prints the kernel's own reason
+//! (the new entry of tracefs' `error_log`) and exits non-zero.
+//!
 //! For several kernels ([`fleet_script`]) the script first finds out
 //! which kernel it runs on (its build-id, else its release and arch),
-//! then installs the plan compiled for that kernel's types; on a kernel
-//! it has no plan for it says so and installs nothing.
+//! then installs, all or nothing, the plan compiled for that kernel's
+//! types; on a kernel it has no plan for it says so and installs nothing.
 
 use std::fmt::Write as _;
 
-use super::commands::{self, sh_quote, InstallOptions};
+use super::commands::{self, sh_quote, InstallOptions, Write};
 use crate::arch::Arch;
 use crate::compile::plan::Plan;
 
@@ -26,7 +32,7 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
     probe_lines(&mut s, plan, comments);
     s.push_str("set -e\n");
     s.push_str(MOUNT);
-    install(&mut s, plan, opts, "");
+    install_atomically(&mut s, &commands::install(plan, opts));
     reading(&mut s, plan, opts);
     removal(&mut s, plan, opts, "");
     s
@@ -79,7 +85,7 @@ pub fn fleet_script(
     s.push_str("case $K in\n");
     for (i, (_, plan)) in kernels.iter().enumerate() {
         let _ = writeln!(s, "{})", i + 1);
-        install(&mut s, plan, opts, "\t");
+        install_atomically(&mut s, &commands::install(plan, opts));
         s.push_str("\t;;\n");
     }
     s.push_str("esac\n");
@@ -254,13 +260,6 @@ fn identify(s: &mut String, kernels: &[(ScriptKernel, &Plan)]) {
     s.push_str("echo \"coolkprobe: installing the definitions for k$K ($R $A)\" >&2\n");
 }
 
-/// The writes that install `plan`, each line indented by `indent`.
-fn install(s: &mut String, plan: &Plan, opts: InstallOptions, indent: &str) {
-    for w in commands::install(plan, opts) {
-        let _ = writeln!(s, "{indent}{}", w.to_shell("$T"));
-    }
-}
-
 /// How to read what the probes give.
 fn reading(s: &mut String, plan: &Plan, opts: InstallOptions) {
     if plan.probes.iter().any(|p| commands::streamed(p, opts)) {
@@ -292,4 +291,50 @@ fn removal(s: &mut String, plan: &Plan, opts: InstallOptions, on: &str) {
     for w in commands::uninstall(plan, opts) {
         let _ = writeln!(s, "#   {}", w.to_shell("$T"));
     }
+}
+
+/// The install writes, each after the count of writes tried so far,
+/// with the trap that takes them back when one fails. The write that
+/// failed is taken back too: a filter the kernel refuses replaces the
+/// event's filter with its error text (a disabled filter).
+fn install_atomically(s: &mut String, writes: &[Write]) {
+    s.push_str(
+        "# all or nothing: on a failure, what this script wrote is taken back\n\
+         ckp_n=0\n\
+         ckp_log=$(cat \"$T/error_log\" 2>/dev/null || :)\n\
+         ckp_undo() {\n\
+         \tckp_rc=$?\n\
+         \tset +e\n\
+         \ttrap - EXIT INT TERM HUP\n\
+         \tckp_now=$(cat \"$T/error_log\" 2>/dev/null)\n\
+         \t# the kernel's reason: the entry the failed write added (3 lines)\n\
+         \t[ \"$ckp_now\" = \"$ckp_log\" ] || printf '%s\\n' \"$ckp_now\" | tail -n 3 >&2\n",
+    );
+    for (i, w) in writes.iter().enumerate().rev() {
+        if let Some(u) = commands::undo(w) {
+            let _ = writeln!(
+                s,
+                "\t[ \"$ckp_n\" -lt {} ] || {{ {}; }} 2>/dev/null",
+                i + 1,
+                u.to_shell("$T")
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\techo \"coolkprobe: stopped at write $ckp_n of {}; every write of this script is taken back\" >&2",
+        writes.len(),
+    );
+    s.push_str(
+        "\t[ \"$ckp_rc\" -ne 0 ] || ckp_rc=1\n\
+         \texit \"$ckp_rc\"\n\
+         }\n\
+         trap ckp_undo EXIT\n\
+         trap 'exit 130' INT TERM HUP\n",
+    );
+    for (i, w) in writes.iter().enumerate() {
+        let _ = writeln!(s, "ckp_n={}", i + 1);
+        let _ = writeln!(s, "{}", w.to_shell("$T"));
+    }
+    s.push_str("trap - EXIT INT TERM HUP\n");
 }

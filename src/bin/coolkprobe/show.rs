@@ -5,6 +5,8 @@
 
 use std::io::Write as _;
 
+use anyhow::Context as _;
+
 use coolkprobe::agg::Path;
 use coolkprobe::diag::Diagnostic;
 use coolkprobe::fleet;
@@ -26,14 +28,21 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if let Some(why) = &built.arg_access {
         comments.push(format!("%N is read from {why}"));
     }
-    emit(&show_script(&built.plan, opts, &comments));
-    Ok(())
+    comments.extend(built.return_arg_access.clone());
+    emit(args, &show_script(&built.plan, opts, &comments))
 }
 
-fn emit(script: &str) {
+/// The script to `-o`, else stdout.
+fn emit(args: &Args, script: &str) -> Result<(), Failure> {
+    if let Some(path) = &args.output {
+        return std::fs::write(path, script)
+            .with_context(|| format!("cannot write the script to {}", path.display()))
+            .map_err(Failure::from);
+    }
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = out.write_all(script.as_bytes()).and_then(|_| out.flush());
+    Ok(())
 }
 
 /// What the install writes besides the plan, and the header's comments.
@@ -148,10 +157,16 @@ fn run_fleet(args: &Args) -> Result<(), Failure> {
                 .into(),
         );
     }
+    // Kept from the entry only where the kernels keep them (--arg-fetch argn).
+    if let Some(why) = kernels
+        .iter()
+        .find_map(|(_, b)| b.return_arg_access.clone())
+    {
+        comments.push(why);
+    }
     let plans: Vec<(ScriptKernel, &coolkprobe::compile::plan::Plan)> =
         kernels.iter().map(|(k, b)| (k.clone(), &b.plan)).collect();
-    emit(&fleet_script(&plans, install, &comments));
-    Ok(())
+    emit(args, &fleet_script(&plans, install, &comments))
 }
 
 /// Diagnostics of several kernels: each one once, with the kernels it
