@@ -86,7 +86,7 @@ pub fn fleet_script(
     for (i, (_, plan)) in kernels.iter().enumerate() {
         let _ = writeln!(s, "{})", i + 1);
         install_atomically(&mut s, &commands::install(plan, opts));
-        s.push_str("\t;;\n");
+        s.push_str(";;\n");
     }
     s.push_str("esac\n");
     reading(&mut s, first, opts);

@@ -70,29 +70,129 @@ if [ ! -e "$T/events" ]; then
 fi
 case $K in
 1)
-	echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0xba0(%di):string pid=+0x970(%di):s32' >> $T/kprobe_events
-	echo 'p:coolkprobe_<PID>/f1 vfs_read n=%dx:u64' >> $T/kprobe_events
-	echo '1' > $T/events/coolkprobe_<PID>/f0/enable
-	echo '1' > $T/events/coolkprobe_<PID>/f1/enable
-	;;
+# all or nothing: on a failure, what this script wrote is taken back
+ckp_n=0
+ckp_log=$(cat "$T/error_log" 2>/dev/null || :)
+ckp_undo() {
+	ckp_rc=$?
+	set +e
+	trap - EXIT INT TERM HUP
+	ckp_now=$(cat "$T/error_log" 2>/dev/null)
+	# the kernel's reason: the entry the failed write added (3 lines)
+	[ "$ckp_now" = "$ckp_log" ] || printf '%s\n' "$ckp_now" | tail -n 3 >&2
+	[ "$ckp_n" -lt 4 ] || { echo '0' > $T/events/coolkprobe_<PID>/f1/enable; } 2>/dev/null
+	[ "$ckp_n" -lt 3 ] || { echo '0' > $T/events/coolkprobe_<PID>/f0/enable; } 2>/dev/null
+	[ "$ckp_n" -lt 2 ] || { echo '-:coolkprobe_<PID>/f1' >> $T/kprobe_events; } 2>/dev/null
+	[ "$ckp_n" -lt 1 ] || { echo '-:coolkprobe_<PID>/f0' >> $T/kprobe_events; } 2>/dev/null
+	echo "coolkprobe: stopped at write $ckp_n of 4; every write of this script is taken back" >&2
+	[ "$ckp_rc" -ne 0 ] || ckp_rc=1
+	exit "$ckp_rc"
+}
+trap ckp_undo EXIT
+trap 'exit 130' INT TERM HUP
+ckp_n=1
+echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0xba0(%di):string pid=+0x970(%di):s32' >> $T/kprobe_events
+ckp_n=2
+echo 'p:coolkprobe_<PID>/f1 vfs_read n=%dx:u64' >> $T/kprobe_events
+ckp_n=3
+echo '1' > $T/events/coolkprobe_<PID>/f0/enable
+ckp_n=4
+echo '1' > $T/events/coolkprobe_<PID>/f1/enable
+trap - EXIT INT TERM HUP
+;;
 2)
-	echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0xba0(%di):string pid=+0x980(%di):s32' >> $T/kprobe_events
-	echo 'p:coolkprobe_<PID>/f1 vfs_read n=%dx:u64' >> $T/kprobe_events
-	echo '1' > $T/events/coolkprobe_<PID>/f0/enable
-	echo '1' > $T/events/coolkprobe_<PID>/f1/enable
-	;;
+# all or nothing: on a failure, what this script wrote is taken back
+ckp_n=0
+ckp_log=$(cat "$T/error_log" 2>/dev/null || :)
+ckp_undo() {
+	ckp_rc=$?
+	set +e
+	trap - EXIT INT TERM HUP
+	ckp_now=$(cat "$T/error_log" 2>/dev/null)
+	# the kernel's reason: the entry the failed write added (3 lines)
+	[ "$ckp_now" = "$ckp_log" ] || printf '%s\n' "$ckp_now" | tail -n 3 >&2
+	[ "$ckp_n" -lt 4 ] || { echo '0' > $T/events/coolkprobe_<PID>/f1/enable; } 2>/dev/null
+	[ "$ckp_n" -lt 3 ] || { echo '0' > $T/events/coolkprobe_<PID>/f0/enable; } 2>/dev/null
+	[ "$ckp_n" -lt 2 ] || { echo '-:coolkprobe_<PID>/f1' >> $T/kprobe_events; } 2>/dev/null
+	[ "$ckp_n" -lt 1 ] || { echo '-:coolkprobe_<PID>/f0' >> $T/kprobe_events; } 2>/dev/null
+	echo "coolkprobe: stopped at write $ckp_n of 4; every write of this script is taken back" >&2
+	[ "$ckp_rc" -ne 0 ] || ckp_rc=1
+	exit "$ckp_rc"
+}
+trap ckp_undo EXIT
+trap 'exit 130' INT TERM HUP
+ckp_n=1
+echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0xba0(%di):string pid=+0x980(%di):s32' >> $T/kprobe_events
+ckp_n=2
+echo 'p:coolkprobe_<PID>/f1 vfs_read n=%dx:u64' >> $T/kprobe_events
+ckp_n=3
+echo '1' > $T/events/coolkprobe_<PID>/f0/enable
+ckp_n=4
+echo '1' > $T/events/coolkprobe_<PID>/f1/enable
+trap - EXIT INT TERM HUP
+;;
 3)
-	echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0x780(%x0):string pid=+0x560(%x0):s32' >> $T/kprobe_events
-	echo 'p:coolkprobe_<PID>/f1 vfs_read n=%x2:u64' >> $T/kprobe_events
-	echo '1' > $T/events/coolkprobe_<PID>/f0/enable
-	echo '1' > $T/events/coolkprobe_<PID>/f1/enable
-	;;
+# all or nothing: on a failure, what this script wrote is taken back
+ckp_n=0
+ckp_log=$(cat "$T/error_log" 2>/dev/null || :)
+ckp_undo() {
+	ckp_rc=$?
+	set +e
+	trap - EXIT INT TERM HUP
+	ckp_now=$(cat "$T/error_log" 2>/dev/null)
+	# the kernel's reason: the entry the failed write added (3 lines)
+	[ "$ckp_now" = "$ckp_log" ] || printf '%s\n' "$ckp_now" | tail -n 3 >&2
+	[ "$ckp_n" -lt 4 ] || { echo '0' > $T/events/coolkprobe_<PID>/f1/enable; } 2>/dev/null
+	[ "$ckp_n" -lt 3 ] || { echo '0' > $T/events/coolkprobe_<PID>/f0/enable; } 2>/dev/null
+	[ "$ckp_n" -lt 2 ] || { echo '-:coolkprobe_<PID>/f1' >> $T/kprobe_events; } 2>/dev/null
+	[ "$ckp_n" -lt 1 ] || { echo '-:coolkprobe_<PID>/f0' >> $T/kprobe_events; } 2>/dev/null
+	echo "coolkprobe: stopped at write $ckp_n of 4; every write of this script is taken back" >&2
+	[ "$ckp_rc" -ne 0 ] || ckp_rc=1
+	exit "$ckp_rc"
+}
+trap ckp_undo EXIT
+trap 'exit 130' INT TERM HUP
+ckp_n=1
+echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0x780(%x0):string pid=+0x560(%x0):s32' >> $T/kprobe_events
+ckp_n=2
+echo 'p:coolkprobe_<PID>/f1 vfs_read n=%x2:u64' >> $T/kprobe_events
+ckp_n=3
+echo '1' > $T/events/coolkprobe_<PID>/f0/enable
+ckp_n=4
+echo '1' > $T/events/coolkprobe_<PID>/f1/enable
+trap - EXIT INT TERM HUP
+;;
 4)
-	echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0x6d8(%di):string pid=+0x4f0(%di):s32' >> $T/kprobe_events
-	echo 'p:coolkprobe_<PID>/f1 vfs_read n=%dx:u64' >> $T/kprobe_events
-	echo '1' > $T/events/coolkprobe_<PID>/f0/enable
-	echo '1' > $T/events/coolkprobe_<PID>/f1/enable
-	;;
+# all or nothing: on a failure, what this script wrote is taken back
+ckp_n=0
+ckp_log=$(cat "$T/error_log" 2>/dev/null || :)
+ckp_undo() {
+	ckp_rc=$?
+	set +e
+	trap - EXIT INT TERM HUP
+	ckp_now=$(cat "$T/error_log" 2>/dev/null)
+	# the kernel's reason: the entry the failed write added (3 lines)
+	[ "$ckp_now" = "$ckp_log" ] || printf '%s\n' "$ckp_now" | tail -n 3 >&2
+	[ "$ckp_n" -lt 4 ] || { echo '0' > $T/events/coolkprobe_<PID>/f1/enable; } 2>/dev/null
+	[ "$ckp_n" -lt 3 ] || { echo '0' > $T/events/coolkprobe_<PID>/f0/enable; } 2>/dev/null
+	[ "$ckp_n" -lt 2 ] || { echo '-:coolkprobe_<PID>/f1' >> $T/kprobe_events; } 2>/dev/null
+	[ "$ckp_n" -lt 1 ] || { echo '-:coolkprobe_<PID>/f0' >> $T/kprobe_events; } 2>/dev/null
+	echo "coolkprobe: stopped at write $ckp_n of 4; every write of this script is taken back" >&2
+	[ "$ckp_rc" -ne 0 ] || ckp_rc=1
+	exit "$ckp_rc"
+}
+trap ckp_undo EXIT
+trap 'exit 130' INT TERM HUP
+ckp_n=1
+echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0x6d8(%di):string pid=+0x4f0(%di):s32' >> $T/kprobe_events
+ckp_n=2
+echo 'p:coolkprobe_<PID>/f1 vfs_read n=%dx:u64' >> $T/kprobe_events
+ckp_n=3
+echo '1' > $T/events/coolkprobe_<PID>/f0/enable
+ckp_n=4
+echo '1' > $T/events/coolkprobe_<PID>/f1/enable
+trap - EXIT INT TERM HUP
+;;
 esac
 # read the events:
 #   cat $T/trace_pipe
