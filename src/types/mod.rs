@@ -154,6 +154,8 @@ pub enum TypeError {
     BadArchive { path: String, msg: String },
     #[error("{path} has neither a .BTF section nor DWARF type information")]
     NoTypes { path: String },
+    #[error("{path} holds no kernel's types (BTF files, vmlinux files, .btf.tar.xz or .btf.xz archives)")]
+    NoKernels { path: String },
     /// The running kernel has no BTF and no debuginfo vmlinux of its build.
     #[error("{0}")]
     NoKernelTypes(Box<NoKernelTypes>),

@@ -88,9 +88,12 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The type files `paths` name: each file as it is, and every type file
-/// (BTF, ELF, xz, tar: by its first bytes) under each directory, sorted.
-/// Other files in a directory (a README, `.notes` copies) are passed over.
+/// The type files `paths` name: each file as it is, and every kernel's
+/// type file under each directory, sorted: raw BTF (not a module's split
+/// BTF), an ELF file with a `.BTF` section or named `vmlinux*`, an xz or
+/// tar archive named `*btf*` or `vmlinux*` (btfhub's `R.btf.tar.xz`).
+/// Other files in a directory (a README, `.notes` copies, programs) are
+/// passed over; a directory without any is an error.
 pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -100,8 +103,8 @@ pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             walk(p, 0, &mut found)?;
             found.sort();
             if found.is_empty() {
-                return Err(TypeError::NoTypes {
-                    path: format!("{} (a directory without BTF or vmlinux files)", p.display()),
+                return Err(TypeError::NoKernels {
+                    path: p.display().to_string(),
                 });
             }
             out.extend(found);
@@ -158,7 +161,23 @@ fn holds_types(path: &Path) -> bool {
     if has_btf_magic(head) {
         return is_base_btf(head, &mut f);
     }
-    head.starts_with(b"\x7fELF") || super::archive::is_xz(head) || super::archive::is_tar(head)
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if head.starts_with(b"\x7fELF") {
+        return name.starts_with("vmlinux") || has_btf_section(path);
+    }
+    (super::archive::is_xz(head) || super::archive::is_tar(head))
+        && (name.contains("btf") || name.starts_with("vmlinux"))
+}
+
+/// Whether an ELF file has a `.BTF` section (a vmlinux under another name).
+fn has_btf_section(path: &Path) -> bool {
+    let Ok(b) = map_or_read(path) else {
+        return false;
+    };
+    object::File::parse(b.bytes()).is_ok_and(|elf| elf.section_by_name(".BTF").is_some())
 }
 
 /// Whether a BTF file stands alone: a module's split BTF (in

@@ -207,10 +207,18 @@ impl Args {
         };
         for v in &self.vmlinux {
             // A directory of several kernels' types is a fleet.
-            match std::fs::read_dir(v) {
-                Ok(_) => {}
-                Err(_) if !v.is_dir() => bad.extend(readable("-v", v)),
-                Err(e) => bad.push(format!("-v {}: cannot read it: {e}", v.display())),
+            if !v.is_dir() {
+                bad.extend(readable("-v", v));
+            } else {
+                use coolkprobe::types::{target, TypeError};
+                match target::files(std::slice::from_ref(v)) {
+                    Ok(_) => {}
+                    Err(TypeError::NoKernels { .. }) => bad.push(format!(
+                        "-v {}: no kernel's types in it (BTF files, vmlinux files, .btf.tar.xz or .btf.xz archives)",
+                        v.display()
+                    )),
+                    Err(e) => bad.push(format!("-v {}: {e}", v.display())),
+                }
             }
         }
         if let Some(f) = &self.file {
