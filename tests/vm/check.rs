@@ -1729,11 +1729,21 @@ fn fleet_installed(
     let trigger = s.kv_num(&format!("{name}.trigger_pid"))? as u32;
     let ev = s.events(&format!("{name}.trace"))?;
     let mine: Vec<&Event> = ev.iter().filter(|e| e.pid == trigger).collect();
+    // The trigger forks before it names itself (its own `touch`), then
+    // the child whose pid it wrote down.
     let forks = of_refs(&mine, "f0");
-    ensure(forks.len() == 1, || {
-        format!("expected one fork event, got:\n{}", lines(&forks))
+    let of_child: Vec<&Event> = forks
+        .iter()
+        .copied()
+        .filter(|e| e.arg_num("pid").ok() == Some(child))
+        .collect();
+    ensure(of_child.len() == 1, || {
+        format!(
+            "expected one fork of child {child}, got:\n{}",
+            lines(&forks)
+        )
     })?;
-    let f = forks[0];
+    let f = of_child[0];
     ensure(f.arg("comm")? == "ckpfleet", || format!("comm: {}", f.line))?;
     ensure(f.arg_num("pid")? == child, || {
         format!("child pid {child}: {}", f.line)
