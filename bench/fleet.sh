@@ -38,9 +38,9 @@ done
 echo "$n kernels, $(grep -c . "$probes") probes; $(du -sh "$w/btf" | cut -f1) of BTF, $(du -sh "$w/xz" | cut -f1) as .xz" >&2
 export XDG_CACHE_HOME=$w/cache
 hyperfine -N --warmup 2 --min-runs 10 --export-markdown bench/fleet.md \
-  -n "--check, $n kernels" "$bin --check -v $w/btf -f $probes" \
-  -n "-S, one script for $n kernels" "$bin -S -v $w/btf -f $probes" \
-  -n "-S once per kernel ($n runs)" "bash -c 'for f in $w/btf/*.btf; do $bin -S -v \$f -f $probes >/dev/null; done'" \
-  -n "-S, $n .xz archives, cached" "$bin -S -v $w/xz -f $probes"
+  -n "check, $n kernels" "$bin --check -v $w/btf -f $probes" \
+  -n "show, one script for $n kernels" "$bin -S -v $w/btf -f $probes" \
+  -n "show once per kernel, $n runs" "bash -c 'for f in $w/btf/*.btf; do $bin -S -v \$f -f $probes >/dev/null; done'" \
+  -n "show, $n .xz archives, cached" "$bin -S -v $w/xz -f $probes"
 hyperfine -N --min-runs 3 --prepare "rm -rf $w/cache/coolkprobe" --export-markdown bench/fleet-xz-cold.md \
-  -n "-S, $n .xz archives, decompressed" "$bin -S -v $w/xz -f $probes"
+  -n "show, $n .xz archives, decompressed" "$bin -S -v $w/xz -f $probes"

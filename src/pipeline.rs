@@ -193,6 +193,7 @@ pub fn build_for(
     let kernel_types = kernel_types(&probes, vmlinux.as_deref())?;
     let types = kernel_types.as_deref();
     if let Some(t) = types {
+        prefetch(&probes, t);
         kernel.learn_arch(t);
     }
     let arch = match kernel.arch {
@@ -233,6 +234,37 @@ pub fn build_for(
         probes: out,
         group: compile::group_name(opts.group_pid),
     })
+}
+
+/// Tell the types every name the stages will look up by name: the probed
+/// functions (checked, typed), the casts' structs, `struct pt_regs` (the
+/// arch's registers, syscall wrappers), `struct sk_buff` (packets).
+fn prefetch(probes: &[Probe], types: &dyn TypeSource) {
+    use crate::spec::{Expr, ProbeKind};
+    let mut funcs: Vec<&str> = Vec::new();
+    let mut composites: Vec<(types::CompositeKind, &str)> = vec![
+        (types::CompositeKind::Struct, "pt_regs"),
+        (types::CompositeKind::Struct, "sk_buff"),
+    ];
+    for p in probes {
+        if let Place::Kernel { symbol, .. } = &p.place.node {
+            if p.kind.node != ProbeKind::Tracepoint && !symbol.contains([':', '.']) {
+                funcs.push(symbol);
+            }
+        }
+        for a in &p.args {
+            if let Expr::Typed(t) = &a.expr {
+                if let Some(c) = &t.cast {
+                    composites.push((c.node.kind, &c.node.name.node));
+                }
+            }
+        }
+    }
+    funcs.sort_unstable();
+    funcs.dedup();
+    composites.sort_unstable_by_key(|(k, n)| (*k as u8, *n));
+    composites.dedup();
+    types.prefetch(&funcs, &composites);
 }
 
 /// `struct sock * sk`: a parameter as C writes it.

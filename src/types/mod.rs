@@ -22,7 +22,7 @@ use std::fmt;
 pub struct TypeId(pub u64);
 
 /// `struct` or `union`: the two kinds a cast may name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CompositeKind {
     Struct,
     Union,
@@ -245,6 +245,11 @@ pub trait TypeSource {
 
     /// Names of all functions with a prototype (for search and suggestions).
     fn func_names(&self) -> Result<Vec<String>>;
+
+    /// Say which functions and composites will be looked up, so that a
+    /// source that scans for names can find them all in one pass (a
+    /// fleet's kernels are each opened for a few lookups). Only a hint.
+    fn prefetch(&self, _funcs: &[&str], _composites: &[(CompositeKind, &str)]) {}
 }
 
 /// Longest typedef/qualifier chain we follow before calling it a loop.
