@@ -650,6 +650,8 @@ fn check_fixture(fx: &Path) -> (String, usize) {
         user_types: &[],
         arg_access: coolkprobe::compile::ArgAccess::Registers,
         syscall_params: None,
+        raw: false,
+        known: Default::default(),
     };
     let mut cache = HashMap::new();
     let batch = prefetch(fx);

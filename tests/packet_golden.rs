@@ -202,6 +202,8 @@ fn display_plan() {
         user_types: &[],
         arg_access: coolkprobe::compile::ArgAccess::Registers,
         syscall_params: None,
+        raw: false,
+        known: Default::default(),
     };
     let p = parse_probe(
         "p ip_rcv ip_s=%0~$(struct iphdr)->saddr ip_6=%0~$(struct ipv6hdr)->daddr B16_a=%0~$(struct tcphdr)l4->source \
