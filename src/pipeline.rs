@@ -120,17 +120,18 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
     let (access, why) = arg_access(opts);
     let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
     let syscalls: &compile::syscall::Lookup = &crate::kernel::syscalls::params;
+    let events: &compile::EventFields = &tracepoint_fields;
     let cx = Context {
-        arch: opts.arch,
-        types: kernel_types.as_deref(),
         user_types: &user_types,
         arg_access: access,
         syscall_params: local.then_some(syscalls),
+        event_fields: local.then_some(events),
         raw: opts.raw,
         known: crate::compile::known::Known::new(
             opts.arch,
             (local && !opts.raw).then(running_gfp).flatten(),
         ),
+        ..Context::new(opts.arch, kernel_types.as_deref())
     };
     let plan = compile::compile(
         &probes,
@@ -425,6 +426,32 @@ fn name_tracepoint_fields(plan: &mut Plan) {
             });
         }
     }
+}
+
+/// A tracepoint's own fields, as its filter compares them: the kernel's
+/// filter reads `char` arrays, `__data_loc char[]` and `char *` as
+/// strings (trace_events_filter.c, filter_assign_type).
+fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::filter::FilterField>> {
+    use crate::tracefs::format::FieldKind;
+    use compile::filter::{FieldType, FilterField};
+    let format = tracepoint_format(system, event)?;
+    let fields = format.own_fields().map(|f| FilterField {
+        name: f.name.clone(),
+        display: compile::plan::Display::Default,
+        size: None,
+        ty: match f.kind {
+            FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => {
+                FieldType::String
+            }
+            _ if matches!(f.type_text.as_str(), "char *" | "const char *") => FieldType::String,
+            FieldKind::Int => FieldType::Int {
+                bytes: f.size as u32,
+                signed: f.signed,
+            },
+            _ => FieldType::Array,
+        },
+    });
+    Some(fields.collect())
 }
 
 /// A tracepoint's aggregations name its fields: checked against its

@@ -13,7 +13,7 @@ use std::process::Command;
 use coolkprobe::arch::Arch;
 use coolkprobe::compile::known::Known;
 use coolkprobe::compile::plan::{CompiledProbe, NameTable, Names};
-use coolkprobe::compile::{compile_probe, ArgAccess, Context};
+use coolkprobe::compile::{compile_probe, Context};
 use coolkprobe::spec::parse_probe;
 use coolkprobe::types::{load, TypeSource};
 
@@ -27,13 +27,9 @@ fn arch_of(btf: &Path) -> Arch {
 
 fn compile(src: &dyn TypeSource, arch: Arch, raw: bool, spec: &str) -> CompiledProbe {
     let cx = Context {
-        arch,
-        types: Some(src),
-        user_types: &[],
-        arg_access: ArgAccess::Registers,
-        syscall_params: None,
         raw,
         known: Known::new(arch, None),
+        ..Context::new(arch, Some(src))
     };
     compile_probe(0, &parse_probe(spec).unwrap(), &cx).unwrap_or_else(|e| panic!("{spec}: {e}"))
 }

@@ -644,15 +644,7 @@ fn expected(
 /// All cases on one fixture kernel: (report line, offsets checked).
 fn check_fixture(fx: &Path) -> (String, usize) {
     let src: Box<dyn TypeSource> = load::open(Some(fx)).unwrap();
-    let cx = Context {
-        arch: Arch::X86_64,
-        types: Some(src.as_ref()),
-        user_types: &[],
-        arg_access: coolkprobe::compile::ArgAccess::Registers,
-        syscall_params: None,
-        raw: false,
-        known: Default::default(),
-    };
+    let cx = Context::new(Arch::X86_64, Some(src.as_ref()));
     let mut cache = HashMap::new();
     let batch = prefetch(fx);
     let mut checks = 0;

@@ -81,8 +81,6 @@ pub enum ErrorKind {
     Binary { path: String, msg: String },
     #[error("symbol `{symbol}` not found in {path}")]
     NoSymbol { symbol: String, path: String },
-    #[error("bad filter: {0}")]
-    Filter(String),
     #[error("this probe needs C types, but no type source is open")]
     NoTypes,
     #[error("type information: {0}")]
@@ -125,6 +123,45 @@ pub struct Context<'a> {
     pub raw: bool,
     /// Names the kernel's headers give and the types do not.
     pub known: known::Known,
+    /// A tracepoint's fields (from the target kernel's `format` file), by
+    /// system and event: the names its filter may compare.
+    pub event_fields: Option<&'a EventFields>,
+    /// Whether return probes can read the function's arguments.
+    pub return_args: ReturnArgs,
+}
+
+/// A tracepoint's fields by `(system, event)`; None where unknown.
+pub type EventFields = dyn Fn(&str, &str) -> Option<Vec<filter::FilterField>>;
+
+/// Whether a return probe can read the probed function's arguments: the
+/// kernel keeps them for `$argN` in return probes from Linux 6.10 (its
+/// tracefs README then lists `kernel return probes support: $retval,
+/// $arg<N>, $comm`). At return the argument registers hold whatever the
+/// function left there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReturnArgs {
+    /// `%N` and parameter names in a return probe read `$argN`.
+    Kept,
+    /// They are refused; why (it completes "... because ...").
+    NotKept(String),
+}
+
+impl<'a> Context<'a> {
+    /// A context with `types` for `arch` and nothing else known: registers
+    /// for `%N`, no syscall or tracepoint formats, no arguments at return.
+    pub fn new(arch: Arch, types: Option<&'a dyn TypeSource>) -> Context<'a> {
+        Context {
+            arch,
+            types,
+            user_types: &[],
+            arg_access: ArgAccess::Registers,
+            syscall_params: None,
+            event_fields: None,
+            return_args: ReturnArgs::NotKept("the target kernel is not known".into()),
+            raw: false,
+            known: known::Known::default(),
+        }
+    }
 }
 
 impl<'a> Context<'a> {
@@ -159,6 +196,8 @@ impl<'a> Context<'a> {
             syscall_params: self.syscall_params,
             raw: self.raw,
             known: self.known.clone(),
+            event_fields: self.event_fields,
+            return_args: self.return_args.clone(),
         }
     }
 }
@@ -305,12 +344,10 @@ fn compile_probe_noted(
         return Err(errors);
     }
     let filter = match &p.filter {
-        Some(f) => Some(filter::translate(&f.node, &filter_fields).map_err(|e| {
-            vec![error(
-                Span::new(f.span.start + e.start, f.span.start + e.end),
-                ErrorKind::Filter(e.msg),
-            )]
-        })?),
+        Some(f) => {
+            let (fields, complete) = event_fields(&target, filter_fields, cx);
+            Some(filter::check(f, &fields, complete)?)
+        }
         None => None,
     };
     // A tracepoint's values are its format's fields, checked where the
@@ -408,10 +445,7 @@ fn compile_arg(
                     && t.cast.is_none()
                     && t.steps.is_empty()
                     && matches!(leaf.kind, walk::LeafKind::Scalar { .. })
-                    && !p
-                        .filter
-                        .as_ref()
-                        .is_some_and(|f| filter::mentions(&f.node, name))
+                    && !p.filter.as_ref().is_some_and(|f| f.expr.mentions(name))
                     && !aggs::aggregates(p, name);
                 if bare_retval {
                     let psize = cx.arch.pointer_size();
@@ -424,6 +458,7 @@ fn compile_arg(
         },
     };
     let display = named.unwrap_or(display);
+    let ty = filter::FieldType::of(&fetch, cx.arch.pointer_size());
     Ok((
         fetch,
         FieldPlan {
@@ -436,6 +471,7 @@ fn compile_arg(
             name: name.clone(),
             display,
             size,
+            ty,
         },
     ))
 }
@@ -467,6 +503,48 @@ fn leaf_names(
     let kernel = !matches!(p.place.node, Place::User { .. });
     let member = leaf.member.as_ref().map(|(s, m)| (s.as_str(), m.as_str()));
     names::of_type(types, ctype, member, kernel, &cx.known)
+}
+
+/// Every field a filter on this probe's event can compare, its own first
+/// (as the kernel looks them up); whether that is all of them (a
+/// tracepoint's own fields are known only where its format can be read).
+fn event_fields(
+    target: &Target,
+    own: Vec<filter::FilterField>,
+    cx: &Context<'_>,
+) -> (Vec<filter::FilterField>, bool) {
+    let word = filter::FieldType::Int {
+        bytes: cx.arch.pointer_size(),
+        signed: false,
+    };
+    let probe_field = |name: &str| filter::FilterField {
+        name: name.into(),
+        display: Display::Hex,
+        size: None,
+        ty: word,
+    };
+    let (mut fields, complete) = match target {
+        Target::Tracepoint { system, event } => {
+            match cx.event_fields.and_then(|f| f(system, event)) {
+                Some(fields) => (fields, true),
+                None => (Vec::new(), false),
+            }
+        }
+        // The probe's own fields beside its values (trace_probe.h).
+        Target::Kprobe { ret: false, .. } | Target::Uprobe { ret: false, .. } => {
+            let mut v = own;
+            v.push(probe_field("__probe_ip"));
+            (v, true)
+        }
+        _ => {
+            let mut v = own;
+            v.push(probe_field("__probe_func"));
+            v.push(probe_field("__probe_ret_ip"));
+            (v, true)
+        }
+    };
+    fields.extend(filter::common_fields());
+    (fields, complete)
 }
 
 /// `ip_` needs an IPv4 word or IPv6 bytes; `B16_`... a value of that width.

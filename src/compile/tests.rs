@@ -202,15 +202,7 @@ fn graph() -> Graph {
 }
 
 fn compile(g: &Graph, spec: &str) -> std::result::Result<String, String> {
-    let cx = Context {
-        arch: Arch::X86_64,
-        types: Some(g),
-        user_types: &[],
-        arg_access: crate::compile::ArgAccess::Registers,
-        syscall_params: None,
-        raw: false,
-        known: Default::default(),
-    };
+    let cx = Context::new(Arch::X86_64, Some(g));
     let p = parse_probe(spec).unwrap();
     compile_probe(0, &p, &cx)
         .map(|c| c.fetchargs[0].fetch_text())
