@@ -112,14 +112,14 @@ fn with_debuginfo(series: &str) -> bool {
     }
 }
 
-/// The probes of scenario 16's fleet scripts: struct walks whose offsets
+/// The probes of scenario 18's fleet scripts: struct walks whose offsets
 /// differ from kernel to kernel, by parameter name.
 const FLEET_PROBES: [&str; 2] = [
     "p wake_up_new_task comm=p->comm pid=p->pid users=p->mm->mm_users",
     "p do_filp_open name=pathname->name",
 ];
 
-/// Scenario 16's data (the VM's /data), made once here as a user would:
+/// Scenario 18's data (the VM's /data), made once here as a user would:
 /// `coolkprobe -S` with the types of several kernels. `fleet-all.sh` has
 /// every kernel of the matrix, from its ELF vmlinux (the one inside its
 /// bzImage: `.BTF` and build-id); `fleet-some.sh` has 6.1's vmlinux and
@@ -194,7 +194,7 @@ fn boot(series: &str, scenarios: &BTreeMap<String, PathBuf>) -> Vm {
         .args(with_debuginfo(series).then_some("-g"))
         .args(
             scenarios
-                .contains_key("16-fleet")
+                .contains_key("18-fleet")
                 .then(|| [PathBuf::from("-d"), fleet_data().clone()])
                 .into_iter()
                 .flatten(),
@@ -315,9 +315,10 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "13-no-btf" => vmcheck::no_btf(vm, s),
         "14-kernel-features" => vmcheck::kernel_features(vm, s),
         "15-aggregations" => vmcheck::aggregations(vm, s),
+        "16-values" => vmcheck::values(vm, s),
         "30-return-args" => vmcheck::return_args(vm, s),
         "31-atomic-script" => vmcheck::atomic_script(vm, s),
-        "16-fleet" => vmcheck::fleet(vm, s),
+        "18-fleet" => vmcheck::fleet(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"
         )),

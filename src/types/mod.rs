@@ -62,6 +62,7 @@ pub enum Type {
         name: Option<String>,
         size: u32,
         signed: bool,
+        values: Vec<Enumerator>,
     },
     /// A forward declaration: the body lives elsewhere (or nowhere).
     Fwd {
@@ -99,6 +100,14 @@ pub struct IntType {
     pub signed: bool,
     pub is_char: bool,
     pub is_bool: bool,
+}
+
+/// One enumerator: its name and value, as the bits of a 64-bit integer
+/// (a negative value of a signed enum sign-extended).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enumerator {
+    pub name: String,
+    pub value: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -250,6 +259,13 @@ pub trait TypeSource {
     /// source that scans for names can find them all in one pass (a
     /// fleet's kernels are each opened for a few lookups). Only a hint.
     fn prefetch(&self, _funcs: &[&str], _composites: &[(CompositeKind, &str)]) {}
+
+    /// An enum with an enumerator of this name: how an anonymous enum
+    /// (`enum { TCP_ESTABLISHED = 1, ... }`) is found. None where the
+    /// source cannot tell.
+    fn find_enumerator(&self, _name: &str) -> Result<Option<TypeId>> {
+        Ok(None)
+    }
 }
 
 /// Longest typedef/qualifier chain we follow before calling it a loop.

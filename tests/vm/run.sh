@@ -16,7 +16,7 @@
 # as a kernel built without BTF has it; the VM mounts it at /debuginfo (see
 # guest/init) and vm.conf says so (DEBUGINFO_*).
 # -d: the files of DATADIR are in the VM's /data (made on the host for a
-# scenario, such as scenario 16's fleet scripts).
+# scenario, such as scenario 18's fleet scripts).
 # Environment: COOLKPROBE_VM_TIMEOUT (seconds, default 600), COOLKPROBE_VM_SMP
 # (vCPUs, default 2), COOLKPROBE_VM_CACHE (kernel cache, see kernel.sh).
 set -euo pipefail

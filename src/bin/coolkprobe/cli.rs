@@ -118,6 +118,11 @@ pub struct Args {
     #[arg(long = "agg-size", value_name = "N")]
     pub agg_size: Option<usize>,
 
+    /// Numbers only: no enum, errno, bool, symbol or flag names, uprobe
+    /// places as addresses (the output of versions before names).
+    #[arg(long = "raw")]
+    pub raw: bool,
+
     /// Print the aggregations (totals so far) this often, e.g. `1s`.
     #[arg(short = 'i', long = "interval", value_name = "TIME", value_parser = duration)]
     pub interval: Option<Duration>,
@@ -302,6 +307,7 @@ impl Args {
             check_running_kernel,
             pid: self.pid,
             group_pid: std::process::id(),
+            raw: self.raw,
         }
     }
 
