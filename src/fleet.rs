@@ -1,11 +1,12 @@
 //! One probe file, a fleet of kernels (README, "Fleets"): the probes
-//! compiled for each kernel's types, one kernel at a time (its file is
-//! opened, its probes compiled, its types dropped), and what that tells:
+//! compiled for each kernel's types, one kernel at a time per CPU (its
+//! file is opened, its probes compiled, its types dropped), and what that tells:
 //! per probe and kernel, whether it compiles there, how its fetchargs
 //! differ from the first kernel's, and why it does not.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::arch::Arch;
 use crate::diag::{Code, Diagnostic};
@@ -37,43 +38,84 @@ pub fn build(sources: &[Source], opts: &Options, paths: &[PathBuf]) -> Result<Fl
             source,
         })?,
     };
-    let mut kernels = Vec::new();
-    let mut builds = Vec::new();
-    let identified: Vec<std::result::Result<Kernel, (PathBuf, TypeError)>> = if files.is_empty() {
-        vec![Ok(Kernel::running())]
-    } else {
-        files
-            .into_iter()
-            .map(|f| target::identify(&f).map_err(|e| (f, e)))
-            .collect()
-    };
-    for k in identified {
-        match k {
-            Ok(mut kernel) => {
-                let built = match pipeline::build_for(sources, opts, &mut kernel) {
-                    Err(e @ BuildError::Probes(_)) => return Err(e),
-                    other => other,
-                };
-                kernels.push(kernel);
-                builds.push(built);
-            }
-            Err((f, source)) => {
-                kernels.push(Kernel {
-                    path: Some(f.clone()),
-                    release: target::release_from_name(&f),
-                    release_from: "its file name",
-                    arch: None,
-                    arch_from: "",
-                    build_id: None,
-                });
-                builds.push(Err(BuildError::Types {
-                    what: f.display().to_string(),
-                    source,
-                }));
-            }
+    if files.is_empty() {
+        let mut kernel = Kernel::running();
+        let built = pipeline::build_for(sources, opts, &mut kernel);
+        if let Err(e @ BuildError::Probes(_)) = built {
+            return Err(e);
         }
+        return Ok(Fleet {
+            kernels: vec![kernel],
+            builds: vec![built],
+        });
+    }
+    // The kernels are independent (each opens, compiles and drops its
+    // own types): they are shared out among the CPUs, a kernel at a time,
+    // and kept in the order of their files.
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    let mut done: Vec<(usize, Kernel, Result<TargetBuild, BuildError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(f) = files.get(i) else { break out };
+                        let (kernel, built) = build_one(sources, opts, f);
+                        out.push((i, kernel, built));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(i, _, _)| *i);
+    let mut kernels = Vec::with_capacity(done.len());
+    let mut builds = Vec::with_capacity(done.len());
+    for (_, kernel, built) in done {
+        // The probes do not parse: that holds on every kernel.
+        if let Err(e @ BuildError::Probes(_)) = built {
+            return Err(e);
+        }
+        kernels.push(kernel);
+        builds.push(built);
     }
     Ok(Fleet { kernels, builds })
+}
+
+/// One kernel file: named, and compiled for (or why its types could not
+/// be read).
+fn build_one(
+    sources: &[Source],
+    opts: &Options,
+    f: &Path,
+) -> (Kernel, Result<TargetBuild, BuildError>) {
+    match target::identify(f) {
+        Ok(mut kernel) => {
+            let built = pipeline::build_for(sources, opts, &mut kernel);
+            (kernel, built)
+        }
+        Err(source) => (
+            Kernel {
+                path: Some(f.to_path_buf()),
+                release: target::release_from_name(f),
+                release_from: "its file name",
+                arch: None,
+                arch_from: "",
+                build_id: None,
+            },
+            Err(BuildError::Types {
+                what: f.display().to_string(),
+                source,
+            }),
+        ),
+    }
 }
 
 /// What one probe is on one kernel.

@@ -88,7 +88,11 @@ fn store(file: &Path, data: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp: PathBuf = file.with_extension(format!("tmp{}", std::process::id()));
+    // Unique to this process and call: a fleet's kernels are read by
+    // several threads, and the same archive may be named twice.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp: PathBuf = file.with_extension(format!("tmp{}.{call}", std::process::id()));
     let res = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
