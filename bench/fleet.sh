@@ -10,7 +10,9 @@
 # The 50 kernels are copies of the four fixture kernels (Debian 6.1, 6.12
 # x86_64 and arm64, 6.18), each file named after a release of its own.
 #
-#   bench/fleet.sh [N]          (default 50 kernels; writes bench/fleet.md)
+# Then each once under /usr/bin/time: wall, CPU and peak RSS (bench/fleet-rss.md).
+#
+#   bench/fleet.sh [N]          (default 50 kernels; writes bench/fleet*.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-50}
@@ -44,3 +46,17 @@ hyperfine -N --warmup 2 --min-runs 10 --export-markdown bench/fleet.md \
   -n "show, $n .xz archives, cached" "$bin -S -v $w/xz -f $probes"
 hyperfine -N --min-runs 3 --prepare "rm -rf $w/cache/coolkprobe" --export-markdown bench/fleet-xz-cold.md \
   -n "show, $n .xz archives, decompressed" "$bin -S -v $w/xz -f $probes"
+{
+  echo "| Command | Wall [s] | User [s] | Sys [s] | Peak RSS [KB] |"
+  echo "|:---|---:|---:|---:|---:|"
+  measure() {
+    /usr/bin/time -f "| \`$1\` | %e | %U | %S | %M |" -o "$w/time" "${@:2}" >/dev/null
+    cat "$w/time"
+  }
+  measure "check, $n kernels" "$bin" --check -v "$w/btf" -f "$probes"
+  measure "show, one script for $n kernels" "$bin" -S -v "$w/btf" -f "$probes"
+  # The peak of the 50 processes is the largest one's.
+  measure "show once per kernel, $n runs" bash -c "for f in $w/btf/*.btf; do $bin -S -v \$f -f $probes >/dev/null; done"
+  measure "show, $n .xz archives, cached" "$bin" -S -v "$w/xz" -f "$probes"
+} >bench/fleet-rss.md
+cat bench/fleet.md bench/fleet-xz-cold.md bench/fleet-rss.md

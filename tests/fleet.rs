@@ -102,6 +102,70 @@ fn check_report_json() {
     golden("fleet/check.json", &pretty);
 }
 
+/// The two other cells: a struct renamed after 6.1 (`io_wqe_acct`, now
+/// `io_wq_acct`) is missing with the nearest name; `inet_csk_accept`'s
+/// second argument changed from `int flags` to `struct proto_accept_arg *`
+/// (6.10): read by position (`%1`) it is the prototype's failure, read
+/// by name (`sk`) fine everywhere. Exit 1, both failing probes named.
+#[test]
+fn check_report_type_missing_and_prototype_changed() {
+    let out = ckp(&[
+        "--check",
+        "--json",
+        "-v",
+        "btf-fixtures",
+        "p inet_csk_accept flags=%1",
+        "p inet_csk_accept sk=sk",
+        "p tcp_v4_rcv acct=%0~(struct io_wqe_acct)->nr_workers",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "2 of 3 probe(s) fail on some kernel: f0, f2\n"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["failing"], serde_json::json!(["f0", "f2"]));
+    let cell = |kernel: &str, event: &str| -> serde_json::Value {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kernel"] == kernel && r["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} on {kernel}: {v:#}"))
+            .clone()
+    };
+    for k in KERNELS {
+        let (f0, f1, f2) = (cell(k, "f0"), cell(k, "f1"), cell(k, "f2"));
+        assert_eq!(f1["status"], "ok", "{f1:#}");
+        if k == KERNELS[0] {
+            assert_eq!(f0["status"], "ok", "{f0:#}");
+            assert_eq!(f2["status"], "ok", "{f2:#}");
+            continue;
+        }
+        assert_eq!(f0["status"], "proto", "{f0:#}");
+        assert_eq!(f0["fails"], true);
+        assert_eq!(
+            f0["diagnostics"][0]["message"],
+            format!(
+                "the prototype changed: argument %1 is `struct proto_accept_arg * arg` here, \
+                 `int flags` on {}",
+                KERNELS[0]
+            ),
+            "{f0:#}"
+        );
+        assert_eq!(f2["status"], "no-type", "{f2:#}");
+        assert_eq!(f2["fails"], true);
+        assert_eq!(
+            f2["diagnostics"][0]["message"], "unknown struct `io_wqe_acct`",
+            "{f2:#}"
+        );
+        assert_eq!(
+            f2["diagnostics"][0]["help"], "did you mean `struct io_wq_acct`?",
+            "{f2:#}"
+        );
+    }
+}
+
 /// A probe file every kernel takes: exit 0; offsets differing from the
 /// first kernel are no failure.
 #[test]
@@ -333,6 +397,7 @@ fn script_refuses_a_kernel_it_has_no_types_for() {
     let run = Command::new("sh").arg(&script).output().unwrap();
     assert_eq!(run.status.code(), Some(1));
     assert!(run.stdout.is_empty());
+    refused_before_tracefs(&script);
     let build_id = coolkprobe::types::target::Kernel::running()
         .build_id_hex()
         .unwrap_or_else(|| "unknown".into());
@@ -346,6 +411,21 @@ fn script_refuses_a_kernel_it_has_no_types_for() {
         )
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The script, traced by `sh -x`, stopped before it chose a tracefs
+/// (`T=`): nothing of it was written there, nothing mounted.
+fn refused_before_tracefs(script: &Path) {
+    let run = Command::new("sh").arg("-x").arg(script).output().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let trace = text(&run.stderr);
+    assert!(trace.contains("+ exit 1"), "{trace}");
+    for l in trace.lines() {
+        assert!(
+            !l.starts_with("+ T=") && !l.starts_with("+ mount") && !l.starts_with("+ echo p "),
+            "the refusing script went on to `{l}`:\n{trace}"
+        );
+    }
 }
 
 /// A kernel whose release the script knows, but whose build-id is not
@@ -385,6 +465,7 @@ fn script_refuses_another_build_of_a_known_release() {
     assert!(text(&out.stdout).contains(&format!("build-id {}", hex(&other))));
     let run = Command::new("sh").arg(&script).output().unwrap();
     assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    refused_before_tracefs(&script);
     let arch = coolkprobe::arch::Arch::host();
     assert_eq!(
         text(&run.stderr),
