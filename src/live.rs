@@ -68,6 +68,9 @@ pub struct LiveOptions {
     pub tracefs: Option<PathBuf>,
     /// Set when some probe aggregates.
     pub agg: Option<AggRun>,
+    /// `--raw`: uprobe places as addresses (values are named, or not, by
+    /// the plan).
+    pub raw: bool,
 }
 
 /// `10` (seconds), `1.5s`, `500ms`, `2m`, `1h`.
@@ -307,6 +310,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     let user_formats = formats.clone();
     let stack_format = stack.clone();
     let mut r = Renderer::new(plan, formats, stack, opts.json, out);
+    r.raw = opts.raw;
     r.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
     r.limit = opts.count;
     let stack_id = r.stack_id();

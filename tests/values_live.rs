@@ -198,3 +198,103 @@ fn names_live() {
         raw.stdout
     );
 }
+
+/// A whole struct (`*v`): a C initializer in text, a nested object in
+/// JSON, nested structs and an array of structs, names and the numbers
+/// beside them, pointers as addresses, a signed bitfield sign-extended.
+#[test]
+fn whole_struct_live() {
+    let Some(_lock) = live_lock("a whole struct at a uprobe") else {
+        return;
+    };
+    let bin = build(&format!("ckpw{}", std::process::id() % 100_000));
+    let spec = format!("p {}:take v=*v s=s", bin.display());
+    let run = || {
+        assert!(Command::new(&bin).status().unwrap().success());
+    };
+    let text = trace(&[&spec, "-c", "1"], 1, run);
+    let line = text.stdout.lines().next().unwrap_or("");
+    for want in [
+        " v={mac=\"\\x02\" words={1,16,4294967295,4} data=0x",
+        " name=\"values\" raw={0,7,128} state=ST_RUNNING unknown=5 perm=P_READ|P_EXEC on=true off=false at={x=-3 y=9} path={{x=10 y=11},{x=12 y=13}} cb=0x",
+        " bits=5 neg=-2 count=1} s=ST_DONE",
+    ] {
+        assert!(line.contains(want), "{want} in {line}");
+    }
+    let json = trace(&[&spec, "--json", "-c", "1"], 1, run);
+    let ev: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    let v = &ev["args"]["v"];
+    assert_eq!(v["at"], serde_json::json!({"x": -3, "y": 9}), "{ev}");
+    assert_eq!(
+        v["path"],
+        serde_json::json!([{"x": 10, "y": 11}, {"x": 12, "y": 13}]),
+        "{ev}"
+    );
+    assert_eq!(
+        v["words"],
+        serde_json::json!([1, 16, 4294967295u64, 4]),
+        "{ev}"
+    );
+    assert_eq!(v["state"], "ST_RUNNING", "{ev}");
+    assert_eq!(v["neg"], -2, "{ev}");
+    assert_eq!(
+        ev["raw"],
+        serde_json::json!({"v": {"state": 3, "perm": "0x5"}, "s": 7}),
+        "{ev}"
+    );
+    assert!(
+        v["cb"].as_str().is_some_and(|c| c.starts_with("0x")),
+        "{ev}"
+    );
+}
+
+/// Where a uprobe fired, by symbol: its place in the probed file
+/// (`libc.so.6:puts`), and a return probe's caller in another file of the
+/// process (the test program, through /proc/PID/maps); `--raw` gives the
+/// addresses.
+#[test]
+fn uprobe_places_by_symbol() {
+    let Some(_lock) = live_lock("uprobe places by symbol") else {
+        return;
+    };
+    let bin = build(&format!("ckpp{}", std::process::id() % 100_000));
+    let comm: String = bin
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .take(15)
+        .collect();
+    // The C library this program loads.
+    let ldd = Command::new("ldd").arg(&bin).output().unwrap();
+    let ldd = String::from_utf8_lossy(&ldd.stdout);
+    let libc = ldd
+        .lines()
+        .find_map(|l| l.split("=> ").nth(1).filter(|_| l.contains("libc.so")))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the program's libc")
+        .to_string();
+    let entry = format!("p {libc}:puts f:comm==\"{comm}\"");
+    let ret = format!("r {libc}:puts f:comm==\"{comm}\"");
+    let run = || {
+        assert!(Command::new(&bin).arg("hello").status().unwrap().success());
+    };
+    let text = trace(&[&entry, &ret, "-c", "2"], 2, run);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(
+        lines[0].ends_with(" f0: (libc.so.6:puts)"),
+        "{}",
+        text.stdout
+    );
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        lines[1].contains(&format!(" f1: ({name}:main+0x"))
+            && lines[1].ends_with(" <- libc.so.6:puts)"),
+        "{}",
+        text.stdout
+    );
+    let raw = trace(&[&entry, &ret, "--raw", "-c", "2"], 2, run);
+    let lines: Vec<&str> = raw.stdout.lines().collect();
+    assert!(lines[0].contains(" f0: (0x"), "{}", raw.stdout);
+    assert!(lines[1].contains(" <- 0x"), "{}", raw.stdout);
+}

@@ -314,6 +314,7 @@ impl Args {
             echo: true,
             tracefs: None,
             agg: None,
+            raw: self.raw,
         }
     }
 }
