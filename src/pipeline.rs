@@ -483,7 +483,19 @@ fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::filter::F
     use crate::tracefs::format::FieldKind;
     use compile::filter::{FieldType, FilterField};
     let format = tracepoint_format(system, event)?;
+    // Names its print format gives a field's numbers (`newstate`'s
+    // `TCP_ESTABLISHED`): a filter may compare with them.
+    let prints = format
+        .print_fmt
+        .as_deref()
+        .map(crate::tracefs::printfmt::parse)
+        .unwrap_or_default();
     let fields = format.own_fields().map(|f| FilterField {
+        path: None,
+        names: prints
+            .iter()
+            .find(|p| p.field == f.name && !p.names().is_empty())
+            .map(|p| compile::plan::Names::Print(std::sync::Arc::new(p.clone()))),
         name: f.name.clone(),
         display: compile::plan::Display::Default,
         size: None,

@@ -298,3 +298,40 @@ fn uprobe_places_by_symbol() {
     assert!(lines[0].contains(" f0: (0x"), "{}", raw.stdout);
     assert!(lines[1].contains(" <- 0x"), "{}", raw.stdout);
 }
+
+/// A filter names a whole struct's leaves by their member paths and
+/// compares them with enumerator names (README, "Whole structs"): the
+/// kernel gets field names and numbers, and drops what does not match.
+#[test]
+fn whole_struct_filtered_by_leaf_paths() {
+    let Some(_lock) = live_lock("a whole struct filtered by its leaves") else {
+        return;
+    };
+    let bin = build(&format!("ckpf{}", std::process::id() % 100_000));
+    // f0 never matches (the state is ST_RUNNING), f1 always does.
+    let never = format!("p {}:take v=*v f:v.state==ST_DONE", bin.display());
+    let always = format!(
+        "p {}:take w=*v f:w.state==ST_RUNNING && w.at.x==-3 && w.path[1].y==13 && w.perm&P_EXEC",
+        bin.display()
+    );
+    let def = show(&[never.clone(), always.clone()]);
+    assert!(def.contains("echo 'v_state==7' > "), "{def}");
+    assert!(
+        def.contains("echo 'w_state==3 && w_at_x==-3 && w_path_1_y==13 && w_perm&4' > "),
+        "{def}"
+    );
+    let run = || {
+        for _ in 0..3 {
+            assert!(Command::new(&bin).status().unwrap().success());
+        }
+    };
+    let text = trace(&[&never, &always, "-c", "3"], 2, run);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", text.stdout);
+    for l in lines {
+        assert!(
+            l.contains(": f1: ") && l.contains(" w={") && l.contains(" state=ST_RUNNING "),
+            "{l}"
+        );
+    }
+}

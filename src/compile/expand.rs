@@ -333,13 +333,14 @@ pub(super) fn lower(
         let mut full = vec![PathPart::Member(name.clone())];
         full.extend(path);
         let ty = super::filter::FieldType::of(&fetch, cx.arch.pointer_size());
+        let dotted = format!("{name}.{path_text}");
         leaves.push(LoweredLeaf {
             path: path_text,
             field: FieldPlan {
                 name: name.clone(),
                 display,
                 width: None,
-                names,
+                names: names.clone(),
                 path: full,
                 cut: 0,
                 signed_bits,
@@ -353,6 +354,8 @@ pub(super) fn lower(
                 },
                 size,
                 ty,
+                path: Some(dotted),
+                names,
             },
             fetch,
         });

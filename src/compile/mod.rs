@@ -626,7 +626,7 @@ fn compile_arg(
             name: name.clone(),
             display,
             width,
-            names,
+            names: names.clone(),
             signed_bits,
             ..Default::default()
         },
@@ -635,6 +635,8 @@ fn compile_arg(
             display,
             size,
             ty,
+            path: None,
+            names,
         },
     ))
 }
@@ -739,6 +741,8 @@ fn event_fields(
         display: Display::Hex,
         size: None,
         ty: word,
+        path: None,
+        names: None,
     };
     let (mut fields, complete) = match target {
         Target::Tracepoint { system, event } => {
