@@ -130,10 +130,7 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
         syscall_params: local.then_some(syscalls),
         event_fields: local.then_some(events),
         raw: opts.raw,
-        known: crate::compile::known::Known::new(
-            opts.arch,
-            (local && !opts.raw).then(running_gfp).flatten(),
-        ),
+        known: crate::compile::known::Known::new(opts.arch, local.then(running_gfp).flatten()),
         return_args,
         ..Context::new(opts.arch, kernel_types.as_deref())
     };

@@ -306,10 +306,12 @@ pub(super) fn lower(
         } else {
             None
         };
-        if names == Some(Names::Symbol) && kernel {
+        // `--raw`: numbers only; a filter still takes the names.
+        let shown = names.clone().filter(|_| !cx.raw);
+        if shown == Some(Names::Symbol) && kernel {
             leaf.ty = FetchType::Symbol;
         }
-        let display = match (&names, cx.types, leaf.ctype) {
+        let display = match (&shown, cx.types, leaf.ctype) {
             (Some(n), Some(types), Some(ty)) => super::names::raw_display(types, ty, n)?,
             _ => leaf.display(),
         };
@@ -340,7 +342,7 @@ pub(super) fn lower(
                 name: name.clone(),
                 display,
                 width: None,
-                names: names.clone(),
+                names: shown,
                 path: full,
                 cut: 0,
                 signed_bits,

@@ -531,7 +531,6 @@ fn compile_arg(
             let f = FetchArg::raw(name, &r.node);
             // `$retval:s32` in a kernel return probe: an `int` return.
             if kernel_return
-                && !cx.raw
                 && named.is_none()
                 && f.value == Fetch::Retval
                 && matches!(
@@ -576,13 +575,14 @@ fn compile_arg(
                     // A kernel code pointer: the kernel's `symbol` type
                     // (its own text output names it too, for `-S`).
                     if names == Some(plan::Names::Symbol)
+                        && !cx.raw
                         && matches!(p.place.node, Place::Kernel { .. })
                     {
                         leaf.ty = crate::fetch::FetchType::Symbol;
                     }
                 }
-                let d = match (&names, cx.types, leaf.ctype) {
-                    (Some(n), Some(types), Some(ty)) => names::raw_display(types, ty, n)?,
+                let d = match (&names, cx.types, leaf.ctype, cx.raw) {
+                    (Some(n), Some(types), Some(ty), false) => names::raw_display(types, ty, n)?,
                     _ => leaf.display(),
                 };
                 signed_bits = leaf.signed_bits();
@@ -626,7 +626,8 @@ fn compile_arg(
             name: name.clone(),
             display,
             width,
-            names: names.clone(),
+            // `--raw`: numbers only; a filter still takes the names.
+            names: names.clone().filter(|_| !cx.raw),
             signed_bits,
             ..Default::default()
         },
@@ -643,7 +644,8 @@ fn compile_arg(
 
 /// The names a typed value's numbers get (README, "Values by name"):
 /// from its C type, and `-ENOENT` for a kernel function's `int`/`long`
-/// return value.
+/// return value. Also with `--raw`, which shows the numbers: a filter
+/// still compares with the names.
 fn leaf_names(
     leaf: &Leaf,
     t: &crate::spec::TypedExpr,
@@ -651,7 +653,7 @@ fn leaf_names(
     cx: &Context<'_>,
     kernel_return: bool,
 ) -> Result<Option<plan::Names>> {
-    let (Some(types), Some(ctype), false) = (cx.types, leaf.ctype, cx.raw) else {
+    let (Some(types), Some(ctype)) = (cx.types, leaf.ctype) else {
         return Ok(None);
     };
     if !matches!(

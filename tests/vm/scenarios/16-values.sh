@@ -8,7 +8,8 @@
 # (README, "Bytes and strings"): skb->data with a letter is the pointer
 # (head + network_header at ip_rcv), lo's perm_addr 32 zero bytes. Whole
 # structs (README, "Whole structs"): the client's struct sock_common at
-# its send, by member (`sk->__sk_common`) and through a cast (`*%0X~`).
+# its send, by member (`sk->__sk_common`, filtered by its leaves' paths
+# and an enumerator name) and through a cast (`*%0X~`).
 TRIG='true </tmp/ckp-values-missing 2>&-; sleep 0.05; echo hello | nc -w 1 127.0.0.1 5557'
 for how in text json raw; do
     case $how in
@@ -28,7 +29,7 @@ for how in text json raw; do
         "p inet_sendmsg st=sock->state stx=%0X->state ctl=msg->msg_control_is_user f:comm==\"nc\"" \
         "p tcp_sendmsg ready=sk->sk_data_ready readyx=%0X->sk_data_ready f:comm==\"nc\"" \
         "p ip_rcv d=%0X~(struct sk_buff)->data h=%0X~(struct sk_buff)->head nh=%0U~(struct sk_buff)->network_header pa=%0X~(struct sk_buff)->dev->perm_addr free=%0~(struct sk_buff)->dev->needs_free_netdev" \
-        "p tcp_sendmsg c=sk->__sk_common f:comm==\"nc\"" \
+        "p tcp_sendmsg c=sk->__sk_common f:comm==\"nc\" && c.skc_family==AF_INET && c.skc_dport==46357" \
         "p tcp_sendmsg w=*%0X~(struct sock_common) f:comm==\"nc\""
     trigger_go t
     wait_nonempty /tmp/nc-values.out
