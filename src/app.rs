@@ -74,7 +74,15 @@ fn run(args: &Args) -> Result<(), Failure> {
 }
 
 fn install_options(args: &Args) -> InstallOptions {
-    InstallOptions { stack: args.stack }
+    use crate::tracefs::PidFilter;
+    InstallOptions {
+        stack: args.stack,
+        pid: match (args.pid, args.tid) {
+            (Some(pid), _) => Some(PidFilter { pid, follow: true }),
+            (None, Some(pid)) => Some(PidFilter { pid, follow: false }),
+            (None, None) => None,
+        },
+    }
 }
 
 /// The probes of the command line, then those of `-f FILE`.
@@ -256,7 +264,7 @@ pub fn build_plan_noted(
         arg_access: access,
         syscall_params: local.then_some(syscalls),
     };
-    let (mut plan, compile_notes) = compile::compile_noted(&probes, &cx, compile::group_name(pid))
+    let (plan, compile_notes) = compile::compile_noted(&probes, &cx, compile::group_name(pid))
         .map_err(|(i, e)| spec_failure(&sources[i], &e.to_string(), e.span, e.help.as_deref()))?;
     notes.extend(compile_notes);
     for n in &notes {
@@ -272,14 +280,6 @@ pub fn build_plan_noted(
                 n.help.as_deref(),
             )
         );
-    }
-    if let Some(pid) = args.pid {
-        for p in &mut plan.probes {
-            p.filter = Some(match p.filter.take() {
-                Some(f) => format!("({f}) && common_pid=={pid}"),
-                None => format!("common_pid=={pid}"),
-            });
-        }
     }
     Ok((plan, Some(why)))
 }
@@ -340,38 +340,7 @@ pub fn render_diagnostic(
 /// The `-S` output: a POSIX sh script that installs the plan on the
 /// target as root, with reading and teardown shown as comments.
 pub fn show_script(plan: &Plan, opts: InstallOptions) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "#!/bin/sh");
-    let _ = writeln!(
-        s,
-        "# coolkprobe: {} probe(s) in group {}; run as root on the target",
-        plan.probes.len(),
-        plan.group
-    );
-    for p in &plan.probes {
-        let spec = p.spec.replace(['\n', '\r'], " ");
-        let _ = writeln!(s, "#   {}: {spec}", p.event_name());
-    }
-    s.push_str(
-        "set -e\n\
-         T=/sys/kernel/tracing\n\
-         if [ ! -e \"$T/events\" ]; then\n\
-         \tif ! mount -t tracefs nodev \"$T\" 2>/dev/null; then\n\
-         \t\tT=/sys/kernel/debug/tracing\n\
-         \t\t[ -e \"$T/events\" ] || mount -t debugfs nodev /sys/kernel/debug\n\
-         \tfi\n\
-         fi\n",
-    );
-    for w in commands::install(plan, opts) {
-        let _ = writeln!(s, "{}", w.to_shell("$T"));
-    }
-    let _ = writeln!(s, "# read the events:");
-    let _ = writeln!(s, "#   cat $T/trace_pipe");
-    let _ = writeln!(s, "# remove the probes:");
-    for w in commands::uninstall(plan, opts) {
-        let _ = writeln!(s, "#   {}", w.to_shell("$T"));
-    }
-    s
+    commands::script(plan, opts)
 }
 
 /// Live tracing: install, stream, tear down (src/live.rs).

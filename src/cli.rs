@@ -86,9 +86,23 @@ pub struct Args {
     #[arg(long = "arg-fetch", value_name = "HOW", default_value = "auto")]
     pub arg_fetch: ArgFetch,
 
-    /// Only events from this process id (adds `common_pid==PID` to every filter).
-    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    /// Only this process: its threads, and the tasks it starts from then on
+    /// (the kernel's set_event_pid with event-fork, in the run's instance).
+    #[arg(short = 'p', long = "pid", value_name = "PID", conflicts_with = "tid")]
     pub pid: Option<u32>,
+
+    /// Only this thread (the kernel's set_event_pid, without event-fork).
+    #[arg(long = "tid", value_name = "TID")]
+    pub tid: Option<u32>,
+
+    /// Record coolkprobe's own threads too (left out by default).
+    #[arg(long = "trace-self")]
+    pub trace_self: bool,
+
+    /// Most KiB of events each CPU holds in memory between the kernel and the
+    /// output (default 4096); past it the kernel's ring buffer takes the load.
+    #[arg(long = "queue-kb", value_name = "KB")]
+    pub queue_kb: Option<u64>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,10 +1,14 @@
-//! A live run: session + per-CPU readers + merge + render, until a
-//! duration, a count, a signal, a closed output or an error ends it.
-//! Whatever ends it, the session's teardown runs (it is an RAII value;
-//! the readers are stopped before it, since the kernel will not remove an
-//! instance whose files are open).
+//! A live run: session + per-CPU readers + merge + render + output, until
+//! a duration, a count, a signal, a closed output or an error ends it.
+//!
+//! Whatever ends it, the session's teardown runs: it is an RAII value
+//! (readers are stopped before it, since the kernel will not remove an
+//! instance whose files are open), and a panic hook tears down too, for
+//! panics that do not unwind. Nothing the run does can block it for long:
+//! output is written by a thread of its own, diagnostics never wait on
+//! stderr, and a signal ends the run within a second even when the output
+//! does not move (what it could not take is counted and reported).
 
-use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
@@ -13,13 +17,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::compile::plan::Plan;
+use crate::render::output::{Output, Target};
 use crate::render::{Comms, Counts, Renderer};
 use crate::ring::format::EventFormat;
 use crate::ring::merge::{Flow, Merger};
 use crate::ring::page::PageLayout;
-use crate::ring::reader::{self, Msg, ReaderConfig, ABORT, DRAIN};
+use crate::ring::reader::{self, Cpu, Msg, ReaderConfig, ABORT, DRAIN};
 use crate::ring::RingError;
-use crate::tracefs::{cleanup_stale, Session, SessionOptions, Tracefs, TracefsError};
+use crate::tracefs::{
+    check_plan, cleanup_stale, in_initial_pid_ns, run_group, say, PidFilter, Session,
+    SessionOptions, Tracefs, TracefsError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
@@ -33,7 +41,24 @@ pub enum LiveError {
     Io { path: PathBuf, source: io::Error },
     #[error("writing output: {0}")]
     Output(io::Error),
+    /// An option out of range for this machine.
+    #[error("{0}")]
+    Option(String),
+    /// A thread of the run panicked (its message is on stderr); the run
+    /// was torn down.
+    #[error("stopped by a panic (a bug: please report it with the message above)")]
+    Panicked,
+    /// What the run installed was disabled or removed under it.
+    #[error(
+        "{what}: someone else disabled or removed this run's events; stopped after {events} events"
+    )]
+    Vanished { what: String, events: u64 },
 }
+
+/// Bytes of events a CPU may hold in memory between the kernel and the
+/// output (`--queue-kb`); past it the kernel's buffer takes the load, and
+/// what it cannot keep is counted as lost.
+pub const DEFAULT_QUEUE_KB: u64 = 4096;
 
 #[derive(Clone, Debug, Default)]
 pub struct LiveOptions {
@@ -44,7 +69,13 @@ pub struct LiveOptions {
     pub output: Option<PathBuf>,
     pub buffer_kb: Option<u64>,
     pub cpus: Vec<u32>,
-    pub pid: Option<u32>,
+    pub pid: Option<PidFilter>,
+    /// Record the run's own threads too (left out by default).
+    pub trace_self: bool,
+    /// Per-CPU bytes held in memory (KiB); [`DEFAULT_QUEUE_KB`] when None.
+    pub queue_kb: Option<u64>,
+    /// Keep task names current from task events in the stream.
+    pub no_name_events: bool,
     /// Echo tracefs writes on stderr.
     pub echo: bool,
     /// Tracefs root; found (or mounted) when None.
@@ -53,6 +84,11 @@ pub struct LiveOptions {
 
 impl LiveOptions {
     pub fn from_args(a: &crate::cli::Args) -> Result<LiveOptions, LiveError> {
+        let pid = match (a.pid, a.tid) {
+            (Some(pid), _) => Some(PidFilter { pid, follow: true }),
+            (None, Some(pid)) => Some(PidFilter { pid, follow: false }),
+            (None, None) => None,
+        };
         Ok(LiveOptions {
             json: a.json,
             stack: a.stack,
@@ -61,8 +97,10 @@ impl LiveOptions {
             output: a.output.clone(),
             buffer_kb: a.buffer_kb,
             cpus: a.cpus.clone(),
-            // The plan's filters already hold `common_pid==PID` (so -S shows it).
-            pid: None,
+            pid,
+            trace_self: a.trace_self,
+            queue_kb: a.queue_kb,
+            no_name_events: false,
             echo: true,
             tracefs: None,
         })
@@ -84,10 +122,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, LiveError> {
         "h" => n * 3600.0,
         _ => return Err(LiveError::Duration(s.into())),
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(LiveError::Duration(s.into()));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| LiveError::Duration(s.into()))
 }
 
 /// Why the run ended.
@@ -100,6 +135,8 @@ pub enum Ended {
     ClosedOutput,
     /// All readers ended on their own (e.g. a reader error).
     Readers,
+    /// Our events were disabled or removed by someone else.
+    Vanished,
 }
 
 #[derive(Clone, Debug)]
@@ -108,6 +145,11 @@ pub struct Summary {
     pub counts: Counts,
     /// Per CPU, from `per_cpu/cpuN/stats`: overrun + commit overrun + dropped.
     pub kernel_lost: Vec<(u32, u64)>,
+    /// Hits the kernel skipped, from kprobe_profile: (event, count).
+    pub missed: Vec<(String, u64)>,
+    /// Events recorded but not written because the run was stopped while
+    /// the output did not take them.
+    pub not_written: u64,
 }
 
 impl Summary {
@@ -119,6 +161,8 @@ impl Summary {
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by the panic hook: the run is torn down and must not look normal.
+static PANICKED: AtomicBool = AtomicBool::new(false);
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_signal(sig: libc::c_int) {
@@ -126,8 +170,9 @@ extern "C" fn on_signal(sig: libc::c_int) {
     STOP.store(true, Ordering::Release);
 }
 
-/// Ctrl-C, SIGTERM and SIGHUP end the run in order; SIGPIPE is ignored
-/// so that a closed output shows up as EPIPE on write.
+/// Ctrl-C, SIGTERM and SIGHUP (a closed terminal) end the run in order;
+/// SIGPIPE is ignored so that a closed output shows up as EPIPE on write.
+/// No SA_RESTART: a signal interrupts whatever blocking call got it.
 fn install_signals() {
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
@@ -138,6 +183,43 @@ fn install_signals() {
         }
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+}
+
+/// A panic anywhere tears the run down before anything else (printing
+/// the message may block on a stderr nobody reads): the readers' files
+/// are swapped for /dev/null so that the instance can go, then every
+/// session's undo runs. Unwinding would do the same through the Drops,
+/// but a panic may not unwind (panic=abort, across `extern "C"`, inside
+/// a Drop while unwinding).
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.store(true, Ordering::SeqCst);
+            reader::neutralise_all();
+            crate::tracefs::emergency_teardown();
+            prev(info);
+        }));
+    });
+}
+
+/// After a signal, how long the run may go on draining what was recorded,
+/// and writing what was rendered, before it drops the rest: the whole
+/// exit stays under a second.
+const DRAIN_AFTER_SIGNAL: Duration = Duration::from_millis(400);
+const WRITE_AFTER_SIGNAL: Duration = Duration::from_millis(600);
+
+/// When the main loop first saw a signal.
+static SIGNAL_SEEN: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+
+fn signal_seen() -> Option<Instant> {
+    *SIGNAL_SEEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For the output: a signal came, so a blocked output is given up on.
+fn output_give_up() -> bool {
+    STOP.load(Ordering::Acquire)
 }
 
 /// The reader threads; dropping them stops them (before the session goes).
@@ -157,56 +239,60 @@ impl Drop for Readers {
     }
 }
 
-/// Stdout as a plain file: our own buffer does the batching.
-fn stdout_file() -> Result<File, LiveError> {
-    use std::os::fd::FromRawFd;
-    let fd = unsafe { libc::dup(1) };
-    if fd < 0 {
-        return Err(LiveError::Output(io::Error::last_os_error()));
-    }
-    Ok(unsafe { File::from_raw_fd(fd) })
-}
-
 fn read_format(fs: &Tracefs, rel: &str) -> Result<EventFormat, LiveError> {
     let text = fs.read(rel)?;
     Ok(EventFormat::parse(&text)?)
 }
+
+/// Task events that keep names current, where the kernel has them.
+const NAME_EVENTS: [(&str, &str); 2] = [("sched", "sched_process_fork"), ("task", "task_rename")];
 
 pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     let fs = match &opts.tracefs {
         Some(p) => Tracefs::at(p),
         None => Tracefs::find_or_mount()?,
     };
+    check_options(&fs, opts)?;
+    check_plan(&fs, plan)?;
     for g in cleanup_stale(&fs)? {
-        eprintln!("coolkprobe: removed {g}, left by a run that no longer exists");
+        say(format_args!(
+            "coolkprobe: removed {g}, left by a run that no longer exists"
+        ));
     }
     STOP.store(false, Ordering::Relaxed);
+    *SIGNAL_SEEN.lock().unwrap_or_else(|e| e.into_inner()) = None;
     install_signals();
-    let out = match &opts.output {
-        Some(p) => File::create(p).map_err(|source| LiveError::Io {
-            path: p.clone(),
-            source,
-        })?,
-        None => stdout_file()?,
+    install_panic_hook();
+    let target = match &opts.output {
+        Some(p) => Target::path(p.clone()),
+        None => Target::stdout(),
+    }
+    .map_err(|source| LiveError::Io {
+        path: opts.output.clone().unwrap_or_else(|| "stdout".into()),
+        source,
+    })?;
+    let extra_events: Vec<(String, String)> = if opts.no_name_events {
+        vec![]
+    } else {
+        NAME_EVENTS
+            .iter()
+            .filter(|(s, e)| fs.path(&format!("events/{s}/{e}/format")).exists())
+            .map(|(s, e)| (s.to_string(), e.to_string()))
+            .collect()
     };
     let sess_opts = SessionOptions {
         stack: opts.stack,
         buffer_kb: opts.buffer_kb,
         cpus: opts.cpus.clone(),
         pid: opts.pid,
+        notrace_self: !opts.trace_self,
+        extra_events,
         echo: opts.echo,
     };
-    let mut session = Session::start(fs.clone(), plan, &sess_opts)?;
+    let group = run_group(std::process::id());
+    let mut session = Session::create(fs.clone(), &group, &sess_opts)?;
     let inst = session.instance().to_string();
 
-    let mut formats = Vec::new();
-    for p in &plan.probes {
-        let (sys, ev) = p.event_path(&plan.group);
-        formats.push(read_format(
-            &fs,
-            &format!("{inst}/events/{sys}/{ev}/format"),
-        )?);
-    }
     let stack = if opts.stack {
         Some(read_format(
             &fs,
@@ -223,47 +309,72 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         Err(_) => page_size(),
     };
     let layout = PageLayout::parse(&fs.read("events/header_page")?, subbuf)?;
+    let cfg = ReaderConfig {
+        layout,
+        stack_id: stack.as_ref().map(|f| f.id),
+        ..ReaderConfig::default()
+    };
+    let batch_bytes = cfg.batch_pages * subbuf;
+    let queue = opts.queue_kb.unwrap_or(DEFAULT_QUEUE_KB) as usize * 1024;
+    let buffers = (queue / batch_bytes).max(2);
 
-    let mut r = Renderer::new(plan, formats, stack, opts.json, out);
-    r.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
-    r.limit = opts.count;
-    let stack_id = r.stack_id();
-    let cpus = cpus_of(&fs, &inst, &opts.cpus)?;
-    let (tx, rx) = crossbeam_channel::bounded::<Msg>(256);
+    // Readers and the writer start before anything is enabled: when the
+    // run lists its threads for the kernel to leave out, they are there.
+    let mut cpus = Vec::new();
+    for (slot, cpu) in cpus_of(&fs, &inst, &opts.cpus)?.into_iter().enumerate() {
+        let path = fs.path(&format!("{inst}/per_cpu/cpu{cpu}/trace_pipe_raw"));
+        cpus.push(
+            Cpu::open(slot, cpu, path.clone(), buffers)
+                .map_err(|source| LiveError::Io { path, source })?,
+        );
+    }
+    let cpus = Arc::new(cpus);
+    let (tx, rx) = crossbeam_channel::bounded::<Msg>(1024);
     let mut readers = Readers {
         state: Arc::new(AtomicU8::new(reader::RUN)),
         handles: Vec::new(),
     };
-    for (slot, &cpu) in cpus.iter().enumerate() {
-        let path = fs.path(&format!("{inst}/per_cpu/cpu{cpu}/trace_pipe_raw"));
-        let file = reader::open(&path).map_err(|source| LiveError::Io {
-            path: path.clone(),
-            source,
-        })?;
+    for (i, c) in cpus.iter().enumerate() {
         let cfg = ReaderConfig {
-            layout,
-            stats: Some(fs.path(&format!("{inst}/per_cpu/cpu{cpu}/stats"))),
-            stack_id,
-            ..ReaderConfig::default()
+            stats: Some(fs.path(&format!("{inst}/per_cpu/cpu{}/stats", c.cpu))),
+            ..cfg.clone()
         };
-        let h = reader::spawn(
-            slot,
-            cpu,
-            path.clone(),
-            file,
-            cfg,
-            readers.state.clone(),
-            tx.clone(),
-        )
-        .map_err(|source| LiveError::Io { path, source })?;
+        let h = reader::spawn(cpus.clone(), i, cfg, readers.state.clone(), tx.clone()).map_err(
+            |source| LiveError::Io {
+                path: c.path.clone(),
+                source,
+            },
+        )?;
         readers.handles.push(h);
     }
     drop(tx);
+    let output = Output::start(target, output_give_up).map_err(LiveError::Output)?;
 
-    let mut merger = Merger::new(cpus.len(), Duration::from_millis(40));
-    let deadline = opts.duration.map(|d| Instant::now() + d);
+    session.install(plan, &sess_opts)?;
+    let mut formats = Vec::new();
+    for p in &plan.probes {
+        let (sys, ev) = p.event_path(session.group());
+        formats.push(read_format(
+            &fs,
+            &format!("{inst}/events/{sys}/{ev}/format"),
+        )?);
+    }
+    let mut r = Renderer::new(plan, formats, stack, opts.json, output);
+    let mut names = Vec::new();
+    for (s, e) in &sess_opts.extra_events {
+        names.push(read_format(&fs, &format!("{inst}/events/{s}/{e}/format"))?);
+    }
+    r.track_names(names);
+    r.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
+    r.limit = opts.count;
+
+    let mut merger = Merger::with_cpus(cpus.clone(), Duration::from_millis(40));
+    let deadline = opts.duration.and_then(|d| Instant::now().checked_add(d));
     let mut ended = None;
+    let mut vanished = None;
     let mut emitting = true;
+    let mut last_check = Instant::now();
+    let mut aborted = false;
     let mut wait = Duration::from_millis(50);
     loop {
         match rx.recv_timeout(wait) {
@@ -279,7 +390,18 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         }
         wait = Duration::from_millis(50);
         if emitting {
-            let (flow, hold) = merger.emit(&mut r);
+            let (mut flow, mut hold) = merger.emit(&mut r, None);
+            if flow == Flow::Continue && hold.is_some() {
+                // Held back for CPUs that sent nothing: if they are found
+                // drained, nothing older can come from them.
+                let at = Instant::now();
+                if merger.idle_slots().all(|i| cpus[i].drained()) {
+                    while let Ok(m) = rx.try_recv() {
+                        merger.feed(m, &mut r);
+                    }
+                    (flow, hold) = merger.emit(&mut r, Some(at));
+                }
+            }
             if flow == Flow::Stop {
                 emitting = false;
                 ended.get_or_insert(if r.write_error.is_some() {
@@ -289,7 +411,10 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
                 });
             }
             if let Some(h) = hold {
-                wait = wait.min(h.max(Duration::from_millis(1)));
+                // A busy reader delivers within a few milliseconds.
+                wait = wait
+                    .min(h)
+                    .clamp(Duration::from_millis(1), Duration::from_millis(2));
             }
             if r.flush() == Flow::Stop {
                 emitting = false;
@@ -303,16 +428,34 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             ended.get_or_insert(Ended::Readers);
             break;
         }
+        let now = Instant::now();
+        if STOP.load(Ordering::Acquire) {
+            let mut seen = SIGNAL_SEEN.lock().unwrap_or_else(|e| e.into_inner());
+            seen.get_or_insert(now);
+        }
         if ended.is_none() {
             if STOP.load(Ordering::Acquire) {
                 ended = Some(Ended::Signal(SIGNAL.load(Ordering::Relaxed)));
-            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+            } else if deadline.is_some_and(|d| now >= d) {
                 ended = Some(Ended::Duration);
+            } else if now.duration_since(last_check) >= Duration::from_millis(250) {
+                last_check = now;
+                if let Err(what) = session.check_intact() {
+                    vanished = Some(what);
+                    ended = Some(Ended::Vanished);
+                }
             }
         }
         if ended.is_some() && readers.state.load(Ordering::Relaxed) == reader::RUN {
-            session.stop_recording()?;
+            let _ = session.stop_recording();
             readers.state.store(DRAIN, Ordering::Release);
+        }
+        // A signal ends the run soon, whatever is left to read.
+        if signal_seen().is_some_and(|t| now.duration_since(t) >= DRAIN_AFTER_SIGNAL) {
+            readers.state.store(ABORT, Ordering::Release);
+            merger.discard();
+            aborted = true;
+            break;
         }
         if !emitting && merger.finished() {
             break;
@@ -322,17 +465,58 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         r.flush();
     }
     drop(readers);
-    let kernel_lost = cpus
-        .iter()
-        .map(|&c| (c, stats_lost(&fs, &inst, c)))
+    let mut not_written = merger.discarded;
+    if aborted {
+        not_written += cpus
+            .iter()
+            .map(|c| stats_field(&fs, &inst, c.cpu, "entries"))
+            .sum::<u64>();
+    } else if ended == Some(Ended::Count) || ended == Some(Ended::ClosedOutput) {
+        not_written = 0;
+    }
+    drop(merger);
+    drop(cpus);
+    let kernel_lost = cpus_of(&fs, &inst, &opts.cpus)?
+        .into_iter()
+        .map(|c| (c, stats_lost(&fs, &inst, c)))
         .collect::<Vec<_>>();
+    // The kernel's skipped hits, read before the definitions go.
+    let mut missed = Vec::new();
+    for (label, n) in crate::tracefs::probe_misses(&fs, session.group()) {
+        if n > 0 {
+            if let Some(p) = plan.probes.iter().find(|p| p.event_name() == label) {
+                r.missed(&label, &p.spec, n);
+            }
+            missed.push((label, n));
+        }
+    }
+    if emitting {
+        r.flush();
+    }
+    let counts = r.counts.clone();
     let write_error = r.write_error.take();
+    let mut output = r.into_out();
+    output.finish(|| signal_seen().is_some_and(|t| t.elapsed() >= WRITE_AFTER_SIGNAL));
+    not_written += output.dropped_events;
+    let write_error = write_error.or_else(|| output.take_error());
     let summary = Summary {
         ended: ended.unwrap_or(Ended::Readers),
-        counts: r.counts.clone(),
+        counts,
         kernel_lost,
+        missed,
+        not_written,
     };
     session.teardown()?;
+    if PANICKED.load(Ordering::SeqCst) {
+        return Err(LiveError::Panicked);
+    }
+    if let Some(what) = vanished {
+        print_summary(&summary);
+        return Err(LiveError::Vanished {
+            what,
+            events: summary.counts.events,
+        });
+    }
     if let Some(e) = write_error {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(LiveError::Output(e));
@@ -341,9 +525,74 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     Ok(summary)
 }
 
-/// The CPUs to read: those asked for, else every per_cpu directory.
+/// Option values checked against this machine before anything is done.
+fn check_options(fs: &Tracefs, opts: &LiveOptions) -> Result<(), LiveError> {
+    let ncpu = cpus_of(fs, "", &[])?.len() as u64;
+    if let Some(&c) = opts.cpus.iter().find(|&&c| c as u64 >= ncpu) {
+        return Err(LiveError::Option(format!(
+            "--cpu {c}: this machine has CPUs 0-{} (tracefs per_cpu/)",
+            ncpu.saturating_sub(1)
+        )));
+    }
+    let mem_kb = mem_total_kb().unwrap_or(u64::MAX);
+    if let Some(kb) = opts.buffer_kb {
+        // The kernel allocates it on every CPU, unswappable.
+        if kb == 0 || kb.saturating_mul(ncpu) > mem_kb / 2 {
+            return Err(LiveError::Option(format!(
+                "--buffer-kb {kb}: must be at least 1 and, times {ncpu} CPUs, at most half of \
+                 this machine's {mem_kb} KiB of memory"
+            )));
+        }
+    }
+    if let Some(kb) = opts.queue_kb {
+        if kb < 64 || kb.saturating_mul(ncpu) > mem_kb / 4 {
+            return Err(LiveError::Option(format!(
+                "--queue-kb {kb}: must be at least 64 and, times {ncpu} CPUs, at most a quarter \
+                 of this machine's {mem_kb} KiB of memory"
+            )));
+        }
+    }
+    if let Some(p) = opts.pid {
+        let flag = if p.follow { "-p" } else { "--tid" };
+        if !in_initial_pid_ns() {
+            return Err(LiveError::Option(format!(
+                "{flag} {}: this run is inside a PID namespace, and the kernel's pid filter \
+                 takes the PIDs of the initial namespace: run it from there",
+                p.pid
+            )));
+        }
+        // A thread id has its /proc entry too (not listed, but there).
+        if p.pid == 0 || !std::path::Path::new(&format!("/proc/{}", p.pid)).exists() {
+            return Err(LiveError::Option(format!(
+                "{flag} {}: no such {}",
+                p.pid,
+                if p.follow { "process" } else { "thread" }
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn mem_total_kb() -> Option<u64> {
+    let t = std::fs::read_to_string("/proc/meminfo").ok()?;
+    t.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The CPUs to read: those asked for, else every per_cpu directory (of
+/// the instance `inst`, or of the root when empty).
 fn cpus_of(fs: &Tracefs, inst: &str, want: &[u32]) -> Result<Vec<u32>, LiveError> {
-    let dir = fs.path(&format!("{inst}/per_cpu"));
+    let rel = if inst.is_empty() {
+        "per_cpu".to_string()
+    } else {
+        format!("{inst}/per_cpu")
+    };
+    let dir = fs.path(&rel);
     let rd = std::fs::read_dir(&dir).map_err(|source| LiveError::Io {
         path: dir.clone(),
         source,
@@ -360,6 +609,19 @@ fn cpus_of(fs: &Tracefs, inst: &str, want: &[u32]) -> Result<Vec<u32>, LiveError
 /// Records the kernel counted as lost on a CPU of our instance.
 fn stats_lost(fs: &Tracefs, inst: &str, cpu: u32) -> u64 {
     reader::stats_lost(&fs.path(&format!("{inst}/per_cpu/cpu{cpu}/stats"))).unwrap_or(0)
+}
+
+/// One counter of `per_cpu/cpuN/stats` (e.g. `entries`: records unread).
+fn stats_field(fs: &Tracefs, inst: &str, cpu: u32, name: &str) -> u64 {
+    std::fs::read_to_string(fs.path(&format!("{inst}/per_cpu/cpu{cpu}/stats")))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim() == name)
+                .and_then(|(_, v)| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn page_size() -> usize {
@@ -387,10 +649,24 @@ pub fn print_summary(s: &Summary) {
         }
         line.push_str("; try --buffer-kb)");
     }
+    if !s.missed.is_empty() {
+        let total: u64 = s.missed.iter().map(|m| m.1).sum();
+        line.push_str(&format!(", MISSED {total} hits (kprobe_profile:"));
+        for (ev, n) in &s.missed {
+            line.push_str(&format!(" {ev}: {n}"));
+        }
+        line.push(')');
+    }
+    if s.not_written > 0 {
+        line.push_str(&format!(
+            ", {} events not written (the output did not take them before the run was stopped)",
+            s.not_written
+        ));
+    }
     if c.corrupt > 0 {
         line.push_str(&format!(", {} corrupt pages skipped", c.corrupt));
     }
-    eprintln!("{line}");
+    say(format_args!("{line}"));
 }
 
 /// The CLI's live mode: run, print the summary, map the end to an exit code.

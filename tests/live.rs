@@ -22,24 +22,52 @@ fn zz_child_entry() {
     let Ok(spec) = std::env::var("CKP_CHILD") else {
         return;
     };
-    let group = format!("coolkprobe_{}", std::process::id());
+    let group = coolkprobe::tracefs::run_group(std::process::id());
     if spec == "panic" {
         // A panic while a session is up: unwinding must tear it down.
         let plan = plan_from("tp|syscalls|sys_enter_getppid", &group);
         let fs = coolkprobe::tracefs::Tracefs::find_or_mount().unwrap();
-        let _s = coolkprobe::tracefs::Session::start(fs, &plan, &Default::default()).unwrap();
+        let o = Default::default();
+        let mut s = coolkprobe::tracefs::Session::create(fs, &group, &o).unwrap();
+        s.install(&plan, &o).unwrap();
         eprintln!("SESSION UP");
         panic!("deliberate panic with a live session");
     }
     let plan = plan_from(&spec, &group);
     let env = |k: &str| std::env::var(k).ok();
+    if let Some(enable) = env("CKP_ABORT_WHEN") {
+        // Once the run is up, a panic that cannot unwind (as with
+        // panic=abort): no Drop runs; the panic hook must tear down.
+        let enable = Path::new(TRACEFS)
+            .join("instances")
+            .join(&group)
+            .join("events")
+            .join(enable.replace("GROUP", &group))
+            .join("enable");
+        std::thread::spawn(move || {
+            while !std::fs::read_to_string(&enable).is_ok_and(|s| s.starts_with('1')) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            eprintln!("ABORTING");
+            panic_without_unwinding();
+        });
+    }
     let opts = coolkprobe::live::LiveOptions {
         json: env("CKP_JSON").is_some(),
         stack: env("CKP_STACK").is_some(),
         duration: env("CKP_DURATION").map(|d| coolkprobe::live::parse_duration(&d).unwrap()),
         count: env("CKP_COUNT").map(|c| c.parse().unwrap()),
         output: env("CKP_OUTPUT").map(PathBuf::from),
-        pid: env("CKP_PID").map(|c| c.parse().unwrap()),
+        pid: env("CKP_PID")
+            .map(|c| coolkprobe::tracefs::PidFilter {
+                pid: c.parse().unwrap(),
+                follow: true,
+            })
+            .or(env("CKP_TID").map(|c| coolkprobe::tracefs::PidFilter {
+                pid: c.parse().unwrap(),
+                follow: false,
+            })),
         buffer_kb: env("CKP_BUFFER_KB").map(|c| c.parse().unwrap()),
         cpus: env("CKP_CPUS").map_or(vec![], |c| {
             c.split(',').map(|x| x.parse().unwrap()).collect()
@@ -58,6 +86,10 @@ fn zz_child_entry() {
         }
     }
     std::process::exit(0);
+}
+
+extern "C" fn panic_without_unwinding() {
+    panic!("a panic that cannot unwind");
 }
 
 /// `tp SYS EVENT [FILTER]` | `up PATH OFFSET` (entry + return probe) |
@@ -239,7 +271,7 @@ fn spawn(spec: &str, env: &[(&str, &str)], stdout: Stdio) -> Run {
         cmd.env(k, v);
     }
     let child = cmd.spawn().unwrap();
-    let group = format!("coolkprobe_{}", child.id());
+    let group = coolkprobe::tracefs::run_group(child.id());
     Run { child, group }
 }
 
@@ -760,7 +792,7 @@ fn cli_end_to_end() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let group = format!("coolkprobe_{}", child.id());
+    let group = coolkprobe::tracefs::run_group(child.id());
     let en = Path::new(TRACEFS)
         .join("instances")
         .join(&group)
@@ -969,5 +1001,291 @@ fn cpu_selection() {
         300
     );
     assert!(text.lines().all(|l| l.contains(" [001] ")));
+    assert_clean(&group);
+}
+
+// ------------------------------------------------ the real binary, under pressure
+
+/// The binary with `args`; its group (same PID namespace as this test).
+fn bin(args: &[&str], stdout: Stdio, stderr: Stdio) -> (Child, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
+        .args(args)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let group = coolkprobe::tracefs::run_group(child.id());
+    (child, group)
+}
+
+/// Wait until `instances/GROUP/events/EVENT/enable` reads 1.
+fn wait_enabled(child: &mut Child, group: &str, event: &str) {
+    let p = Path::new(TRACEFS)
+        .join("instances")
+        .join(group)
+        .join("events")
+        .join(event)
+        .join("enable");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&p).is_ok_and(|s| s.starts_with('1')) {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("the run ended before it was ready: {st}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// `2>&1 | head -1`: stdout and stderr share a pipe whose reader leaves
+/// after one line. Every later write fails (EPIPE); the run must still
+/// end by itself and leave nothing installed (it used to abort, 134).
+#[test]
+fn closed_stderr_mid_run() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("closed-err");
+    let prog = gcc(&dir, "probe_prog", PROG);
+    let off = file_offset(&prog, "probe_me");
+    let up = format!("p {}:{off:#x} a=%di", prog.display());
+    let (r, w) = pipe();
+    let (mut child, group) = bin(
+        &["-d", "2", "t syscalls:sys_enter_getppid", &up],
+        Stdio::from(w.try_clone().unwrap()),
+        Stdio::from(w),
+    );
+    // `head -1`: one line, then the pipe's only reader is gone.
+    let mut first = String::new();
+    BufReader::new(r).read_line(&mut first).unwrap();
+    assert!(first.starts_with("mkdir "), "{first}");
+    let st = wait_timeout(&mut child, Duration::from_secs(20));
+    assert_eq!(st, Some(0), "exit status (None: killed by a signal)");
+    assert_clean(&group);
+}
+
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+/// A terminal that hangs up: SIGHUP, and every write to it fails (EIO).
+#[test]
+fn hangup_of_the_terminal() {
+    use std::os::fd::FromRawFd;
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("hup");
+    let prog = gcc(&dir, "probe_prog", PROG);
+    let off = file_offset(&prog, "probe_me");
+    let up = format!("p {}:{off:#x} a=%di", prog.display());
+    let (mut master, mut slave) = (0, 0);
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0);
+    // Only the child may hold the terminal (the master must close).
+    for fd in [master, slave] {
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    let slave = unsafe { std::fs::File::from_raw_fd(slave) };
+    let master = unsafe { std::fs::File::from_raw_fd(master) };
+    let (mut child, group) = bin(
+        &["t syscalls:sys_enter_getppid", &up],
+        Stdio::from(slave.try_clone().unwrap()),
+        Stdio::from(slave),
+    );
+    wait_enabled(&mut child, &group, &format!("{group}/f1"));
+    // The terminal goes away: the master side closes, then the hangup.
+    drop(master);
+    let t0 = Instant::now();
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+    let st = wait_timeout(&mut child, Duration::from_secs(20));
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "ended {:?} after SIGHUP",
+        t0.elapsed()
+    );
+    assert_eq!(st, Some(0), "exit status (None: killed by a signal)");
+    assert_clean(&group);
+}
+
+/// A panic that does not unwind (as under panic=abort): no Drop runs,
+/// the panic hook tears down.
+#[test]
+fn panic_without_unwinding_tears_down() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("abort");
+    let prog = gcc(&dir, "probe_prog", PROG);
+    let off = file_offset(&prog, "probe_me");
+    let spec = format!("up|{}|{off:#x}", prog.display());
+    let mut run = spawn(&spec, &[("CKP_ABORT_WHEN", "GROUP/f1")], Stdio::null());
+    let group = run.group.clone();
+    let (code, _, err) = run.finish();
+    assert!(err.contains("ABORTING"), "{err}");
+    // SIGABRT, or the main thread's error exit if it ends first.
+    assert_ne!(code, Some(0), "{err}");
+    assert_clean(&group);
+}
+
+/// Runs in other PID namespaces share tracefs: a run inside
+/// `unshare -p` must neither take the host run's group for a dead run's
+/// nor collide with a run that has the same PID in another namespace
+/// (both are PID 1 here). Each gets every event of the generator.
+#[test]
+fn runs_in_other_pid_namespaces() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("pidns");
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    let exe = env!("CARGO_BIN_EXE_coolkprobe");
+    let host_out = dir.join("host.out");
+    let (mut host, group) = bin(
+        &[
+            "t syscalls:sys_enter_getppid",
+            "-o",
+            host_out.to_str().unwrap(),
+        ],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    wait_enabled(&mut host, &group, "syscalls/sys_enter_getppid");
+    let before: Vec<String> = instances();
+    // Two runs in two new PID namespaces: each is PID 1 in its own.
+    let ns_outs = [dir.join("ns1.out"), dir.join("ns2.out")];
+    let mut ns: Vec<Child> = ns_outs
+        .iter()
+        .map(|o| {
+            Command::new("unshare")
+                .args(["-p", "-f", "--mount-proc", exe])
+                .args(["t syscalls:sys_enter_getppid", "-o", o.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("unshare")
+        })
+        .collect();
+    // Both namespaced runs are up: two more instances of ours, enabled.
+    let t0 = Instant::now();
+    let theirs = loop {
+        let new: Vec<String> = instances()
+            .into_iter()
+            .filter(|i| !before.contains(i) && i.starts_with("coolkprobe_1_"))
+            .collect();
+        let on = |i: &String| {
+            std::fs::read_to_string(
+                Path::new(TRACEFS)
+                    .join("instances")
+                    .join(i)
+                    .join("events/syscalls/sys_enter_getppid/enable"),
+            )
+            .is_ok_and(|s| s.starts_with('1'))
+        };
+        if new.len() == 2 && new.iter().all(on) {
+            break new;
+        }
+        for c in &mut ns {
+            if let Ok(Some(st)) = c.try_wait() {
+                let mut e = String::new();
+                c.stderr.take().unwrap().read_to_string(&mut e).unwrap();
+                panic!("a namespaced run ended early ({st}):\n{e}");
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "namespaced runs never ready"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_ne!(theirs[0], theirs[1], "same PID, distinct groups");
+    std::thread::sleep(Duration::from_millis(200));
+    let gpid = run_gen(&gen, 1000);
+    std::thread::sleep(Duration::from_millis(200));
+    // unshare waits for the run it forked: the signal goes to the run.
+    for c in &ns {
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", c.id())).unwrap();
+        for k in kids.split_whitespace() {
+            unsafe { libc::kill(k.parse().unwrap(), libc::SIGINT) };
+        }
+    }
+    unsafe { libc::kill(host.id() as i32, libc::SIGINT) };
+    let mut errs = Vec::new();
+    for c in ns.iter_mut().chain(std::iter::once(&mut host)) {
+        let mut e = String::new();
+        c.stderr.take().unwrap().read_to_string(&mut e).unwrap();
+        assert_eq!(wait_timeout(c, Duration::from_secs(20)), Some(0), "{e}");
+        errs.push(e);
+    }
+    for (out, err) in ns_outs.iter().chain(std::iter::once(&host_out)).zip(&errs) {
+        for live in theirs.iter().chain(std::iter::once(&group)) {
+            assert!(
+                !err.contains(&format!("removed {live},")),
+                "took a live run for dead:\n{err}"
+            );
+        }
+        let text = std::fs::read_to_string(out).unwrap();
+        let n = text
+            .lines()
+            .filter(|l| l.contains(&format!("-{gpid} ")))
+            .count();
+        assert_eq!(n, 1000, "{}: events of the generator\n{err}", out.display());
+    }
+    assert_clean(&group);
+    for g in &theirs {
+        assert_clean(g);
+    }
+}
+
+fn instances() -> Vec<String> {
+    std::fs::read_dir(Path::new(TRACEFS).join("instances"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Someone disables the run's events and withdraws its probe under it:
+/// the run says so, tears down what is left, and fails.
+#[test]
+fn probes_removed_under_the_run() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("vanish");
+    let prog = gcc(&dir, "probe_prog", PROG);
+    let off = file_offset(&prog, "probe_me");
+    let up = format!("p {}:{off:#x} a=%di", prog.display());
+    let (mut child, group) = bin(&[&up], Stdio::null(), Stdio::piped());
+    wait_enabled(&mut child, &group, &format!("{group}/f0"));
+    let t = Path::new(TRACEFS);
+    std::fs::write(t.join("instances").join(&group).join("events/enable"), "0").unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(t.join("uprobe_events"))
+            .unwrap();
+        f.write_all(format!("-:{group}/f0").as_bytes()).unwrap();
+    }
+    let st = wait_timeout(&mut child, Duration::from_secs(10));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(st, Some(1), "{err}");
+    assert!(
+        err.contains("someone else disabled or removed this run's events"),
+        "{err}"
+    );
     assert_clean(&group);
 }

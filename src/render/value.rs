@@ -91,11 +91,21 @@ fn push_u00(b: &mut Vec<u8>, c: u8) {
 
 /// A string in text output: quoted, non-printables as `\xNN`.
 fn push_text_str(b: &mut Vec<u8>, s: &[u8]) {
-    const H: &[u8; 16] = b"0123456789abcdef";
     b.push(b'"');
+    push_escaped(b, s, b'"');
+    b.push(b'"');
+}
+
+/// Bytes for text output with every control byte, DEL and non-ASCII byte
+/// as `\xNN` (and `\\`, and `quote` escaped): a process name or a string
+/// read from a traced process can neither break a line nor send the
+/// terminal an escape sequence.
+pub fn push_escaped(b: &mut Vec<u8>, s: &[u8], quote: u8) {
+    const H: &[u8; 16] = b"0123456789abcdef";
     for &c in s {
         match c {
-            b'"' | b'\\' => {
+            b'\\' => b.extend_from_slice(b"\\\\"),
+            c if quote != 0 && c == quote => {
                 b.push(b'\\');
                 b.push(c);
             }
@@ -107,7 +117,18 @@ fn push_text_str(b: &mut Vec<u8>, s: &[u8]) {
             }
         }
     }
-    b.push(b'"');
+}
+
+/// Length of [`push_escaped`]'s output.
+pub fn escaped_len(s: &[u8], quote: u8) -> usize {
+    s.iter()
+        .map(|&c| match c {
+            b'\\' => 2,
+            c if quote != 0 && c == quote => 2,
+            0x20..=0x7e => 1,
+            _ => 4,
+        })
+        .sum()
 }
 
 /// What a scalar becomes under a display.
@@ -208,6 +229,8 @@ pub fn push_text(b: &mut Vec<u8>, f: &Field, v: Option<Value<'_>>, disp: Display
     };
     match v {
         Value::Str(s) => push_text_str(b, s),
+        // As the kernel's own trace output shows it; never `""`.
+        Value::Fault => b.extend_from_slice(b"(fault)"),
         Value::Unsigned(_) | Value::Signed(_) => match scalar(f, v, disp) {
             Some(Shown::Hex(u)) => push_hex(b, u),
             Some(Shown::Signed(i)) => push_i64(b, i),
@@ -259,6 +282,8 @@ pub fn push_json(b: &mut Vec<u8>, f: &Field, v: Option<Value<'_>>, disp: Display
     };
     match v {
         Value::Str(s) => push_json_str(b, s),
+        // The renderer says why beside the args (`faults`).
+        Value::Fault => b.extend_from_slice(b"null"),
         Value::Unsigned(_) | Value::Signed(_) => match scalar(f, v, disp) {
             Some(Shown::Hex(u)) => {
                 b.push(b'"');
@@ -404,6 +429,13 @@ mod tests {
         );
         let j = json(&f, Value::Str("é\u{1}".as_bytes()), Display::Default);
         assert_eq!(serde_json::from_str::<String>(&j).unwrap(), "é\u{1}");
+        assert_eq!(text(&f, Value::Fault, Display::Default), "(fault)");
+        assert_eq!(text(&f, Value::Str(b""), Display::Default), "\"\"");
+        assert_eq!(json(&f, Value::Fault, Display::Default), "null");
+        let mut b = Vec::new();
+        push_escaped(&mut b, b"a\n\x1b[31mb\\ c", 0);
+        assert_eq!(b, b"a\\x0a\\x1b[31mb\\\\ c");
+        assert_eq!(escaped_len(b"a\n\x1b[31mb\\ c", 0), b.len());
     }
 
     #[test]

@@ -4,16 +4,31 @@
 //! them. Both use this one list, so what `-S` prints is what a live run
 //! does.
 
+use super::PidFilter;
 use crate::compile::plan::Plan;
 
-/// One write to a file under the tracefs root.
+/// Where a write's file is: the tracefs root, or the tree the events are
+/// enabled in (a live run's instance; the root or an instance in `-S`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `kprobe_events`, `uprobe_events`: one list for the whole machine.
+    Global,
+    /// `events/...`, `set_event_pid`, `options/...`.
+    Instance,
+}
+
+/// One write to a file under the tracefs root or an instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
-    /// Path relative to the tracefs root, e.g. `kprobe_events`.
+    /// Path relative to its scope's directory, e.g. `kprobe_events`.
     pub file: String,
     pub text: String,
     /// `>>` (append) rather than `>` (truncate).
     pub append: bool,
+    pub scope: Scope,
+    /// In a shell script, this shell word instead of the quoted text
+    /// (what only the target can know, e.g. a process's threads).
+    pub shell_text: Option<String>,
 }
 
 impl Write {
@@ -22,6 +37,8 @@ impl Write {
             file,
             text: text.into(),
             append: false,
+            scope: Scope::Instance,
+            shell_text: None,
         }
     }
     fn append(file: &str, text: impl Into<String>) -> Write {
@@ -29,14 +46,23 @@ impl Write {
             file: file.to_string(),
             text: text.into(),
             append: true,
+            scope: Scope::Global,
+            shell_text: None,
         }
     }
 
-    /// `echo '...' >> $T/file`, quoted for sh.
-    pub fn to_shell(&self, root_var: &str) -> String {
+    /// `echo '...' >> $T/file`, quoted for sh; instance files under
+    /// `inst_var`.
+    pub fn to_shell(&self, root_var: &str, inst_var: &str) -> String {
+        let dir = match self.scope {
+            Scope::Global => root_var,
+            Scope::Instance => inst_var,
+        };
         format!(
-            "echo {} {} {root_var}/{}",
-            sh_quote(&self.text),
+            "echo {} {} {dir}/{}",
+            self.shell_text
+                .clone()
+                .unwrap_or_else(|| sh_quote(&self.text)),
             if self.append { ">>" } else { ">" },
             self.file
         )
@@ -53,11 +79,41 @@ pub fn sh_quote(s: &str) -> String {
 pub struct InstallOptions {
     /// `-s`: a `stacktrace` trigger on each of our events.
     pub stack: bool,
+    /// `-p PID` / `--tid TID` in a script: the instance records only that
+    /// process (its threads listed on the target, new ones followed by
+    /// event-fork) or thread. A live session writes its own pid list.
+    pub pid: Option<PidFilter>,
+}
+
+/// The trigger that records a stack for the hits the event keeps: a
+/// trigger runs on every hit, the event's filter only drops the record,
+/// so an unfiltered trigger would record stacks of filtered-out hits.
+fn stack_trigger(filter: Option<&str>) -> String {
+    match filter {
+        Some(f) => format!("stacktrace if {f}"),
+        None => "stacktrace".to_string(),
+    }
+}
+
+/// The write that removes a trigger written as `text`: `!` and the same
+/// text (the kernel matches on the command; the filter is repeated so
+/// that the pair reads as one).
+pub fn trigger_removal(text: &str) -> String {
+    format!("!{text}")
 }
 
 /// Writes that create, filter and enable every probe of the plan, in order.
 pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     let mut out = Vec::new();
+    if let Some(PidFilter { pid, follow }) = opts.pid {
+        let mut w = Write::put("set_event_pid".into(), pid.to_string());
+        if follow {
+            out.push(Write::put("options/event-fork".into(), "1"));
+            // Every thread the process has when the script runs.
+            w.shell_text = Some(format!("$(ls /proc/{pid}/task)"));
+        }
+        out.push(w);
+    }
     for p in &plan.probes {
         if let (Some(file), Some(def)) = (p.events_file(), p.definition(&plan.group)) {
             out.push(Write::append(file, def));
@@ -70,7 +126,10 @@ pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
             out.push(Write::put(format!("{dir}/filter"), f.clone()));
         }
         if opts.stack {
-            out.push(Write::put(format!("{dir}/trigger"), "stacktrace"));
+            out.push(Write::put(
+                format!("{dir}/trigger"),
+                stack_trigger(p.filter.as_deref()),
+            ));
         }
         out.push(Write::put(format!("{dir}/enable"), "1"));
     }
@@ -79,8 +138,8 @@ pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
 
 /// Writes that undo [`install`]: disable, drop triggers and filters we
 /// set, delete our dynamic events. Tracepoint filters are cleared with
-/// `0`; a live session restores the previous filter text instead, which
-/// it read before installing.
+/// `0`. A live session removes its instance instead, which drops every
+/// per-event setting with it.
 pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     let mut out = Vec::new();
     for p in &plan.probes {
@@ -88,9 +147,12 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
         let dir = format!("events/{sys}/{ev}");
         out.push(Write::put(format!("{dir}/enable"), "0"));
         if opts.stack {
-            out.push(Write::put(format!("{dir}/trigger"), "!stacktrace"));
+            out.push(Write::put(
+                format!("{dir}/trigger"),
+                trigger_removal(&stack_trigger(p.filter.as_deref())),
+            ));
         }
-        if p.filter.is_some() && p.events_file().is_none() {
+        if p.filter.is_some() && p.events_file().is_none() && opts.pid.is_none() {
             out.push(Write::put(format!("{dir}/filter"), "0"));
         }
     }
@@ -105,17 +167,149 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     out
 }
 
+/// The `-S` output: a POSIX sh script that installs the plan on the
+/// target as root, with reading and teardown shown as comments. With a
+/// pid filter it works in an instance of its own, like a live run, so
+/// that the machine's own `set_event_pid` and options stay as they are.
+pub fn script(plan: &Plan, opts: InstallOptions) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "#!/bin/sh");
+    let _ = writeln!(
+        s,
+        "# coolkprobe: {} probe(s) in group {}; run as root on the target",
+        plan.probes.len(),
+        plan.group
+    );
+    for p in &plan.probes {
+        let spec = p.spec.replace(['\n', '\r'], " ");
+        let _ = writeln!(s, "#   {}: {spec}", p.event_name());
+    }
+    match opts.pid {
+        Some(PidFilter { pid, follow: true }) => {
+            let _ = writeln!(
+                s,
+                "# -p {pid}: process {pid}, its threads and the tasks it starts, in instance {}",
+                plan.group
+            );
+        }
+        Some(PidFilter { pid, follow: false }) => {
+            let _ = writeln!(
+                s,
+                "# --tid {pid}: thread {pid} only, in instance {}",
+                plan.group
+            );
+        }
+        None => {}
+    }
+    s.push_str(
+        "set -e\n\
+         T=/sys/kernel/tracing\n\
+         if [ ! -e \"$T/events\" ]; then\n\
+         \tif ! mount -t tracefs nodev \"$T\" 2>/dev/null; then\n\
+         \t\tT=/sys/kernel/debug/tracing\n\
+         \t\t[ -e \"$T/events\" ] || mount -t debugfs nodev /sys/kernel/debug\n\
+         \tfi\n\
+         fi\n",
+    );
+    let inst = if opts.pid.is_some() {
+        let _ = writeln!(s, "I=$T/instances/{}", plan.group);
+        let _ = writeln!(s, "mkdir $I");
+        "$I"
+    } else {
+        "$T"
+    };
+    for w in install(plan, opts) {
+        let _ = writeln!(s, "{}", w.to_shell("$T", inst));
+    }
+    let _ = writeln!(s, "# read the events:");
+    let _ = writeln!(s, "#   cat {inst}/trace_pipe");
+    let _ = writeln!(s, "# remove the probes:");
+    for w in uninstall(plan, opts) {
+        let _ = writeln!(s, "#   {}", w.to_shell("$T", inst));
+    }
+    if opts.pid.is_some() {
+        let _ = writeln!(s, "#   rmdir $I");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::plan::{CompiledProbe, Target};
 
     #[test]
     fn quoting() {
         assert_eq!(sh_quote("a'b"), r"'a'\''b'");
         let w = Write::append("kprobe_events", "p:g/f0 do_exit");
         assert_eq!(
-            w.to_shell("$T"),
+            w.to_shell("$T", "$I"),
             "echo 'p:g/f0 do_exit' >> $T/kprobe_events"
         );
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            group: "coolkprobe_9".into(),
+            probes: vec![CompiledProbe {
+                index: 0,
+                spec: "t syscalls:sys_enter_getppid f:common_pid==3".into(),
+                target: Target::Tracepoint {
+                    system: "syscalls".into(),
+                    event: "sys_enter_getppid".into(),
+                },
+                fetchargs: vec![],
+                filter: Some("common_pid==3".into()),
+                fields: vec![],
+            }],
+        }
+    }
+
+    /// The stack trigger carries the event's filter, on and off.
+    #[test]
+    fn stack_trigger_under_the_filter() {
+        let o = InstallOptions {
+            stack: true,
+            pid: None,
+        };
+        let on: Vec<String> = install(&plan(), o).iter().map(|w| w.text.clone()).collect();
+        assert!(
+            on.contains(&"stacktrace if common_pid==3".to_string()),
+            "{on:?}"
+        );
+        let off: Vec<String> = uninstall(&plan(), o)
+            .iter()
+            .map(|w| w.text.clone())
+            .collect();
+        assert!(
+            off.contains(&"!stacktrace if common_pid==3".to_string()),
+            "{off:?}"
+        );
+    }
+
+    /// `-S -p`: an instance of the script's own; nothing global but the
+    /// definitions.
+    #[test]
+    fn pid_script_uses_an_instance() {
+        let s = script(
+            &plan(),
+            InstallOptions {
+                stack: false,
+                pid: Some(PidFilter {
+                    pid: 42,
+                    follow: true,
+                }),
+            },
+        );
+        assert!(s.contains("I=$T/instances/coolkprobe_9\nmkdir $I\n"), "{s}");
+        assert!(s.contains("echo '1' > $I/options/event-fork\n"), "{s}");
+        assert!(
+            s.contains("echo $(ls /proc/42/task) > $I/set_event_pid\n"),
+            "{s}"
+        );
+        assert!(s.contains("echo '1' > $I/events/syscalls/sys_enter_getppid/enable"));
+        assert!(s.contains("#   cat $I/trace_pipe\n") && s.ends_with("#   rmdir $I\n"));
+        assert!(!s.contains("$T/set_event_pid") && !s.contains("$T/options"));
     }
 }
