@@ -96,7 +96,7 @@ pub fn gather(args: &Args) -> Result<Vec<Source>, Failure> {
         })
         .collect();
     if let Some(path) = &args.file {
-        let text = std::fs::read_to_string(path)
+        let text = read_probe_file(path)
             .with_context(|| format!("cannot read probe file {}", path.display()))?;
         v.extend(probes_in_file(&text, path));
     }
@@ -108,6 +108,25 @@ pub fn gather(args: &Args) -> Result<Vec<Source>, Failure> {
     }
     Ok(v)
 }
+
+/// A probe file, up to [`PROBE_FILE_LIMIT`] bytes: `-f /dev/zero` is an
+/// error, not a process growing until it is killed.
+fn read_probe_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(PROBE_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > PROBE_FILE_LIMIT {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            PROBE_FILE_LIMIT >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+const PROBE_FILE_LIMIT: u64 = 16 << 20;
 
 /// One probe per line; blank lines and lines starting with `#` skipped.
 pub fn probes_in_file(text: &str, path: &Path) -> Vec<Source> {

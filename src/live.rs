@@ -11,7 +11,7 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -165,9 +165,36 @@ static STOP: AtomicBool = AtomicBool::new(false);
 static PANICKED: AtomicBool = AtomicBool::new(false);
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
+/// CLOCK_MONOTONIC nanoseconds of the first signal (0: none yet).
+static SIGNAL_AT: AtomicU64 = AtomicU64::new(0);
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // clock_gettime is async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 extern "C" fn on_signal(sig: libc::c_int) {
     SIGNAL.store(sig, Ordering::Relaxed);
+    let _ = SIGNAL_AT.compare_exchange(
+        0,
+        monotonic_ns().max(1),
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    );
     STOP.store(true, Ordering::Release);
+}
+
+/// How long ago the first signal came, if one did.
+fn since_signal() -> Option<Duration> {
+    match SIGNAL_AT.load(Ordering::Acquire) {
+        0 => None,
+        at => Some(Duration::from_nanos(monotonic_ns().saturating_sub(at))),
+    }
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP (a closed terminal) end the run in order;
@@ -207,15 +234,8 @@ pub fn install_panic_hook() {
 /// After a signal, how long the run may go on draining what was recorded,
 /// and writing what was rendered, before it drops the rest: the whole
 /// exit stays under a second.
-const DRAIN_AFTER_SIGNAL: Duration = Duration::from_millis(400);
+const DRAIN_AFTER_SIGNAL: Duration = Duration::from_millis(300);
 const WRITE_AFTER_SIGNAL: Duration = Duration::from_millis(600);
-
-/// When the main loop first saw a signal.
-static SIGNAL_SEEN: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-
-fn signal_seen() -> Option<Instant> {
-    *SIGNAL_SEEN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// For the output: a signal came, so a blocked output is given up on.
 fn output_give_up() -> bool {
@@ -260,7 +280,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         ));
     }
     STOP.store(false, Ordering::Relaxed);
-    *SIGNAL_SEEN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    SIGNAL_AT.store(0, Ordering::Relaxed);
     install_signals();
     install_panic_hook();
     let target = match &opts.output {
@@ -391,7 +411,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         wait = Duration::from_millis(50);
         if emitting {
             let (mut flow, mut hold) = merger.emit(&mut r, None);
-            if flow == Flow::Continue && hold.is_some() {
+            if flow == Flow::Continue && hold.is_some_and(|h| !h.is_zero()) {
                 // Held back for CPUs that sent nothing: if they are found
                 // drained, nothing older can come from them.
                 let at = Instant::now();
@@ -410,11 +430,12 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
                     Ended::Count
                 });
             }
-            if let Some(h) = hold {
+            match hold {
+                // More to emit right away.
+                Some(Duration::ZERO) => wait = Duration::ZERO,
                 // A busy reader delivers within a few milliseconds.
-                wait = wait
-                    .min(h)
-                    .clamp(Duration::from_millis(1), Duration::from_millis(2));
+                Some(h) => wait = h.clamp(Duration::from_millis(1), Duration::from_millis(2)),
+                None => {}
             }
             if r.flush() == Flow::Stop {
                 emitting = false;
@@ -429,10 +450,6 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             break;
         }
         let now = Instant::now();
-        if STOP.load(Ordering::Acquire) {
-            let mut seen = SIGNAL_SEEN.lock().unwrap_or_else(|e| e.into_inner());
-            seen.get_or_insert(now);
-        }
         if ended.is_none() {
             if STOP.load(Ordering::Acquire) {
                 ended = Some(Ended::Signal(SIGNAL.load(Ordering::Relaxed)));
@@ -451,7 +468,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             readers.state.store(DRAIN, Ordering::Release);
         }
         // A signal ends the run soon, whatever is left to read.
-        if signal_seen().is_some_and(|t| now.duration_since(t) >= DRAIN_AFTER_SIGNAL) {
+        if since_signal().is_some_and(|t| t >= DRAIN_AFTER_SIGNAL) {
             readers.state.store(ABORT, Ordering::Release);
             merger.discard();
             aborted = true;
@@ -496,7 +513,9 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     let counts = r.counts.clone();
     let write_error = r.write_error.take();
     let mut output = r.into_out();
-    output.finish(|| signal_seen().is_some_and(|t| t.elapsed() >= WRITE_AFTER_SIGNAL));
+    // The kernel's state first; then what the output still has to take.
+    let torn_down = session.teardown();
+    output.finish(|| since_signal().is_some_and(|t| t >= WRITE_AFTER_SIGNAL));
     not_written += output.dropped_events;
     let write_error = write_error.or_else(|| output.take_error());
     let summary = Summary {
@@ -506,7 +525,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         missed,
         not_written,
     };
-    session.teardown()?;
+    torn_down?;
     if PANICKED.load(Ordering::SeqCst) {
         return Err(LiveError::Panicked);
     }

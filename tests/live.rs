@@ -1289,3 +1289,191 @@ fn probes_removed_under_the_run() {
     );
     assert_clean(&group);
 }
+
+/// Fires getppid from a background thread until dropped.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(gen: &Path) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let gen = gen.to_path_buf();
+        let handle = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                run_gen(&gen, 200_000);
+            }
+        });
+        Load {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// SIGINT, then the time to exit (it must be under a second), the exit
+/// code and stderr.
+fn stop_timed(child: &mut Child) -> (Duration, Option<i32>, String) {
+    let mut err_pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut e = String::new();
+        let _ = err_pipe.read_to_string(&mut e);
+        e
+    });
+    let t0 = Instant::now();
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let code = wait_timeout(child, Duration::from_secs(30));
+    let t = t0.elapsed();
+    (t, code, reader.join().unwrap())
+}
+
+/// stdout is a pipe nobody reads: the output thread is stuck in write(2),
+/// yet SIGINT ends the run within a second, and what was not written is
+/// counted.
+#[test]
+fn signal_ends_a_run_blocked_on_its_output() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("blocked");
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    let (r, w) = pipe();
+    let (mut child, group) = bin(
+        &["--json", "t syscalls:sys_enter_getppid"],
+        Stdio::from(w),
+        Stdio::piped(),
+    );
+    wait_enabled(&mut child, &group, "syscalls/sys_enter_getppid");
+    {
+        let _load = Load::start(&gen);
+        std::thread::sleep(Duration::from_millis(1500));
+        let (t, code, err) = stop_timed(&mut child);
+        assert!(
+            t < Duration::from_secs(1),
+            "exit {t:?} after SIGINT:\n{err}"
+        );
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.contains("events not written"), "{err}");
+    }
+    drop(r);
+    assert_clean(&group);
+}
+
+/// `-o FIFO` and nobody opens the FIFO: the run starts anyway (the
+/// output thread waits for a reader), and SIGINT ends it.
+#[test]
+fn signal_ends_a_run_whose_fifo_has_no_reader() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("fifo");
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (mut child, group) = bin(
+        &["t syscalls:sys_enter_getppid", "-o", fifo.to_str().unwrap()],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    wait_enabled(&mut child, &group, "syscalls/sys_enter_getppid");
+    let (t, code, err) = stop_timed(&mut child);
+    assert!(
+        t < Duration::from_secs(1),
+        "exit {t:?} after SIGINT:\n{err}"
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_clean(&group);
+}
+
+/// Under a generator, with --json and an output that keeps up: the exit
+/// after SIGINT still takes under a second (it took 4-6 s, draining a
+/// queue of up to 256 MB).
+#[test]
+fn signal_ends_a_loaded_json_run() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("loaded");
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    let out = dir.join("out.json");
+    let (mut child, group) = bin(
+        &[
+            "--json",
+            "t syscalls:sys_enter_getppid",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    wait_enabled(&mut child, &group, "syscalls/sys_enter_getppid");
+    {
+        let _load = Load::start(&gen);
+        std::thread::sleep(Duration::from_millis(2000));
+        let (t, code, err) = stop_timed(&mut child);
+        assert!(
+            t < Duration::from_secs(1),
+            "exit {t:?} after SIGINT:\n{err}"
+        );
+        assert_eq!(code, Some(0), "{err}");
+    }
+    assert_clean(&group);
+}
+
+/// VmHWM (peak RSS) of a process, KiB.
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Memory is bounded by bytes: an output slower than the events (a pipe
+/// read a little at a time) makes the run hold what it can, not all it
+/// reads (RSS went to 415 MB). Under 64 MB with default options.
+#[test]
+fn memory_bounded_under_a_slow_output() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("rss");
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    let (r, w) = pipe();
+    let (mut child, group) = bin(
+        &["--json", "t syscalls:sys_enter_getppid"],
+        Stdio::from(w),
+        Stdio::piped(),
+    );
+    wait_enabled(&mut child, &group, "syscalls/sys_enter_getppid");
+    let slow = std::thread::spawn(move || {
+        let mut r = r;
+        let mut b = vec![0u8; 16 * 1024];
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(8) {
+            match r.read(&mut b) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        r
+    });
+    let peak = {
+        let _load = Load::start(&gen);
+        std::thread::sleep(Duration::from_secs(4));
+        peak_rss_kb(child.id())
+    };
+    let (_, code, err) = stop_timed(&mut child);
+    drop(slow.join().unwrap());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB\n{err}");
+    assert_clean(&group);
+}

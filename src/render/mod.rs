@@ -265,7 +265,7 @@ impl<W: Out> Renderer<W> {
     }
 
     pub fn flush(&mut self) -> Flow {
-        if self.write_error.is_some() {
+        if self.write_error.is_some() || self.out.abandoned() {
             return Flow::Stop;
         }
         if self.buf.is_empty() {

@@ -21,6 +21,12 @@ pub trait Out {
     /// Take `buf` (holding `events` events) and leave an empty buffer in
     /// its place. An error ends the output (a closed pipe, a full disk).
     fn hand_over(&mut self, buf: &mut Vec<u8>, events: u64) -> io::Result<()>;
+
+    /// The output was given up on (it did not move while the run was
+    /// being stopped): rendering more is pointless.
+    fn abandoned(&self) -> bool {
+        false
+    }
 }
 
 impl<W: Write> Out for W {
@@ -108,6 +114,7 @@ pub struct Output {
     give_up: fn() -> bool,
     /// Since when the output has not moved while `give_up` said so.
     stalled_since: Option<Instant>,
+    abandoned: bool,
 }
 
 impl Output {
@@ -128,6 +135,7 @@ impl Output {
             dropped_events: 0,
             give_up,
             stalled_since: None,
+            abandoned: false,
         })
     }
 
@@ -162,7 +170,16 @@ impl Output {
 }
 
 impl Out for Output {
+    fn abandoned(&self) -> bool {
+        self.abandoned
+    }
+
     fn hand_over(&mut self, buf: &mut Vec<u8>, events: u64) -> io::Result<()> {
+        if self.abandoned {
+            self.dropped_events += events;
+            buf.clear();
+            return Ok(());
+        }
         if self.failed() {
             buf.clear();
             return Err(self
@@ -192,6 +209,7 @@ impl Out for Output {
                         let t = *self.stalled_since.get_or_insert_with(Instant::now);
                         if t.elapsed() > Duration::from_millis(300) {
                             self.dropped_events += events;
+                            self.abandoned = true;
                             return Ok(());
                         }
                     }

@@ -67,6 +67,9 @@ fn recycle(cpus: Option<&[Cpu]>, b: Batch) {
     }
 }
 
+/// Most records one [`Merger::emit`] call emits.
+const EMIT_AT_ONCE: usize = 16384;
+
 pub struct Merger {
     queues: Vec<Queue>,
     delay: Duration,
@@ -160,7 +163,9 @@ impl Merger {
         let now = Instant::now();
         let cpus = self.cpus.clone();
         let cpus = cpus.as_deref().map(|c| c.as_slice());
-        loop {
+        // A bounded amount per call, so that the caller looks at signals
+        // and the clock often, whatever the backlog.
+        for _ in 0..EMIT_AT_ONCE {
             let mut best: Option<(usize, u64)> = None;
             let mut all_ready = true;
             for (i, q) in self.queues.iter().enumerate() {
@@ -212,6 +217,7 @@ impl Merger {
                 return (Flow::Stop, None);
             }
         }
+        (Flow::Continue, Some(Duration::ZERO))
     }
 }
 
