@@ -1477,3 +1477,157 @@ fn memory_bounded_under_a_slow_output() {
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB\n{err}");
     assert_clean(&group);
 }
+
+/// The kernel's reason for a refused write is the entry it logged for
+/// that write, in the error_log of the instance the write went to, never
+/// an older entry another writer left (it showed another run's uprobe
+/// error for a refused filter).
+#[test]
+fn error_log_of_our_own_write() {
+    let Some(_l) = lock() else { return };
+    // Another writer's error first, in the top-level error_log.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(Path::new(TRACEFS).join("uprobe_events"))
+            .unwrap();
+        assert!(f
+            .write_all(b"p:ckp_test_other/bad /nonexistent/ckp-elsewhere:0x10")
+            .is_err());
+    }
+    let top = std::fs::read_to_string(Path::new(TRACEFS).join("error_log")).unwrap();
+    assert!(top.contains("ckp-elsewhere"), "{top}");
+    let run = spawn("tp|syscalls|sys_enter_getppid|((", &[], Stdio::null());
+    let group = run.group.clone();
+    let (code, _, err) = {
+        let mut run = run;
+        run.finish()
+    };
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("the kernel says (error_log)"), "{err}");
+    assert!(
+        err.contains("Too many '('"),
+        "the filter's own entry: {err}"
+    );
+    assert!(
+        !err.contains("ckp-elsewhere"),
+        "another writer's entry: {err}"
+    );
+    assert_clean(&group);
+}
+
+/// probe_str(NULL), probe_str(""), probe_str("abc").
+const STRS: &str = r#"
+#include <stdio.h>
+int probe_str(const char *s) { return s ? s[0] : -1; }
+int main(void) {
+    int r = probe_str(NULL) + probe_str("") + probe_str("abc");
+    printf("%d\n", r);
+    return 0;
+}
+"#;
+
+/// A string fetch through a NULL pointer is a fault, not an empty
+/// string: `(fault)` in text as the kernel shows it, `null` with a reason
+/// in JSON; a real empty string stays `""`.
+#[test]
+fn string_fault_is_not_an_empty_string() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("fault");
+    let prog = gcc(&dir, "strs", STRS);
+    let spec = format!("p {}:probe_str s=+0(%di):string", prog.display());
+    for json in [false, true] {
+        let out = dir.join("out");
+        let mut args = vec![spec.as_str(), "-o", out.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        let (mut child, group) = bin(&args, Stdio::null(), Stdio::piped());
+        wait_enabled(&mut child, &group, &format!("{group}/f0"));
+        assert!(Command::new(&prog).output().unwrap().status.success());
+        std::thread::sleep(Duration::from_millis(200));
+        let (_, code, err) = stop_timed(&mut child);
+        assert_eq!(code, Some(0), "{err}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        if json {
+            let v: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(v.len(), 3, "{text}");
+            assert!(v[0]["args"]["s"].is_null(), "{text}");
+            assert!(
+                v[0]["faults"]["s"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("could not read")),
+                "{text}"
+            );
+            assert_eq!(v[1]["args"]["s"], "");
+            assert!(v[1].get("faults").is_none(), "{text}");
+            assert_eq!(v[2]["args"]["s"], "abc");
+        } else {
+            let vals: Vec<&str> = text
+                .lines()
+                .map(|l| l.rsplit(" s=").next().unwrap())
+                .collect();
+            assert_eq!(vals, ["(fault)", "\"\"", "\"abc\""], "{text}");
+        }
+        assert_clean(&group);
+    }
+}
+
+/// Names itself with a newline and a terminal escape, then calls getppid.
+const EVIL: &str = r#"
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+int main(void) {
+    prctl(PR_SET_NAME, "ev\nil\x1b[31m!", 0, 0, 0);
+    for (int i = 0; i < 5; i++) syscall(SYS_getppid);
+    printf("%d\n", getpid());
+    return 0;
+}
+"#;
+
+/// A task names itself with control bytes: text output escapes them, so
+/// that no line can be forged or hidden; JSON keeps the exact name.
+#[test]
+fn control_bytes_in_names_are_escaped() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("evil");
+    let prog = gcc(&dir, "evil", EVIL);
+    for json in [false, true] {
+        let out = dir.join("out");
+        let mut env = vec![("CKP_OUTPUT", out.to_str().unwrap())];
+        if json {
+            env.push(("CKP_JSON", "1"));
+        }
+        let mut run = spawn("tp|syscalls|sys_enter_getppid", &env, Stdio::null());
+        let group = run.group.clone();
+        run.wait_ready("syscalls/sys_enter_getppid");
+        let gpid = run_gen(&prog, 0);
+        std::thread::sleep(Duration::from_millis(200));
+        run.signal(libc::SIGINT);
+        let (code, _, err) = run.finish();
+        assert_eq!(code, Some(0), "{err}");
+        let bytes = std::fs::read(&out).unwrap();
+        assert!(!bytes.contains(&0x1b), "a raw escape in the output");
+        let text = String::from_utf8(bytes).unwrap();
+        let mine: Vec<&str> = if json {
+            text.lines()
+                .filter(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    v["pid"].as_i64() == Some(gpid as i64) && v["comm"] == "ev\nil\u{1b}[31m!"
+                })
+                .collect()
+        } else {
+            text.lines()
+                .filter(|l| l.contains(&format!("ev\\x0ail\\x1b[31m!-{gpid} ")))
+                .collect()
+        };
+        assert_eq!(mine.len(), 5, "{text}");
+        assert_clean(&group);
+    }
+}

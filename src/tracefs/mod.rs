@@ -40,11 +40,13 @@ pub enum TracefsError {
     NoKprobes { path: PathBuf },
     #[error("{path}: no uprobe events on this kernel (CONFIG_UPROBE_EVENTS is off)")]
     NoUprobes { path: PathBuf },
-    #[error("writing `{text}` to {path}: {source}{}", kernel_says(.log))]
+    // Not a `source`: the message already holds it, and the kernel's
+    // explanation follows it.
+    #[error("writing `{text}` to {path}: {error}{}", kernel_says(.log))]
     Write {
         path: PathBuf,
         text: String,
-        source: std::io::Error,
+        error: std::io::Error,
         /// What the kernel logged in the `error_log` the write reports to
         /// (the instance's, for files inside it), newer than the write;
         /// None when it logged nothing.

@@ -94,14 +94,14 @@ impl Tracefs {
         let before = self.read(&log).ok();
         let path = self.path(rel);
         self.write_quiet(rel, text, append)
-            .map_err(|source| TracefsError::Write {
+            .map_err(|error| TracefsError::Write {
                 log: before.and_then(|b| {
                     let after = self.read(&log).ok()?;
                     new_log_entries(&b, &after)
                 }),
                 path,
                 text: text.to_string(),
-                source,
+                error,
             })
     }
 
@@ -263,8 +263,8 @@ impl Undo {
             match fs.write(&file, &text, true) {
                 Ok(()) => {}
                 // Withdrawn already (by a cleaner that saw us gone).
-                Err(TracefsError::Write { source, .. })
-                    if source.kind() == io::ErrorKind::NotFound => {}
+                Err(TracefsError::Write { error, .. })
+                    if error.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
                     first.get_or_insert(e);
                     left.push((file, text));
@@ -853,8 +853,8 @@ pub fn cleanup_stale(fs: &Tracefs) -> Result<Vec<String>, TracefsError> {
             match fs.write(file, &format!("-:{group}/{event}"), true) {
                 Ok(()) => {}
                 // Its owner withdrew it meanwhile.
-                Err(TracefsError::Write { source, .. })
-                    if source.kind() == io::ErrorKind::NotFound => {}
+                Err(TracefsError::Write { error, .. })
+                    if error.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
             if !removed.iter().any(|g| g == group) {
