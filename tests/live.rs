@@ -72,6 +72,7 @@ fn zz_child_entry() {
         cpus: env("CKP_CPUS").map_or(vec![], |c| {
             c.split(',').map(|x| x.parse().unwrap()).collect()
         }),
+        trace_self: env("CKP_TRACE_SELF").is_some(),
         echo: true,
         ..Default::default()
     };
@@ -1630,4 +1631,331 @@ fn control_bytes_in_names_are_escaped() {
         assert_eq!(mine.len(), 5, "{text}");
         assert_clean(&group);
     }
+}
+
+/// A process with a thread made before the trace starts and one made
+/// after, that then starts a child: each calls getppid 5 times, as does
+/// the main thread. Prints its pid, waits for a line on stdin, then prints
+/// the thread ids and the child's pid.
+const THREADS: &str = r#"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+static int go = 0;
+static void calls(void) { for (int i = 0; i < 5; i++) syscall(SYS_getppid); }
+static void *early(void *a) {
+    pthread_mutex_lock(&m);
+    while (!go) pthread_cond_wait(&c, &m);
+    pthread_mutex_unlock(&m);
+    printf("tid %ld\n", syscall(SYS_gettid));
+    calls();
+    return a;
+}
+static void *late(void *a) { printf("tid %ld\n", syscall(SYS_gettid)); calls(); return a; }
+int main(void) {
+    pthread_t t1, t2;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    pthread_create(&t1, NULL, early, NULL);
+    printf("%d\n", getpid());
+    char line[8];
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    printf("tid %ld\n", syscall(SYS_gettid));
+    calls();
+    pthread_mutex_lock(&m); go = 1; pthread_cond_broadcast(&c); pthread_mutex_unlock(&m);
+    pthread_create(&t2, NULL, late, NULL);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    pid_t k = fork();
+    if (k == 0) { calls(); _exit(0); }
+    printf("child %d\n", k);
+    waitpid(k, NULL, 0);
+    return 0;
+}
+"#;
+
+/// `-p PID` is the whole process: its threads, those it starts after the
+/// trace began, and (event-fork) the processes it starts; `--tid` is one
+/// thread. Another process's calls are not recorded either way.
+#[test]
+fn pid_filter_follows_the_whole_process() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("pid");
+    let prog = gcc_with(&dir, "threads", THREADS, &["-pthread"]);
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    for follow in [true, false] {
+        let mut p = Command::new(&prog)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(p.stdout.take().unwrap()).lines();
+        let pid: u32 = lines.next().unwrap().unwrap().parse().unwrap();
+        let out = dir.join("out");
+        let (k, v) = if follow {
+            ("CKP_PID", pid)
+        } else {
+            ("CKP_TID", pid)
+        };
+        let v = v.to_string();
+        let mut run = spawn(
+            "tp|syscalls|sys_enter_getppid",
+            &[("CKP_OUTPUT", out.to_str().unwrap()), (k, &v)],
+            Stdio::null(),
+        );
+        let group = run.group.clone();
+        run.wait_ready("syscalls/sys_enter_getppid");
+        let setp = std::fs::read_to_string(
+            Path::new(TRACEFS)
+                .join("instances")
+                .join(&group)
+                .join("set_event_pid"),
+        )
+        .unwrap();
+        // The process and its thread so far; the thread alone.
+        assert_eq!(
+            setp.split_whitespace().count(),
+            if follow { 2 } else { 1 },
+            "{setp}"
+        );
+        {
+            use std::io::Write;
+            p.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        }
+        let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+        assert!(p.wait().unwrap().success());
+        let other = run_gen(&gen, 50);
+        std::thread::sleep(Duration::from_millis(200));
+        run.signal(libc::SIGINT);
+        let (code, _, err) = run.finish();
+        assert_eq!(code, Some(0), "{err}");
+        let mut want: Vec<i64> = rest
+            .iter()
+            .filter_map(|l| l.strip_prefix("tid ").or_else(|| l.strip_prefix("child ")))
+            .map(|t| t.parse().unwrap())
+            .collect();
+        if !follow {
+            want = vec![pid as i64];
+        }
+        want.sort();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut seen: Vec<i64> = text
+            .lines()
+            .filter(|l| l.contains(": f0: "))
+            .map(|l| {
+                let who = l.split(" [").next().unwrap().trim();
+                who.rsplit('-').next().unwrap().parse().unwrap()
+            })
+            .collect();
+        assert!(!seen.contains(&(other as i64)), "another process: {text}");
+        seen.sort();
+        let mut counted: Vec<i64> = want.iter().flat_map(|&t| [t; 5]).collect();
+        counted.sort();
+        assert_eq!(seen, counted, "follow={follow}: {rest:?}\n{text}");
+        assert_clean(&group);
+    }
+}
+
+fn gcc_with(dir: &Path, name: &str, src: &str, flags: &[&str]) -> PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let out = dir.join(name);
+    let st = Command::new("gcc")
+        .args(["-O0", "-o"])
+        .arg(&out)
+        .arg(&c)
+        .args(flags)
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "gcc failed for {name}");
+    out
+}
+
+/// Forks argv[1] children that each exec argv[2].
+const SPAWNER: &str = r#"
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
+int main(int argc, char **argv) {
+    int n = atoi(argv[1]);
+    for (int i = 0; i < n; i++) {
+        pid_t k = fork();
+        if (k == 0) { execl(argv[2], argv[2], "2", (char *)0); _exit(127); }
+        waitpid(k, NULL, 0);
+    }
+    return 0;
+}
+"#;
+
+/// Calls getppid 3 times, then execs argv[1] (with "3").
+const PRE: &str = r#"
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+    for (int i = 0; i < 3; i++) syscall(SYS_getppid);
+    printf("%d\n", getpid());
+    fflush(stdout);
+    execl(argv[1], argv[1], "3", (char *)0);
+    return 127;
+}
+"#;
+
+/// Names are current for the whole run: 100 processes that live for a
+/// moment each are named (they were `<...>`: saved_cmdlines was read once
+/// per run), and a process that execs is named by what it runs from
+/// then on (it kept its first name).
+#[test]
+fn task_names_stay_current() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("names");
+    let short = gcc(&dir, "shortlived", GEN);
+    let spawner = gcc(&dir, "spawner", SPAWNER);
+    let pre = gcc(&dir, "pre", PRE);
+    let genn2 = gcc(&dir, "genn2", GEN);
+    let out = dir.join("out");
+    let mut run = spawn(
+        "tp|syscalls|sys_enter_getppid",
+        &[("CKP_OUTPUT", out.to_str().unwrap())],
+        Stdio::null(),
+    );
+    let group = run.group.clone();
+    run.wait_ready("syscalls/sys_enter_getppid");
+    let st = Command::new(&spawner)
+        .arg("100")
+        .arg(&short)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = Command::new(&pre).arg(&genn2).output().unwrap();
+    assert!(o.status.success());
+    let ppid: i64 = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    run.signal(libc::SIGINT);
+    let (code, _, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let who = |l: &str| l.split(" [").next().unwrap().trim().to_string();
+    let short_lines = text
+        .lines()
+        .filter(|l| who(l).starts_with("shortlived-"))
+        .count();
+    assert_eq!(
+        short_lines, 200,
+        "events of the 100 short-lived processes:\n{text}"
+    );
+    let mine: Vec<String> = text
+        .lines()
+        .map(who)
+        .filter(|w| w.ends_with(&format!("-{ppid}")))
+        .collect();
+    let want: Vec<String> = ["pre", "pre", "pre", "genn2", "genn2", "genn2"]
+        .iter()
+        .map(|n| format!("{n}-{ppid}"))
+        .collect();
+    assert_eq!(mine, want, "{text}");
+    assert_clean(&group);
+}
+
+/// The run leaves its own threads out of what it records (its own opens
+/// showed up in `t syscalls:sys_enter_openat`), unless asked to keep them.
+#[test]
+fn the_run_does_not_trace_itself() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("self");
+    for keep in [false, true] {
+        let out = dir.join("out");
+        let mut env = vec![("CKP_OUTPUT", out.to_str().unwrap()), ("CKP_JSON", "1")];
+        if keep {
+            env.push(("CKP_TRACE_SELF", "1"));
+        }
+        let mut run = spawn("tp|syscalls|sys_enter_openat", &env, Stdio::null());
+        let group = run.group.clone();
+        run.wait_ready("syscalls/sys_enter_openat");
+        let tids: Vec<i64> = std::fs::read_dir(format!("/proc/{}/task", run.child.id()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+            .collect();
+        // It opens files of its instance every 250 ms.
+        std::thread::sleep(Duration::from_millis(1200));
+        run.signal(libc::SIGINT);
+        let (code, _, err) = run.finish();
+        assert_eq!(code, Some(0), "{err}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        let own = text
+            .lines()
+            .filter(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["pid"].as_i64().is_some_and(|p| tids.contains(&p))
+            })
+            .count();
+        if keep {
+            assert!(own > 0, "--trace-self keeps the run's own events");
+        } else {
+            assert_eq!(own, 0, "the run's own opens:\n{text}");
+        }
+        assert_clean(&group);
+    }
+}
+
+/// `-s` with a filter: the trigger runs on every hit and the filter only
+/// drops the record, so the trigger carries the filter; only the kept
+/// hits have stacks, each right after its own event.
+#[test]
+fn stacks_only_for_the_hits_the_filter_keeps() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("stkf");
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    let other = gcc(&dir, "other_gen", GEN);
+    let out = dir.join("out");
+    let mut run = spawn(
+        "tp|syscalls|sys_enter_getppid|comm==\"getppid_gen\"",
+        &[("CKP_OUTPUT", out.to_str().unwrap()), ("CKP_STACK", "1")],
+        Stdio::null(),
+    );
+    let group = run.group.clone();
+    run.wait_ready("syscalls/sys_enter_getppid");
+    let trigger = std::fs::read_to_string(
+        Path::new(TRACEFS)
+            .join("instances")
+            .join(&group)
+            .join("events/syscalls/sys_enter_getppid/trigger"),
+    )
+    .unwrap();
+    assert_eq!(
+        trigger.trim(),
+        "stacktrace:unlimited if comm==\"getppid_gen\"",
+        "the kernel's trigger"
+    );
+    let gpid = run_gen(&gen, 100);
+    let opid = run_gen(&other, 300);
+    std::thread::sleep(Duration::from_millis(200));
+    run.signal(libc::SIGINT);
+    let (code, _, err) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(!text.contains(&format!("-{opid} ")), "{text:.2000}");
+    let mut n = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if l.contains(": f0: ") {
+            assert!(l.contains(&format!("-{gpid} ")), "{l}");
+            n += 1;
+            let frames = lines[i + 1..].iter().take_while(|f| f.starts_with(" => "));
+            assert!(frames.count() > 0, "{l} has its stack");
+        }
+    }
+    assert_eq!(n, 100);
+    assert_clean(&group);
 }

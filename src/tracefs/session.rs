@@ -407,9 +407,6 @@ impl Session {
             }
             s.pid_filter(p, fork)?;
         }
-        if opts.notrace_self {
-            s.notrace_self(fork)?;
-        }
         Ok(s)
     }
 
@@ -492,18 +489,15 @@ impl Session {
     }
 
     /// `set_event_notrace_pid`: this process's threads record nothing.
-    /// The kernel compares initial-namespace PIDs; inside another PID
-    /// namespace ours are not those, so nothing is written there.
-    fn notrace_self(&mut self, fork: bool) -> Result<(), TracefsError> {
+    /// Called once they all exist (not with event-fork, which would also
+    /// widen a `--tid` to the thread's children). The kernel compares
+    /// initial-namespace PIDs; inside another PID namespace ours are not
+    /// those, so nothing is written there.
+    fn notrace_self(&mut self) -> Result<(), TracefsError> {
         let inst = self.instance.clone();
         let file = format!("{inst}/set_event_notrace_pid");
         if !self.fs.path(&file).exists() || !in_initial_pid_ns() {
             return Ok(());
-        }
-        // Threads started later (readers, the writer) are children of
-        // listed ones: event-fork adds them.
-        if fork {
-            self.put(&format!("{inst}/options/event-fork"), "1", false)?;
         }
         let tids = own_tids()
             .iter()
@@ -522,11 +516,16 @@ impl Session {
     }
 
     /// Define, filter and enable every probe of the plan, and the extra
-    /// events. On failure what was done so far is undone by teardown.
+    /// events; with `notrace_self`, first leave out the process's threads
+    /// (all of them must exist by now). On failure what was done so far
+    /// is undone by teardown.
     pub fn install(&mut self, plan: &Plan, opts: &SessionOptions) -> Result<(), TracefsError> {
         check_plan(&self.fs, plan)?;
         let mut plan = plan.clone();
         plan.group = self.group.clone();
+        if opts.notrace_self {
+            self.notrace_self()?;
+        }
         // Kernels without set_event_notrace_pid (before 5.8): the run's
         // own threads are filtered out event by event.
         if opts.notrace_self && !self.has_notrace_list() && in_initial_pid_ns() {
