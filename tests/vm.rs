@@ -182,6 +182,7 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "10-packet-filters" => vmcheck::packet_filters(vm, s),
         "11-validation" => vmcheck::validation(vm, s),
         "12-typed-args" => vmcheck::typed_args(vm, s),
+        "20-missed-hits" => vmcheck::missed_hits(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"
         )),
