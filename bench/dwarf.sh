@@ -1,34 +1,34 @@
 #!/usr/bin/env bash
-# DWARF resolve speed on a debuginfo vmlinux (Debian 6.1.0-56 cloud, the
-# kernel of btf-fixtures/). Whole `coolkprobe -S` runs with the SPEC 2.1
-# task_struct/mm examples:
+# DWARF resolve speed on a debuginfo vmlinux (Debian's newest 6.1 cloud
+# kernel's -dbg package, as the tests fetch it). Whole `coolkprobe -S` runs
+# with the SPEC 2.1 task_struct/mm examples:
 #   - from DWARF, cold: no index cache (the one-pass name index is built),
 #   - from DWARF, cached: the index read back from the build-id cache,
-#   - from the same kernel's BTF (btf-fixtures/, reference),
+#   - from the same build's BTF (the vmlinux's own .BTF section, reference),
 # and `perf probe -k VMLINUX -D` for the same two members (elfutils over
 # the same DWARF), side by side in one hyperfine run. Not a test.
 #
-#   bench/dwarf.sh [VMLINUX]   (default: the test suite's cached download)
+#   bench/dwarf.sh [VMLINUX]   (default: tests/vm/kernel.sh -g 6.1's, downloaded once)
 #
 # The -dbg vmlinux also carries a .BTF section, which coolkprobe would
 # prefer; a copy with it renamed (objcopy) makes -v read the DWARF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/coolkprobe
-vmlinux=${1:-$cache/kernels/vmlinux-6.1.0-56-cloud-amd64}
-if [ ! -f "$vmlinux" ]; then
-  echo "no $vmlinux: run 'cargo test --test dwarf_kernel' once (it downloads it), or pass a path" >&2
-  exit 1
+if [ $# -ge 1 ]; then
+  vmlinux=$1
+else
+  vmlinux=$(ls "$(tests/vm/kernel.sh -g 6.1)"/dbg/vmlinux-*)
 fi
+[ -f "$vmlinux" ] || { echo "no $vmlinux" >&2; exit 1; }
 for t in hyperfine perf objcopy; do
   command -v $t >/dev/null || { echo "needs $t (apt-get install hyperfine linux-perf binutils)" >&2; exit 1; }
 done
-nobtf=$cache/kernels/$(basename "$vmlinux")-nobtf
+nobtf=$(dirname "$vmlinux")/$(basename "$vmlinux")-nobtf
 if [ ! -f "$nobtf" ] || [ "$vmlinux" -nt "$nobtf" ]; then
   objcopy --rename-section .BTF=.BTF.hidden "$vmlinux" "$nobtf.part"
   mv "$nobtf.part" "$nobtf"
 fi
-btf=btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf
+btf=$vmlinux
 cargo build --release -q
 bin=target/release/coolkprobe
 tmp=$(mktemp -d)

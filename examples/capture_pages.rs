@@ -65,6 +65,7 @@ fn probe(
             .collect(),
         filter: filter.map(String::from),
         fields: vec![],
+        aggs: vec![],
     }
 }
 

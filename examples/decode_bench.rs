@@ -68,6 +68,7 @@ fn main() {
             fetchargs: vec![],
             filter: None,
             fields: vec![],
+            aggs: vec![],
         });
         formats.push(f);
     }

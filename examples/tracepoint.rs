@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
             fetchargs: vec![],
             filter,
             fields: vec![],
+            aggs: vec![],
         });
     }
     let plan = Plan {

@@ -57,8 +57,18 @@ fn run(args: &Args) -> Result<(), Failure> {
     }
     let sources = gather(args)?;
     let (plan, access) = build_plan_noted(args, &sources, std::process::id())?;
+    let agg = agg_run(args, &plan)?;
     if args.show {
-        let mut script = show_script(&plan, install_options(args));
+        let mut opts = install_options(args);
+        if let Some(a) = &agg {
+            opts.hist = (a.path == crate::agg::Path::Kernel).then_some(a.features);
+            opts.agg_size = a.size;
+        }
+        let mut script = show_script(&plan, opts);
+        if let Some(a) = &agg {
+            let at = script.find("set -e\n").unwrap_or(0);
+            script.insert_str(at, &format!("# {}\n", agg_why(a)));
+        }
         if let Some(why) = access.filter(|_| uses_kernel_args(&plan)) {
             // With the header comments, before `set -e`.
             let at = script.find("set -e\n").unwrap_or(0);
@@ -69,8 +79,105 @@ fn run(args: &Args) -> Result<(), Failure> {
         let _ = out.write_all(script.as_bytes()).and_then(|_| out.flush());
         return Ok(());
     }
-    live(args, &plan)?;
+    if let Some(a) = &agg {
+        eprintln!("coolkprobe: {}", agg_why(a));
+    }
+    live(args, &plan, agg)?;
     Ok(())
+}
+
+/// Where a run's aggregations are computed, and why, from `--agg` and
+/// what the target kernel has. None when no probe aggregates.
+fn agg_run(args: &Args, plan: &Plan) -> Result<Option<crate::live::AggRun>, Failure> {
+    use crate::agg::{Features, Path};
+    use crate::cli::AggWhere;
+    let wants_buckets = plan.probes.iter().any(|p| {
+        p.aggs
+            .iter()
+            .any(|a| matches!(a.func, compile::plan::AggFunc::Linear { .. }))
+    });
+    if !plan.probes.iter().any(|p| !p.aggs.is_empty()) {
+        for (flag, given) in [
+            ("--agg-size", args.agg_size.is_some()),
+            ("--interval", args.interval.is_some()),
+            ("--agg", args.agg != AggWhere::Auto),
+        ] {
+            if given {
+                return Err(Failure::Usage(format!(
+                    "error: {flag} is for aggregations, and no probe has one\nhelp: add one to a probe, e.g. `p vfs_read n=count hist(n)[comm]`\n"
+                )));
+            }
+        }
+        return Ok(None);
+    }
+    crate::agg::table_size(args.agg_size).map_err(|e| Failure::Usage(format!("error: {e}\n")))?;
+    let interval = args
+        .interval
+        .as_deref()
+        .map(crate::live::parse_duration)
+        .transpose()
+        .map_err(|e| Failure::Usage(format!("error: --interval: {e}\n")))?;
+    let local = args.vmlinux.is_none() && args.arch.is_none_or(|a| a == Arch::host());
+    let readme = if local {
+        crate::tracefs::Tracefs::find().and_then(|t| t.read("README").ok())
+    } else {
+        None
+    };
+    let features = match &readme {
+        Some(r) => Features::from_readme(r),
+        None => Features::assumed(),
+    };
+    let lacks = if !features.hist {
+        Some("it has no hist triggers (CONFIG_HIST_TRIGGERS is off)")
+    } else if wants_buckets && !features.buckets {
+        Some("its hist triggers have no linear buckets (`.buckets=`, Linux 5.19)")
+    } else {
+        None
+    };
+    let (path, why) = match (args.agg, lacks) {
+        (AggWhere::User, _) => (Path::User, "--agg user".to_string()),
+        (AggWhere::Kernel, Some(l)) if readme.is_some() && !args.show => {
+            return Err(Failure::Usage(format!(
+                "error: --agg kernel, but the running kernel cannot: {l}\nhelp: --agg user counts the events in coolkprobe\n"
+            )))
+        }
+        (AggWhere::Kernel, _) => (Path::Kernel, "--agg kernel".to_string()),
+        (AggWhere::Auto, Some(l)) => (Path::User, format!("the running kernel cannot: {l}")),
+        (AggWhere::Auto, None) => (
+            Path::Kernel,
+            match readme {
+                Some(_) => "the running kernel has hist triggers".to_string(),
+                None => "the target kernel cannot be asked here: hist triggers assumed".to_string(),
+            },
+        ),
+    };
+    let only_aggs = plan.probes.iter().all(|p| !p.aggs.is_empty());
+    if args.count.is_some() && only_aggs {
+        return Err(Failure::Usage(
+            "error: -c counts printed events, and every probe aggregates\nhelp: end the run with -d TIME or Ctrl-C\n"
+                .into(),
+        ));
+    }
+    Ok(Some(crate::live::AggRun {
+        path,
+        features,
+        size: args.agg_size,
+        interval,
+        why,
+    }))
+}
+
+/// The one line saying where aggregations are computed, and why.
+fn agg_why(a: &crate::live::AggRun) -> String {
+    match a.path {
+        crate::agg::Path::Kernel => {
+            format!("aggregating in the kernel with hist triggers ({})", a.why)
+        }
+        crate::agg::Path::User => format!(
+            "aggregating in user space, every event streamed to coolkprobe ({})",
+            a.why
+        ),
+    }
 }
 
 fn install_options(args: &Args) -> InstallOptions {
@@ -82,6 +189,7 @@ fn install_options(args: &Args) -> InstallOptions {
             (None, Some(pid)) => Some(PidFilter { pid, follow: false }),
             (None, None) => None,
         },
+        ..InstallOptions::default()
     }
 }
 
@@ -283,9 +391,10 @@ pub fn build_plan_noted(
         arg_access: access,
         syscall_params: local.then_some(syscalls),
     };
-    let (plan, compile_notes) = compile::compile_noted(&probes, &cx, compile::group_name(pid))
+    let (mut plan, compile_notes) = compile::compile_noted(&probes, &cx, compile::group_name(pid))
         .map_err(|(i, e)| spec_failure(&sources[i], &e.to_string(), e.span, e.help.as_deref()))?;
     notes.extend(compile_notes);
+    check_tracepoint_aggs(&probes, &mut plan, sources)?;
     for n in &notes {
         let s = &sources[n.probe];
         eprint!(
@@ -301,6 +410,53 @@ pub fn build_plan_noted(
         );
     }
     Ok((plan, Some(why)))
+}
+
+/// A tracepoint's aggregations name its fields: checked against its
+/// format on the running kernel, where it can be read (as root; `-S` for
+/// another machine leaves the check to that kernel).
+fn check_tracepoint_aggs(
+    probes: &[Probe],
+    plan: &mut Plan,
+    sources: &[Source],
+) -> Result<(), Failure> {
+    use crate::ring::format::FieldKind;
+    use compile::aggs::{Named, ValueKind};
+    for (i, p) in probes.iter().enumerate() {
+        let spec::Place::Tracepoint { system, event } = &p.place.node else {
+            continue;
+        };
+        if p.aggs.is_empty() {
+            continue;
+        }
+        let Some(fs) = crate::tracefs::Tracefs::find() else {
+            continue;
+        };
+        let Ok(text) = fs.read(&format!("events/{system}/{event}/format")) else {
+            continue;
+        };
+        let Ok(format) = crate::ring::format::EventFormat::parse(&text) else {
+            continue;
+        };
+        let named: Vec<Named> = format
+            .fields
+            .iter()
+            .map(|f| Named {
+                name: f.name.clone(),
+                kind: match f.kind {
+                    FieldKind::Int => ValueKind::Int,
+                    FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => {
+                        ValueKind::Str
+                    }
+                    _ => ValueKind::Array,
+                },
+                display: compile::plan::Display::Default,
+            })
+            .collect();
+        plan.probes[i].aggs = compile::aggs::lower(p, Some(&named))
+            .map_err(|e| spec_failure(&sources[i], &e.to_string(), e.span, e.help.as_deref()))?;
+    }
+    Ok(())
 }
 
 /// A spec error of one source, rendered for the terminal: exit 2.
@@ -363,8 +519,9 @@ pub fn show_script(plan: &Plan, opts: InstallOptions) -> String {
 }
 
 /// Live tracing: install, stream, tear down (src/live.rs).
-pub fn live(args: &Args, plan: &Plan) -> anyhow::Result<()> {
-    let opts = crate::live::LiveOptions::from_args(args)?;
+pub fn live(args: &Args, plan: &Plan, agg: Option<crate::live::AggRun>) -> anyhow::Result<()> {
+    let mut opts = crate::live::LiveOptions::from_args(args)?;
+    opts.agg = agg;
     let summary = crate::live::run(&opts, plan)?;
     crate::live::print_summary(&summary);
     Ok(())

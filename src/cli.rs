@@ -103,6 +103,28 @@ pub struct Args {
     /// output (default 4096); past it the kernel's ring buffer takes the load.
     #[arg(long = "queue-kb", value_name = "KB")]
     pub queue_kb: Option<u64>,
+
+    /// Where aggregations (`count()`, `hist(v)`...) are computed: in the kernel
+    /// (hist triggers), in user space (every event streamed), or `auto`
+    /// (the kernel when it has hist triggers).
+    #[arg(long = "agg", value_name = "WHERE", default_value = "auto")]
+    pub agg: AggWhere,
+
+    /// Entries of each aggregation's table (the kernel's hist `size=`:
+    /// a power of two, 128 to 131072; default 2048). Keys past it are dropped, and counted.
+    #[arg(long = "agg-size", value_name = "N")]
+    pub agg_size: Option<usize>,
+
+    /// Print the aggregations (totals so far) this often, e.g. `1s`.
+    #[arg(short = 'i', long = "interval", value_name = "TIME")]
+    pub interval: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggWhere {
+    Auto,
+    Kernel,
+    User,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

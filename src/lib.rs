@@ -11,6 +11,7 @@
 //! render  events + display plan -> text / JSON
 //! ```
 
+pub mod agg;
 pub mod app;
 pub mod arch;
 pub mod cli;

@@ -44,6 +44,8 @@ pub enum LiveError {
     /// An option out of range for this machine.
     #[error("{0}")]
     Option(String),
+    #[error("{0}")]
+    Agg(String),
     /// A thread of the run panicked (its message is on stderr); the run
     /// was torn down.
     #[error("stopped by a panic (a bug: please report it with the message above)")]
@@ -53,6 +55,19 @@ pub enum LiveError {
         "{what}: someone else disabled or removed this run's events; stopped after {events} events"
     )]
     Vanished { what: String, events: u64 },
+}
+
+/// Aggregations: where they are computed and how often they are shown.
+#[derive(Clone, Debug)]
+pub struct AggRun {
+    pub path: crate::agg::Path,
+    pub features: crate::agg::Features,
+    /// `--agg-size`, as asked (the kernel rounds it; so does the user path).
+    pub size: Option<usize>,
+    /// `--interval`: show the tables (totals so far) this often.
+    pub interval: Option<Duration>,
+    /// Why this path (for the one line that says which).
+    pub why: String,
 }
 
 /// Bytes of events a CPU may hold in memory between the kernel and the
@@ -80,6 +95,8 @@ pub struct LiveOptions {
     pub echo: bool,
     /// Tracefs root; found (or mounted) when None.
     pub tracefs: Option<PathBuf>,
+    /// Set when some probe aggregates.
+    pub agg: Option<AggRun>,
 }
 
 impl LiveOptions {
@@ -103,6 +120,7 @@ impl LiveOptions {
             no_name_events: false,
             echo: true,
             tracefs: None,
+            agg: None,
         })
     }
 }
@@ -150,6 +168,8 @@ pub struct Summary {
     /// Events recorded but not written because the run was stopped while
     /// the output did not take them.
     pub not_written: u64,
+    /// Whether any event went through the ring buffer.
+    pub streamed: bool,
 }
 
 impl Summary {
@@ -291,7 +311,28 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         path: opts.output.clone().unwrap_or_else(|| "stdout".into()),
         source,
     })?;
-    let extra_events: Vec<(String, String)> = if opts.no_name_events {
+    // The run's own group: every name below is in it.
+    let mut plan = plan.clone();
+    plan.group = run_group(std::process::id());
+    let plan = &plan;
+    let agg_path = opts.agg.as_ref().map(|a| a.path);
+    let hist = opts
+        .agg
+        .as_ref()
+        .filter(|a| a.path == crate::agg::Path::Kernel)
+        .map(|a| a.features);
+    let agg_size = opts.agg.as_ref().and_then(|a| a.size);
+    let install = crate::tracefs::commands::InstallOptions {
+        stack: opts.stack,
+        hist,
+        agg_size,
+        pid: None,
+    };
+    let streamed = plan
+        .probes
+        .iter()
+        .any(|p| crate::tracefs::commands::streamed(p, install));
+    let extra_events: Vec<(String, String)> = if opts.no_name_events || !streamed {
         vec![]
     } else {
         NAME_EVENTS
@@ -308,12 +349,64 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         notrace_self: !opts.trace_self,
         extra_events,
         echo: opts.echo,
+        hist,
+        agg_size,
     };
-    let group = run_group(std::process::id());
-    let mut session = Session::create(fs.clone(), &group, &sess_opts)?;
+    let mut session = Session::create(fs.clone(), &plan.group, &sess_opts)?;
     let inst = session.instance().to_string();
+    let started = Instant::now();
 
-    let stack = if opts.stack {
+    if !streamed {
+        // Everything is counted in the kernel: nothing to read until the end.
+        let mut output = Output::start(target, output_give_up).map_err(LiveError::Output)?;
+        session.install(plan, &sess_opts)?;
+        let aggs = aggs_of(&fs, &inst, plan, agg_size)?;
+        let deadline = opts.duration.and_then(|d| started.checked_add(d));
+        let interval = opts.agg.as_ref().and_then(|a| a.interval);
+        let mut next = interval.map(|i| started + i);
+        let ended = loop {
+            if STOP.load(Ordering::Acquire) {
+                break Ended::Signal(SIGNAL.load(Ordering::Relaxed));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break Ended::Duration;
+            }
+            if let Some(n) = next.filter(|n| Instant::now() >= *n) {
+                let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
+                let path = crate::agg::Path::Kernel;
+                let elapsed = Some(started.elapsed());
+                write_tables(&mut output, &aggs, &tables, path, opts.json, elapsed)?;
+                next = interval.map(|i| n + i);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
+        let path = crate::agg::Path::Kernel;
+        write_tables(&mut output, &aggs, &tables, path, opts.json, None)?;
+        report_drops(&aggs, &tables);
+        let torn_down = session.teardown();
+        output.finish(|| since_signal().is_some_and(|t| t >= WRITE_AFTER_SIGNAL));
+        torn_down?;
+        if let Some(e) = output.take_error() {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                return Err(LiveError::Output(e));
+            }
+        }
+        return Ok(Summary {
+            ended,
+            counts: Counts::default(),
+            kernel_lost: Vec::new(),
+            missed: Vec::new(),
+            not_written: output.dropped_events,
+            streamed: false,
+        });
+    }
+
+    let any_stacks = plan
+        .probes
+        .iter()
+        .any(|p| crate::tracefs::commands::stacks(p, install));
+    let stack = if opts.stack || any_stacks {
         Some(read_format(
             &fs,
             &format!("{inst}/events/ftrace/kernel_stack/format"),
@@ -373,12 +466,23 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     session.install(plan, &sess_opts)?;
     let mut formats = Vec::new();
     for p in &plan.probes {
-        let (sys, ev) = p.event_path(session.group());
+        let (sys, ev) = p.event_path(&plan.group);
         formats.push(read_format(
             &fs,
             &format!("{inst}/events/{sys}/{ev}/format"),
         )?);
     }
+    let size = crate::agg::table_size(agg_size).map_err(LiveError::Agg)?;
+    let mut aggs = Vec::new();
+    for (p, f) in plan.probes.iter().zip(&formats) {
+        for i in 0..p.aggs.len() {
+            aggs.push(crate::agg::Agg::new(p, i, f, size).map_err(LiveError::Agg)?);
+        }
+    }
+    let mut aggregator = crate::agg::user::Aggregator::new(aggs.clone(), plan.probes.len());
+    aggregator.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
+    let user_formats = formats.clone();
+    let stack_format = stack.clone();
     let mut r = Renderer::new(plan, formats, stack, opts.json, output);
     let mut names = Vec::new();
     for (s, e) in &sess_opts.extra_events {
@@ -387,6 +491,11 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     r.track_names(names);
     r.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
     r.limit = opts.count;
+    // Events of aggregated probes (user path) go to the aggregator.
+    let mut r = crate::agg::user::Tap::new(r, aggregator, &user_formats, stack_format.as_ref());
+    let user_aggs = agg_path == Some(crate::agg::Path::User);
+    let interval = opts.agg.as_ref().and_then(|a| a.interval);
+    let mut next_interval = interval.map(|i| started + i);
 
     let mut merger = Merger::with_cpus(cpus.clone(), Duration::from_millis(40));
     let deadline = opts.duration.and_then(|d| Instant::now().checked_add(d));
@@ -424,7 +533,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             }
             if flow == Flow::Stop {
                 emitting = false;
-                ended.get_or_insert(if r.write_error.is_some() {
+                ended.get_or_insert(if r.inner.write_error.is_some() {
                     Ended::ClosedOutput
                 } else {
                     Ended::Count
@@ -437,7 +546,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
                 Some(h) => wait = h.clamp(Duration::from_millis(1), Duration::from_millis(2)),
                 None => {}
             }
-            if r.flush() == Flow::Stop {
+            if r.inner.flush() == Flow::Stop {
                 emitting = false;
                 ended.get_or_insert(Ended::ClosedOutput);
             }
@@ -448,6 +557,21 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         if merger.finished() {
             ended.get_or_insert(Ended::Readers);
             break;
+        }
+        if let Some(n) = next_interval.filter(|n| Instant::now() >= *n) {
+            let elapsed = Some(started.elapsed());
+            let (tables, path) = if user_aggs {
+                (r.agg.tables(), crate::agg::Path::User)
+            } else {
+                (
+                    kernel_tables(&fs, &inst, plan, &aggs)?,
+                    crate::agg::Path::Kernel,
+                )
+            };
+            r.inner.flush();
+            r.inner
+                .with_out(|o| write_tables(o, &aggs, &tables, path, opts.json, elapsed))?;
+            next_interval = interval.map(|i| n + i);
         }
         let now = Instant::now();
         if ended.is_none() {
@@ -479,7 +603,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         }
     }
     if emitting {
-        r.flush();
+        r.inner.flush();
     }
     drop(readers);
     let mut not_written = merger.discarded;
@@ -493,6 +617,21 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     }
     drop(merger);
     drop(cpus);
+    if !aggs.is_empty() {
+        let (tables, path) = if user_aggs {
+            (r.agg.tables(), crate::agg::Path::User)
+        } else {
+            (
+                kernel_tables(&fs, &inst, plan, &aggs)?,
+                crate::agg::Path::Kernel,
+            )
+        };
+        r.inner.flush();
+        r.inner
+            .with_out(|o| write_tables(o, &aggs, &tables, path, opts.json, None))?;
+        report_drops(&aggs, &tables);
+    }
+    let mut r = r.inner;
     let kernel_lost = cpus_of(&fs, &inst, &opts.cpus)?
         .into_iter()
         .map(|c| (c, stats_lost(&fs, &inst, c)))
@@ -524,6 +663,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         kernel_lost,
         missed,
         not_written,
+        streamed: plan.probes.iter().any(|p| p.aggs.is_empty()),
     };
     torn_down?;
     if PANICKED.load(Ordering::SeqCst) {
@@ -542,6 +682,25 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         }
     }
     Ok(summary)
+}
+
+/// The aggregations of every probe, with their events' formats.
+fn aggs_of(
+    fs: &Tracefs,
+    inst: &str,
+    plan: &Plan,
+    agg_size: Option<usize>,
+) -> Result<Vec<crate::agg::Agg>, LiveError> {
+    let size = crate::agg::table_size(agg_size).map_err(LiveError::Agg)?;
+    let mut aggs = Vec::new();
+    for p in &plan.probes {
+        let (sys, ev) = p.event_path(&plan.group);
+        let f = read_format(fs, &format!("{inst}/events/{sys}/{ev}/format"))?;
+        for i in 0..p.aggs.len() {
+            aggs.push(crate::agg::Agg::new(p, i, &f, size).map_err(LiveError::Agg)?);
+        }
+    }
+    Ok(aggs)
 }
 
 /// Option values checked against this machine before anything is done.
@@ -652,8 +811,124 @@ fn page_size() -> usize {
     }
 }
 
+/// Every aggregation's current table, read from its event's `hist` file
+/// (the kernel path). Each event's sections come in the order its
+/// triggers were added, which is the plan's.
+fn kernel_tables(
+    fs: &Tracefs,
+    inst: &str,
+    plan: &Plan,
+    aggs: &[crate::agg::Agg],
+) -> Result<Vec<crate::agg::Table>, LiveError> {
+    use crate::agg::histfile;
+    let mut sections: std::collections::HashMap<
+        (String, String),
+        std::collections::VecDeque<histfile::Section>,
+    > = Default::default();
+    let mut out = Vec::with_capacity(aggs.len());
+    for a in aggs {
+        let p = &plan.probes[a.probe];
+        let ev = p.event_path(&plan.group);
+        if !sections.contains_key(&ev) {
+            let rel = format!("{inst}/events/{}/{}/hist", ev.0, ev.1);
+            let path = fs.path(&rel);
+            let bytes = std::fs::read(&path).map_err(|source| LiveError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let strings: Vec<String> = a
+                .key_fields
+                .iter()
+                .flatten()
+                .chain(a.value_field.iter())
+                .filter(|f| crate::agg::is_string_field(f))
+                .map(|f| f.name.clone())
+                .collect();
+            // Every aggregation of this event: its string fields.
+            let mut strings = strings;
+            for b in aggs
+                .iter()
+                .filter(|b| plan.probes[b.probe].event_path(&plan.group) == ev)
+            {
+                strings.extend(
+                    b.key_fields
+                        .iter()
+                        .flatten()
+                        .filter(|f| crate::agg::is_string_field(f))
+                        .map(|f| f.name.clone()),
+                );
+            }
+            let secs = histfile::parse(&bytes, &|n| strings.iter().any(|s| s == n))
+                .map_err(|e| LiveError::Agg(format!("{}: {e}", path.display())))?;
+            sections.insert(ev.clone(), secs.into());
+        }
+        let sec = sections.get_mut(&ev).and_then(|q| q.pop_front());
+        out.push(match sec {
+            Some(sec) => crate::agg::table_from_section(a, &sec),
+            None => crate::agg::Table::default(),
+        });
+    }
+    Ok(out)
+}
+
+/// The tables, as text or JSON lines, handed to the output in stream
+/// order (after what was rendered before them).
+fn write_tables<W: crate::render::Out>(
+    out: &mut W,
+    aggs: &[crate::agg::Agg],
+    tables: &[crate::agg::Table],
+    path: crate::agg::Path,
+    json: bool,
+    elapsed: Option<Duration>,
+) -> Result<(), LiveError> {
+    let mut s = String::new();
+    if let (Some(e), false) = (elapsed, json) {
+        s.push_str(&format!("@ {:.1}s\n", e.as_secs_f64()));
+    }
+    for (a, t) in aggs.iter().zip(tables) {
+        if json {
+            s.push_str(&crate::agg::draw::json(
+                a,
+                t,
+                path,
+                elapsed.map(|e| e.as_secs_f64()),
+            ));
+            s.push('\n');
+        } else {
+            s.push_str(&crate::agg::draw::text(a, t, crate::agg::draw::Unit::Count));
+            s.push('\n');
+        }
+    }
+    let mut bytes = s.into_bytes();
+    match out.hand_over(&mut bytes, 0) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(LiveError::Output(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Events an aggregation could not count are never silent.
+fn report_drops(aggs: &[crate::agg::Agg], tables: &[crate::agg::Table]) {
+    for (a, t) in aggs.iter().zip(tables) {
+        if t.dropped > 0 {
+            say(format_args!(
+                "coolkprobe: {} {}: DROPPED {} events: its table of {} entries was full (raise --agg-size)",
+                a.event, a.plan.text, t.dropped, a.size
+            ));
+        }
+        if t.lost > 0 {
+            say(format_args!(
+                "coolkprobe: {} {}: LOST {} events before they were counted (ring buffer overruns; try --buffer-kb)",
+                a.event, a.plan.text, t.lost
+            ));
+        }
+    }
+}
+
 /// The exit summary on stderr: events, and losses per CPU when any.
 pub fn print_summary(s: &Summary) {
+    if !s.streamed {
+        return;
+    }
     let c = &s.counts;
     let mut line = format!("coolkprobe: {} events", c.events);
     let lost = s.lost_total();

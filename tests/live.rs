@@ -110,6 +110,7 @@ fn plan_from(spec: &str, group: &str) -> Plan {
             .collect(),
         filter: None,
         fields,
+        aggs: vec![],
     };
     let probes = match w[0] {
         "tp" => {

@@ -162,27 +162,34 @@ fn file_tracepoint_uprobe_stack_pid() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // -p works in an instance of the script's own (nothing global but the
+    // definition); each stack trigger carries its event's filter.
     let want = format!(
         "#!/bin/sh
 # coolkprobe: 2 probe(s) in group coolkprobe_<PID>; run as root on the target
 #   f0: t sched:sched_process_exec f:pid > 1
 #   f1: p /bin/true:0x1130 a=%di
-{PREAMBLE}echo 'p:coolkprobe_<PID>/f1 /bin/true:0x1130 a=%di' >> $T/uprobe_events
-echo '(pid > 1) && common_pid==42' > $T/events/sched/sched_process_exec/filter
-echo 'stacktrace' > $T/events/sched/sched_process_exec/trigger
-echo '1' > $T/events/sched/sched_process_exec/enable
-echo 'common_pid==42' > $T/events/coolkprobe_<PID>/f1/filter
-echo 'stacktrace' > $T/events/coolkprobe_<PID>/f1/trigger
-echo '1' > $T/events/coolkprobe_<PID>/f1/enable
+# -p 42: process 42, its threads and the tasks it starts, in instance coolkprobe_<PID>
+{PREAMBLE}[ -d /proc/42/task ] || {{ echo 'no process 42' >&2; exit 1; }}
+I=$T/instances/coolkprobe_<PID>
+mkdir $I
+echo '1' > $I/options/event-fork
+echo $(ls /proc/42/task) > $I/set_event_pid
+echo 'p:coolkprobe_<PID>/f1 /bin/true:0x1130 a=%di' >> $T/uprobe_events
+echo 'pid > 1' > $I/events/sched/sched_process_exec/filter
+echo 'stacktrace if pid > 1' >> $I/events/sched/sched_process_exec/trigger
+echo '1' > $I/events/sched/sched_process_exec/enable
+echo 'stacktrace' >> $I/events/coolkprobe_<PID>/f1/trigger
+echo '1' > $I/events/coolkprobe_<PID>/f1/enable
 # read the events:
-#   cat $T/trace_pipe
+#   cat $I/trace_pipe
 # remove the probes:
-#   echo '0' > $T/events/sched/sched_process_exec/enable
-#   echo '!stacktrace' > $T/events/sched/sched_process_exec/trigger
-#   echo '0' > $T/events/sched/sched_process_exec/filter
-#   echo '0' > $T/events/coolkprobe_<PID>/f1/enable
-#   echo '!stacktrace' > $T/events/coolkprobe_<PID>/f1/trigger
+#   echo '0' > $I/events/sched/sched_process_exec/enable
+#   echo '!stacktrace if pid > 1' >> $I/events/sched/sched_process_exec/trigger
+#   echo '0' > $I/events/coolkprobe_<PID>/f1/enable
+#   echo '!stacktrace' >> $I/events/coolkprobe_<PID>/f1/trigger
 #   echo '-:coolkprobe_<PID>/f1' >> $T/uprobe_events
+#   rmdir $I
 "
     );
     assert_eq!(normalised(&out), want);

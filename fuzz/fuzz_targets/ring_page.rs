@@ -74,6 +74,7 @@ fuzz_target!(|data: &[u8]| {
             fetchargs: vec![],
             filter: None,
             fields: vec![],
+            aggs: vec![],
         }],
     };
     for json in [false, true] {

@@ -5,6 +5,7 @@
 //! the leaf it reaches. Nothing here touches tracefs: the output is a
 //! [`plan::Plan`].
 
+pub mod aggs;
 mod args;
 pub mod filter;
 pub mod plan;
@@ -322,16 +323,29 @@ fn compile_probe_noted(
     let mut fetchargs = Vec::new();
     let mut fields = Vec::new();
     let mut filter_fields = Vec::new();
+    let mut values: Vec<aggs::Named> = Vec::new();
     for a in &p.args {
         let named = display_for_name(&a.name.node);
         let mut width = None;
         let (fetch, display, size) = match &a.expr {
-            Expr::Raw(r) => (r.node.clone(), Display::Default, None),
+            Expr::Raw(r) => {
+                values.push(aggs::Named {
+                    name: a.name.node.clone(),
+                    kind: aggs::raw_kind(&r.node),
+                    display: named.unwrap_or(Display::Default),
+                });
+                (r.node.clone(), Display::Default, None)
+            }
             Expr::Typed(t) => {
                 let Some(leaf) =
                     args::typed(t, cx, &func, named == Some(Display::Ip), notes, index)?
                 else {
                     // A bare `$retval` with nothing to type it by.
+                    values.push(aggs::Named {
+                        name: a.name.node.clone(),
+                        kind: aggs::ValueKind::Int,
+                        display: named.unwrap_or(Display::Default),
+                    });
                     fields.push(FieldPlan {
                         name: a.name.node.clone(),
                         display: named.unwrap_or(Display::Default),
@@ -349,6 +363,16 @@ fn compile_probe_noted(
                     continue;
                 };
                 let d = leaf.display();
+                values.push(aggs::Named {
+                    name: a.name.node.clone(),
+                    kind: match leaf.kind {
+                        walk::LeafKind::Scalar { .. } => aggs::ValueKind::Int,
+                        walk::LeafKind::String => aggs::ValueKind::Str,
+                        walk::LeafKind::Bytes { .. } => aggs::ValueKind::Array,
+                        walk::LeafKind::Bitfield { .. } => aggs::ValueKind::Bitfield,
+                    },
+                    display: named.unwrap_or(d),
+                });
                 if let Some(n) = named {
                     check_named_width(&a.name.node, n, &leaf, t.span)?;
                 }
@@ -367,7 +391,8 @@ fn compile_probe_noted(
                     && !p
                         .filter
                         .as_ref()
-                        .is_some_and(|f| filter::mentions(&f.node, &a.name.node));
+                        .is_some_and(|f| filter::mentions(&f.node, &a.name.node))
+                    && !aggs::aggregates(p, &a.name.node);
                 if bare_retval {
                     let psize = cx.arch.pointer_size();
                     width = size.filter(|&s| s < psize);
@@ -402,6 +427,21 @@ fn compile_probe_noted(
         })?),
         None => None,
     };
+    // A tracepoint's values are its format's fields, checked where the
+    // format can be read (see app); a probe's are its named values.
+    let is_tp = matches!(target, Target::Tracepoint { .. });
+    let agg_plans = aggs::lower(p, (!is_tp).then_some(values.as_slice()))?;
+    if !is_tp
+        && agg_plans
+            .iter()
+            .any(|a| a.keys.contains(&plan::AggKey::Comm))
+    {
+        // The current task's name, exact per event (the kernel's `$comm`).
+        fetchargs.push(FetchArg {
+            name: plan::COMM_FIELD.into(),
+            fetch: "$comm".into(),
+        });
+    }
     Ok(CompiledProbe {
         index,
         spec: p.text.clone(),
@@ -409,6 +449,7 @@ fn compile_probe_noted(
         fetchargs,
         filter,
         fields,
+        aggs: agg_plans,
     })
 }
 

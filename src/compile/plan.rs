@@ -27,7 +27,65 @@ pub struct CompiledProbe {
     pub filter: Option<String>,
     /// How to show each named value.
     pub fields: Vec<FieldPlan>,
+    /// Aggregations of this probe's events (`count()[comm]`, `hist(n)`):
+    /// when there are any, the events are counted, not printed.
+    pub aggs: Vec<AggPlan>,
 }
+
+/// One aggregation of a probe's events, checked against its named values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AggPlan {
+    /// As written in the spec, e.g. `hist(n)[comm]`.
+    pub text: String,
+    pub func: AggFunc,
+    /// The event field summed or bucketed (None for `count()`).
+    pub value: Option<String>,
+    pub keys: Vec<AggKey>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    Count,
+    Sum,
+    /// Power-of-two buckets, as the kernel's `.log2`: bucket k holds
+    /// (2^(k-1), 2^k], bucket 0 holds 0 and 1.
+    Log2,
+    /// Buckets of `step` values from 0, as the kernel's `.buckets=STEP`.
+    Linear {
+        step: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AggKey {
+    /// A field of the event: a named value, or a tracepoint's field.
+    Field(String),
+    /// The current task's name: the probe's hidden `__comm=$comm` field
+    /// where it has one, else the name of `common_pid`.
+    Comm,
+    /// `common_pid`: the thread id.
+    Pid,
+    Cpu,
+    /// The kernel stack.
+    Stack,
+}
+
+impl AggKey {
+    /// The column name shown for this key.
+    pub fn label(&self) -> &str {
+        match self {
+            AggKey::Field(f) => f,
+            AggKey::Comm => "comm",
+            AggKey::Pid => "pid",
+            AggKey::Cpu => "cpu",
+            AggKey::Stack => "stack",
+        }
+    }
+}
+
+/// The hidden field a kprobe/uprobe gets for a `comm` key: the kernel's
+/// `$comm` fetcharg, exact per event.
+pub const COMM_FIELD: &str = "__comm";
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target {
@@ -171,6 +229,7 @@ mod tests {
             }],
             filter: None,
             fields: vec![],
+            aggs: vec![],
         }
     }
 

@@ -5,7 +5,7 @@
 
 mod names;
 pub mod output;
-mod value;
+pub(crate) mod value;
 
 pub use names::{Comms, Kallsyms};
 pub use output::Out;
@@ -255,6 +255,13 @@ impl<W: Out> Renderer<W> {
     /// The output, once rendering is over.
     pub fn into_out(self) -> W {
         self.out
+    }
+
+    /// Something else for the output, after what was rendered (flushed
+    /// first): aggregation tables.
+    pub fn with_out<T>(&mut self, f: impl FnOnce(&mut W) -> T) -> T {
+        self.flush();
+        f(&mut self.out)
     }
 
     fn maybe_flush(&mut self) -> Flow {

@@ -40,8 +40,46 @@ pub struct Probe {
     pub kind: Spanned<ProbeKind>,
     pub place: Spanned<Place>,
     pub args: Vec<Arg>,
+    /// `count()`, `sum(v)`, `hist(v)`, `lhist(v,STEP)`, each with optional
+    /// `[key,...]`: the events are aggregated instead of printed.
+    pub aggs: Vec<Aggregation>,
     pub filter: Option<Spanned<String>>,
 }
+
+/// `FUNC(ARGS)[KEYS]`: one aggregation of the probe's events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aggregation {
+    pub func: Spanned<AggFunc>,
+    /// The value summed or bucketed: a name the probe defines.
+    pub value: Option<Spanned<String>>,
+    /// `lhist`'s bucket width.
+    pub step: Option<Spanned<u64>>,
+    /// Key names: the probe's named values, `comm`, `pid`, `cpu`, `stack`.
+    pub keys: Vec<Spanned<String>>,
+    /// The whole `FUNC(...)[...]`.
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    Count,
+    Sum,
+    Hist,
+    Lhist,
+}
+
+impl AggFunc {
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Hist => "hist",
+            AggFunc::Lhist => "lhist",
+        }
+    }
+}
+
+const AGG_HELP: &str = "aggregations are `count()`, `sum(V)`, `hist(V)` (log2 buckets) and `lhist(V,STEP)` (linear buckets), each with optional keys: `hist(n)[comm,pid]`";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
@@ -345,6 +383,7 @@ impl<'a> Parser<'a> {
         }
         let place = self.place(kind)?;
         let mut args: Vec<Arg> = Vec::new();
+        let mut aggs: Vec<Aggregation> = Vec::new();
         let mut filter = None;
         loop {
             let had_ws = self.skip_ws();
@@ -371,6 +410,17 @@ impl<'a> Parser<'a> {
                 self.pos = self.s.len();
                 break;
             }
+            if self.at_aggregation() {
+                aggs.push(self.aggregation()?);
+                continue;
+            }
+            if !aggs.is_empty() {
+                return err_help(
+                    self.here(),
+                    "named values come before the aggregations",
+                    "write `TYPE PLACE NAME=EXPR... AGGREGATION... f:FILTER`",
+                );
+            }
             let arg = self.arg()?;
             if args.iter().any(|a| a.name.node == arg.name.node) {
                 return err(
@@ -388,7 +438,119 @@ impl<'a> Parser<'a> {
             },
             place,
             args,
+            aggs,
             filter,
+        })
+    }
+
+    /// `IDENT(` starts an aggregation (`NAME=` a named value).
+    fn at_aggregation(&self) -> bool {
+        let r = self.rest();
+        let n = r.chars().take_while(|&c| is_ident(c)).count();
+        n > 0 && r.chars().next().is_some_and(is_ident_start) && r[n..].starts_with('(')
+    }
+
+    /// `count()`, `sum(v)`, `hist(v)`, `lhist(v, STEP)`, then `[k, ...]`.
+    fn aggregation(&mut self) -> Result<Aggregation, SpecError> {
+        let start = self.pos;
+        let (name, fspan) = self.ident().unwrap_or_default();
+        let func = match name.as_str() {
+            "count" => AggFunc::Count,
+            "sum" => AggFunc::Sum,
+            "hist" => AggFunc::Hist,
+            "lhist" => AggFunc::Lhist,
+            _ => return err_help(fspan, format!("unknown aggregation `{name}`"), AGG_HELP),
+        };
+        self.eat("(");
+        self.skip_ws();
+        let mut value = None;
+        let mut step = None;
+        if func != AggFunc::Count {
+            match self.ident() {
+                Some((v, sp)) => value = Some(Spanned { node: v, span: sp }),
+                None => {
+                    return err_help(
+                        self.here(),
+                        format!("`{name}` needs a value: a name the probe defines"),
+                        AGG_HELP,
+                    )
+                }
+            }
+            self.skip_ws();
+        }
+        if func == AggFunc::Lhist {
+            if !self.eat(",") {
+                return err_help(
+                    self.here(),
+                    "`lhist` needs a bucket width: `lhist(V, STEP)`",
+                    AGG_HELP,
+                );
+            }
+            self.skip_ws();
+            let ns = self.pos;
+            while self.peek().is_some_and(|c| c.is_ascii_alphanumeric()) {
+                self.bump();
+            }
+            let sp = Span::new(ns, self.pos);
+            let n = number(&self.s[ns..self.pos], sp)?;
+            if n == 0 {
+                return err(sp, "a bucket width must be at least 1");
+            }
+            step = Some(Spanned { node: n, span: sp });
+            self.skip_ws();
+        }
+        if !self.eat(")") {
+            let what = if func == AggFunc::Count {
+                "`count()` takes no value"
+            } else {
+                "expected `)`"
+            };
+            return err_help(self.here(), what, AGG_HELP);
+        }
+        let mut keys = Vec::new();
+        if self.eat("[") {
+            loop {
+                self.skip_ws();
+                match self.ident() {
+                    Some((k, sp)) => {
+                        if keys.iter().any(|q: &Spanned<String>| q.node == k) {
+                            return err(sp, format!("`{k}` is a key twice"));
+                        }
+                        keys.push(Spanned { node: k, span: sp });
+                    }
+                    None => {
+                        return err_help(
+                            self.here(),
+                            "expected a key name",
+                            "keys are the probe's named values, `comm`, `pid`, `cpu` or `stack`",
+                        )
+                    }
+                }
+                self.skip_ws();
+                if self.eat(",") {
+                    continue;
+                }
+                if self.eat("]") {
+                    break;
+                }
+                return err(self.here(), "expected `,` or `]` in the keys");
+            }
+        }
+        if !self.at_end() && !self.peek().is_some_and(char::is_whitespace) {
+            return err(
+                self.here(),
+                format!("unexpected `{}` after the aggregation", self.here_text()),
+            );
+        }
+        Ok(Aggregation {
+            func: Spanned {
+                node: func,
+                span: fspan,
+            },
+            value,
+            step,
+            keys,
+            span: Span::new(start, self.pos),
         })
     }
 
@@ -981,6 +1143,53 @@ mod tests {
         let t = typed(&p, 2);
         assert_eq!(t.base.node, Base::Arg(1));
         assert!(t.cast.is_none());
+    }
+
+    #[test]
+    fn aggregations() {
+        let p = parse_probe(
+            "p vfs_read n=count c=%0 count() hist(n)[comm, pid] lhist(n,0x100)[cpu] sum(c) f:n>1",
+        )
+        .unwrap();
+        assert_eq!(p.args.len(), 2);
+        assert_eq!(p.aggs.len(), 4);
+        assert_eq!(p.aggs[0].func.node, AggFunc::Count);
+        assert!(p.aggs[0].keys.is_empty());
+        let h = &p.aggs[1];
+        assert_eq!(h.func.node, AggFunc::Hist);
+        assert_eq!(h.value.as_ref().unwrap().node, "n");
+        let keys: Vec<&str> = h.keys.iter().map(|k| k.node.as_str()).collect();
+        assert_eq!(keys, ["comm", "pid"]);
+        assert_eq!(text(&p, h.span), "hist(n)[comm, pid]");
+        assert_eq!(text(&p, h.keys[1].span), "pid");
+        assert_eq!(p.aggs[2].step.unwrap().node, 256);
+        assert_eq!(p.filter.unwrap().node, "n>1");
+        // A tracepoint, no named values.
+        let t = parse_probe("t syscalls:sys_enter_read count()[comm]").unwrap();
+        assert_eq!(t.aggs[0].keys[0].node, "comm");
+        // `NAME=` still names a value, even `count=`.
+        let v = parse_probe("p vfs_read count=%dx hist(count)").unwrap();
+        assert_eq!(v.args[0].name.node, "count");
+    }
+
+    #[test]
+    fn aggregation_errors() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("p f n=%0 avg(n)", "avg", "unknown aggregation"),
+            ("p f n=%0 hist()", ")", "needs a value"),
+            ("p f n=%0 count(n)", "n", "takes no value"),
+            ("p f n=%0 lhist(n)", ")", "bucket width"),
+            ("p f n=%0 lhist(n,0)", "0", "at least 1"),
+            ("p f n=%0 hist(n)[comm,comm]", "comm", "a key twice"),
+            ("p f n=%0 hist(n)[comm", "", "expected `,` or `]`"),
+            ("p f n=%0 hist(n)x", "x", "unexpected `x`"),
+            ("p f count() n=%0", "n", "come before the aggregations"),
+        ];
+        for (spec, under, msg) in cases {
+            let e = parse_probe(spec).unwrap_err();
+            assert!(e.msg.contains(msg), "{spec}: {}", e.msg);
+            assert_eq!(&spec[e.span.start..e.span.end], *under, "{spec}: {e:?}");
+        }
     }
 
     #[test]

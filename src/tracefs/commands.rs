@@ -5,7 +5,7 @@
 //! does.
 
 use super::PidFilter;
-use crate::compile::plan::Plan;
+use crate::compile::plan::{CompiledProbe, Plan};
 
 /// Where a write's file is: the tracefs root, or the tree the events are
 /// enabled in (a live run's instance; the root or an instance in `-S`).
@@ -50,6 +50,13 @@ impl Write {
             shell_text: None,
         }
     }
+    /// `>>` to a file of the instance (a trigger beside the others).
+    fn add(file: String, text: impl Into<String>) -> Write {
+        Write {
+            append: true,
+            ..Write::put(file, text)
+        }
+    }
 
     /// `echo '...' >> $T/file`, quoted for sh; instance files under
     /// `inst_var`.
@@ -83,6 +90,40 @@ pub struct InstallOptions {
     /// process (its threads listed on the target, new ones followed by
     /// event-fork) or thread. A live session writes its own pid list.
     pub pid: Option<PidFilter>,
+    /// Aggregations in the kernel, as hist triggers for a kernel with
+    /// these features; None: their events are streamed and counted in
+    /// coolkprobe.
+    pub hist: Option<crate::agg::Features>,
+    /// The hist triggers' `size=`.
+    pub agg_size: Option<usize>,
+}
+
+/// The hist triggers of a probe (kernel path), in order.
+pub fn hist_triggers(p: &CompiledProbe, opts: InstallOptions) -> Vec<String> {
+    match opts.hist {
+        Some(f) => p
+            .aggs
+            .iter()
+            .map(|a| crate::agg::trigger::trigger(a, p, &f, opts.agg_size))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Whether the probe's events go to the ring buffer: not when all that
+/// is asked of them is aggregated by hist triggers.
+pub fn streamed(p: &CompiledProbe, opts: InstallOptions) -> bool {
+    p.aggs.is_empty() || opts.hist.is_none()
+}
+
+/// Whether the probe records a kernel stack with each event: `-s`, or a
+/// `stack` key counted in user space.
+pub fn stacks(p: &CompiledProbe, opts: InstallOptions) -> bool {
+    streamed(p, opts)
+        && (opts.stack
+            || p.aggs
+                .iter()
+                .any(|a| a.keys.contains(&crate::compile::plan::AggKey::Stack)))
 }
 
 /// The trigger that records a stack for the hits the event keeps: a
@@ -122,11 +163,22 @@ pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     for p in &plan.probes {
         let (sys, ev) = p.event_path(&plan.group);
         let dir = format!("events/{sys}/{ev}");
+        if !streamed(p, opts) {
+            // Aggregated in the kernel: the triggers take the filter as
+            // their `if`; the event stays disabled, so nothing reaches the
+            // ring buffer (a trigger runs on a soft-disabled event). `>>`:
+            // `>` would remove the triggers already there.
+            for t in hist_triggers(p, opts) {
+                out.push(Write::add(format!("{dir}/trigger"), t));
+            }
+            continue;
+        }
         if let Some(f) = &p.filter {
             out.push(Write::put(format!("{dir}/filter"), f.clone()));
         }
-        if opts.stack {
-            out.push(Write::put(
+        // `>>`: `>` would also remove the event's hist triggers.
+        if stacks(p, opts) {
+            out.push(Write::add(
                 format!("{dir}/trigger"),
                 stack_trigger(p.filter.as_deref()),
             ));
@@ -145,9 +197,16 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     for p in &plan.probes {
         let (sys, ev) = p.event_path(&plan.group);
         let dir = format!("events/{sys}/{ev}");
+        if !streamed(p, opts) {
+            // Triggers go before the events they are on can go.
+            for t in hist_triggers(p, opts).into_iter().rev() {
+                out.push(Write::add(format!("{dir}/trigger"), trigger_removal(&t)));
+            }
+            continue;
+        }
         out.push(Write::put(format!("{dir}/enable"), "0"));
-        if opts.stack {
-            out.push(Write::put(
+        if stacks(p, opts) {
+            out.push(Write::add(
                 format!("{dir}/trigger"),
                 trigger_removal(&stack_trigger(p.filter.as_deref())),
             ));
@@ -212,7 +271,16 @@ pub fn script(plan: &Plan, opts: InstallOptions) -> String {
          \tfi\n\
          fi\n",
     );
-    let inst = if opts.pid.is_some() {
+    let inst = if let Some(p) = opts.pid {
+        // An empty write to set_event_pid clears it (everything is
+        // recorded): the process must exist for its threads to be listed.
+        if p.follow {
+            let _ = writeln!(
+                s,
+                "[ -d /proc/{0}/task ] || {{ echo 'no process {0}' >&2; exit 1; }}",
+                p.pid
+            );
+        }
         let _ = writeln!(s, "I=$T/instances/{}", plan.group);
         let _ = writeln!(s, "mkdir $I");
         "$I"
@@ -222,8 +290,23 @@ pub fn script(plan: &Plan, opts: InstallOptions) -> String {
     for w in install(plan, opts) {
         let _ = writeln!(s, "{}", w.to_shell("$T", inst));
     }
-    let _ = writeln!(s, "# read the events:");
-    let _ = writeln!(s, "#   cat {inst}/trace_pipe");
+    if plan.probes.iter().any(|p| streamed(p, opts)) {
+        let _ = writeln!(s, "# read the events:");
+        let _ = writeln!(s, "#   cat {inst}/trace_pipe");
+    }
+    let counted: Vec<_> = plan.probes.iter().filter(|p| !streamed(p, opts)).collect();
+    if !counted.is_empty() {
+        let _ = writeln!(s, "# read the aggregations (the kernel keeps counting):");
+        for p in &counted {
+            let (sys, ev) = p.event_path(&plan.group);
+            let _ = writeln!(s, "#   cat {inst}/events/{sys}/{ev}/hist");
+        }
+        s.push_str(
+            "# one line per key: `{ __comm: dd, n: ~ 2^7 } hitcount: 3` is 3 events of\n\
+             # task dd with n in (2^6, 2^7]; `n: ~ 100-199` a linear bucket; `vals=` sums\n\
+             # follow hitcount; `Dropped:` counts events its full table (size=) lost\n",
+        );
+    }
     let _ = writeln!(s, "# remove the probes:");
     for w in uninstall(plan, opts) {
         let _ = writeln!(s, "#   {}", w.to_shell("$T", inst));
@@ -262,6 +345,7 @@ mod tests {
                 fetchargs: vec![],
                 filter: Some("common_pid==3".into()),
                 fields: vec![],
+                aggs: vec![],
             }],
         }
     }
@@ -271,7 +355,7 @@ mod tests {
     fn stack_trigger_under_the_filter() {
         let o = InstallOptions {
             stack: true,
-            pid: None,
+            ..InstallOptions::default()
         };
         let on: Vec<String> = install(&plan(), o).iter().map(|w| w.text.clone()).collect();
         assert!(
@@ -295,11 +379,11 @@ mod tests {
         let s = script(
             &plan(),
             InstallOptions {
-                stack: false,
                 pid: Some(PidFilter {
                     pid: 42,
                     follow: true,
                 }),
+                ..InstallOptions::default()
             },
         );
         assert!(s.contains("I=$T/instances/coolkprobe_9\nmkdir $I\n"), "{s}");

@@ -198,6 +198,9 @@ pub struct SessionOptions {
     pub extra_events: Vec<(String, String)>,
     /// Echo every write to stderr (`echo '...' >> file`), as SPEC 1 asks.
     pub echo: bool,
+    /// Aggregations as hist triggers (the kernel path), see InstallOptions.
+    pub hist: Option<crate::agg::Features>,
+    pub agg_size: Option<usize>,
 }
 
 /// What must be undone, kept where a panic hook can reach it.
@@ -208,7 +211,9 @@ struct Undo {
     instance: Option<String>,
     /// The flock on the instance directory: held while the run lives.
     lock: Option<fs::File>,
-    /// `(trigger file, removal text)`, inside the instance.
+    /// `(trigger file, removal text)`, inside the instance, oldest
+    /// first; removed newest first (a hist trigger another refers to must
+    /// go after it).
     triggers: Vec<(String, String)>,
     /// `(events file, "-:group/event")` for every definition written.
     defined: Vec<(String, String)>,
@@ -237,20 +242,23 @@ impl Undo {
             let _ = fs.write_quiet(&format!("{inst}/tracing_on"), "0", false);
             let _ = fs.write_quiet(&format!("{inst}/events/enable"), "0", false);
         }
-        self.triggers.retain(|(file, text)| {
+        let mut kept = Vec::new();
+        for (file, text) in std::mem::take(&mut self.triggers).into_iter().rev() {
             if echo {
                 say(format_args!(
-                    "echo {} > {}",
-                    commands::sh_quote(text),
-                    fs.path(file).display()
+                    "echo {} >> {}",
+                    commands::sh_quote(&text),
+                    fs.path(&file).display()
                 ));
             }
-            match fs.write_quiet(file, text, false) {
-                Ok(()) => false,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-                Err(_) => true,
+            match fs.write_quiet(&file, &text, true) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(_) => kept.push((file, text)),
             }
-        });
+        }
+        kept.reverse();
+        self.triggers = kept;
         let mut left = Vec::new();
         for (file, text) in std::mem::take(&mut self.defined).into_iter().rev() {
             if echo {
@@ -544,6 +552,8 @@ impl Session {
         let install = InstallOptions {
             stack: opts.stack,
             pid: None,
+            hist: opts.hist,
+            agg_size: opts.agg_size,
         };
         let inst = self.instance.clone();
         for w in commands::install(&plan, install) {
@@ -559,7 +569,7 @@ impl Session {
                     .push((rel.clone(), commands::trigger_removal(&w.text)));
             }
             self.put(&rel, &w.text, w.append)?;
-            if w.append {
+            if w.append && w.scope == Scope::Global {
                 if let Some((_, name)) = w.text.split_once(':') {
                     let name = name.split_whitespace().next().unwrap_or("");
                     let mut u = lock_ignoring_poison(&self.undo);
@@ -930,6 +940,7 @@ mod tests {
                     fetchargs: vec![],
                     filter: Some("__syscall_nr==110".into()),
                     fields: vec![],
+                    aggs: vec![],
                 },
                 CompiledProbe {
                     index: 1,
@@ -946,6 +957,7 @@ mod tests {
                     }],
                     filter: None,
                     fields: vec![],
+                    aggs: vec![],
                 },
             ],
         };

@@ -9,7 +9,7 @@ use object::{Object, ObjectSection};
 use super::btf::{has_btf_magic, map_or_read, Backing, Btf};
 use super::btf_source::BtfSource;
 use super::dwarf::DwarfSource;
-use super::{Result, TypeError, TypeSource};
+use super::{NoKernelTypes, Result, TypeError, TypeSource};
 
 /// The running kernel's BTF; module BTF sits beside it.
 pub const SYSFS_VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -24,19 +24,88 @@ pub fn open(path: Option<&Path>) -> Result<Box<dyn TypeSource>> {
 
 fn open_running_kernel() -> Result<Box<dyn TypeSource>> {
     let path = Path::new(SYSFS_VMLINUX_BTF);
-    if !path.exists() {
-        // A kernel built without BTF: its debuginfo vmlinux, if installed.
-        if let Some(release) = kernel_release() {
-            if let Some(v) = debuginfo_vmlinux(&release)
-                .into_iter()
-                .find(|p| p.is_file())
-            {
-                return open_file(&v);
+    if path.exists() {
+        return Ok(Box::new(open_kernel_btf(path, path.parent())?));
+    }
+    // A kernel built without BTF: its debuginfo vmlinux, if installed, and
+    // only of this very build (another one's offsets would be wrong).
+    let release = kernel_release().unwrap_or_else(|| "$(uname -r)".into());
+    let running = running_build_id();
+    let looked = debuginfo_vmlinux(&release);
+    let mut other_builds = Vec::new();
+    for v in &looked {
+        if !v.is_file() {
+            continue;
+        }
+        match (&running, file_build_id(v)) {
+            (Some(want), Some(have)) if *want != have => {
+                other_builds.push(format!("{} (build-id {})", v.display(), hex(&have)))
             }
+            _ => return open_file(v),
         }
     }
-    let src = open_kernel_btf(path, path.parent())?;
-    Ok(Box::new(src))
+    let proc_version = std::fs::read_to_string("/proc/version").unwrap_or_default();
+    Err(TypeError::NoKernelTypes(Box::new(NoKernelTypes {
+        btf: SYSFS_VMLINUX_BTF.into(),
+        package: debuginfo_package(&release, &proc_version),
+        release,
+        build_id: running.as_deref().map(hex),
+        looked: looked.iter().map(|p| p.display().to_string()).collect(),
+        other_builds,
+    })))
+}
+
+/// What installs the debuginfo vmlinux of kernel `release`, told apart by
+/// the kernel's own `/proc/version` (who built it) and its release suffix;
+/// None when neither says.
+pub fn debuginfo_package(release: &str, proc_version: &str) -> Option<String> {
+    // `5.14.0-362.el9.x86_64`, `6.5.6-300.fc39.x86_64`, `6.1.0-1.amzn2023.x86_64`.
+    let rpm = ["el", "fc", "amzn"].iter().any(|d| {
+        release.split('.').any(|part| {
+            part.strip_prefix(d)
+                .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+        })
+    });
+    if proc_version.contains("Ubuntu") {
+        Some(format!(
+            "linux-image-unsigned-{release}-dbgsym (from Ubuntu's debug-symbol archive)"
+        ))
+    } else if proc_version.contains("Debian") {
+        Some(format!("linux-image-{release}-dbg"))
+    } else if rpm {
+        Some(format!(
+            "kernel-debuginfo-{release} (`dnf debuginfo-install kernel-{release}`)"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The running kernel's GNU build-id, from the notes it exports.
+fn running_build_id() -> Option<Vec<u8>> {
+    let notes = std::fs::read("/sys/kernel/notes").ok()?;
+    type Elf = object::elf::FileHeader64<object::NativeEndian>;
+    let mut it =
+        object::read::elf::NoteIterator::<Elf>::new(object::NativeEndian, 4, &notes).ok()?;
+    while let Ok(Some(note)) = it.next() {
+        if note.name() == object::elf::ELF_NOTE_GNU
+            && note.n_type(object::NativeEndian) == object::elf::NT_GNU_BUILD_ID
+        {
+            return Some(note.desc().to_vec());
+        }
+    }
+    None
+}
+
+/// An ELF file's GNU build-id.
+fn file_build_id(path: &Path) -> Option<Vec<u8>> {
+    let backing = map_or_read(path).ok()?;
+    let elf = object::File::parse(backing.bytes()).ok()?;
+    elf.build_id().ok().flatten().map(<[u8]>::to_vec)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where distributions put a kernel's debuginfo vmlinux (the places perf
@@ -188,4 +257,73 @@ pub fn separate_debug_files(path: &Path, bytes: &[u8]) -> Vec<PathBuf> {
     }
     v.retain(|p| p.is_file());
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debuginfo_package_by_who_built_the_kernel() {
+        let debian = "Linux version 6.1.0-57-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-3";
+        assert_eq!(
+            debuginfo_package("6.1.0-57-cloud-amd64", debian).as_deref(),
+            Some("linux-image-6.1.0-57-cloud-amd64-dbg")
+        );
+        let ubuntu = "Linux version 6.8.0-45-generic (buildd@lcy02-amd64-075) (x86_64-linux-gnu-gcc-13 (Ubuntu 13.2.0-23ubuntu4) 13.2.0) #45-Ubuntu SMP";
+        assert!(debuginfo_package("6.8.0-45-generic", ubuntu)
+            .unwrap()
+            .starts_with("linux-image-unsigned-6.8.0-45-generic-dbgsym"));
+        let rhel = "Linux version 5.14.0-362.8.1.el9_3.x86_64 (mockbuild@x86-vm-08.build.eng.bos.redhat.com) (gcc (GCC) 11.4.1)";
+        assert!(debuginfo_package("5.14.0-362.8.1.el9_3.x86_64", rhel)
+            .unwrap()
+            .starts_with("kernel-debuginfo-5.14.0-362.8.1.el9_3.x86_64"));
+        // Nobody says: no package is guessed (`-fc-` is not Fedora's `.fc39`).
+        assert_eq!(
+            debuginfo_package(
+                "6.18.44-fc-v657",
+                "Linux version 6.18.44-fc-v657 (builder@sandboxing)"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn no_kernel_types_names_every_place_and_the_package() {
+        let looked: Vec<String> = debuginfo_vmlinux("6.1.0-57-cloud-amd64")
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let e = NoKernelTypes {
+            btf: SYSFS_VMLINUX_BTF.into(),
+            release: "6.1.0-57-cloud-amd64".into(),
+            build_id: Some("ab12".into()),
+            looked: looked.clone(),
+            other_builds: vec![],
+            package: Some("linux-image-6.1.0-57-cloud-amd64-dbg".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the running kernel (6.1.0-57-cloud-amd64) has no BTF (/sys/kernel/btf/vmlinux does not exist) \
+             and no debuginfo vmlinux at /usr/lib/debug/boot/vmlinux-6.1.0-57-cloud-amd64, \
+             /usr/lib/debug/lib/modules/6.1.0-57-cloud-amd64/vmlinux or /boot/vmlinux-6.1.0-57-cloud-amd64\n\
+             help: install linux-image-6.1.0-57-cloud-amd64-dbg, this build's debuginfo, \
+             or name a vmlinux or BTF file with -v"
+        );
+        let e = NoKernelTypes {
+            btf: SYSFS_VMLINUX_BTF.into(),
+            release: "6.1.0-57-cloud-amd64".into(),
+            build_id: Some("ab12".into()),
+            looked,
+            other_builds: vec!["/boot/vmlinux-6.1.0-57-cloud-amd64 (build-id cd34)".into()],
+            package: None,
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("no debuginfo vmlinux of its build (build-id ab12) at ")
+                && msg.contains(": /boot/vmlinux-6.1.0-57-cloud-amd64 (build-id cd34) is another build's\n")
+                && msg.contains("help: install this kernel build's debuginfo (a vmlinux with DWARF) at one of those places"),
+            "{msg}"
+        );
+    }
 }

@@ -150,10 +150,64 @@ pub enum TypeError {
     BadDwarf { offset: Option<usize>, msg: String },
     #[error("{path} has neither a .BTF section nor DWARF type information")]
     NoTypes { path: String },
+    /// The running kernel has no BTF and no debuginfo vmlinux of its build.
+    #[error("{0}")]
+    NoKernelTypes(Box<NoKernelTypes>),
     #[error("type id {0} does not exist")]
     NoSuchType(u64),
     #[error("type chain starting at id {0} loops or is too deep")]
     Loop(u64),
+}
+
+/// Where the running kernel's types were looked for, in vain.
+#[derive(Debug)]
+pub struct NoKernelTypes {
+    /// `/sys/kernel/btf/vmlinux`.
+    pub btf: String,
+    pub release: String,
+    pub build_id: Option<String>,
+    /// Where its debuginfo vmlinux was looked for, in order.
+    pub looked: Vec<String>,
+    /// Files found there that belong to another build.
+    pub other_builds: Vec<String>,
+    /// What to install, when the kernel says who built it.
+    pub package: Option<String>,
+}
+
+impl std::fmt::Display for NoKernelTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let places = match self.looked.as_slice() {
+            [] => String::new(),
+            [one] => one.clone(),
+            [init @ .., last] => format!("{} or {last}", init.join(", ")),
+        };
+        write!(
+            f,
+            "the running kernel ({}) has no BTF ({} does not exist) and no debuginfo vmlinux",
+            self.release, self.btf
+        )?;
+        if !self.other_builds.is_empty() {
+            f.write_str(" of its build")?;
+            if let Some(id) = &self.build_id {
+                write!(f, " (build-id {id})")?;
+            }
+        }
+        write!(f, " at {places}")?;
+        if !self.other_builds.is_empty() {
+            write!(
+                f,
+                ": {} is another build's",
+                self.other_builds.join(" and ")
+            )?;
+        }
+        match &self.package {
+            Some(p) => write!(f, "\nhelp: install {p}, this build's debuginfo")?,
+            None => f.write_str(
+                "\nhelp: install this kernel build's debuginfo (a vmlinux with DWARF) at one of those places",
+            )?,
+        }
+        f.write_str(", or name a vmlinux or BTF file with -v")
+    }
 }
 
 fn at_offset(offset: Option<usize>) -> String {

@@ -12,6 +12,9 @@ pub struct Vm {
     pub release: String,
     pub console: String,
     pub dir: PathBuf,
+    /// The VM's /etc/vm.conf (tests/vm/vmconf.sh): KSERIES, the kernel's
+    /// CONFIG_* tracing options, DEBUGINFO_* when it has a debuginfo disk.
+    pub conf: BTreeMap<String, String>,
     scenarios: Vec<Scenario>,
 }
 
@@ -28,7 +31,7 @@ pub struct Scenario {
 }
 
 impl Vm {
-    pub fn new(series: &str, results: String, console: String, dir: PathBuf) -> Vm {
+    pub fn new(series: &str, results: String, console: String, conf: &str, dir: PathBuf) -> Vm {
         let mut release = String::new();
         let mut scenarios = Vec::new();
         let mut cur: Option<Scenario> = None;
@@ -95,6 +98,7 @@ impl Vm {
             release,
             console,
             dir,
+            conf: parse_conf(conf),
             scenarios,
         }
     }
@@ -102,6 +106,63 @@ impl Vm {
     pub fn scenario(&self, name: &str) -> Option<&Scenario> {
         self.scenarios.iter().find(|s| s.name == name)
     }
+
+    /// Whether the kernel was built with CONFIG_`option` (y or m).
+    pub fn has(&self, option: &str) -> bool {
+        matches!(
+            self.conf
+                .get(&format!("CONFIG_{option}"))
+                .map(String::as_str),
+            Some("y" | "m")
+        )
+    }
+}
+
+/// 14: the facts of vm.conf hold on the running kernel: each feature is
+/// accepted by the kernel exactly where vm.conf says it has it.
+pub fn kernel_features(vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let yes = |k: &str| vm.conf.get(k).is_some_and(|v| v == "y");
+    let want = [
+        // $argN at a kprobe's entry: Linux 4.20 on, so every kernel here.
+        ("kprobe_argn", true),
+        ("kretprobe_argn", yes("KRETPROBE_ARGN")),
+        ("hist", vm.has("HIST_TRIGGERS")),
+        ("synth", vm.has("SYNTH_EVENTS")),
+        ("fprobe", vm.has("FPROBE_EVENTS")),
+        (
+            "btf_args",
+            vm.has("FPROBE_EVENTS") && vm.has("PROBE_EVENTS_BTF_ARGS"),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (k, has) in want {
+        if (s.kv_num(k)? == 1) != has {
+            wrong.push(format!("{k}: vm.conf says {has}, the kernel says {}", !has));
+        }
+    }
+    ensure(wrong.is_empty(), || {
+        format!(
+            "{}:\n{}\nerror_log:\n{}",
+            vm.release,
+            wrong.join("\n"),
+            s.file("error_log").unwrap_or("")
+        )
+    })?;
+    ensure(s.kv_num("readme_argn")? >= 1, || {
+        "the tracefs README does not list $arg<N>".into()
+    })?;
+    ensure(s.kv_num("left")? == 0, || {
+        "probes of the scenario left behind".into()
+    })
+}
+
+/// `KEY=value` / `KEY='value'` lines of a shell fragment.
+fn parse_conf(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect()
 }
 
 impl Scenario {
@@ -687,10 +748,13 @@ pub fn teardown(_vm: &Vm, s: &Scenario) -> Result<(), String> {
 /// 08: the kernel's BTF arguments and coolkprobe's offsets agree (6.12).
 pub fn btf_args(vm: &Vm, s: &Scenario) -> Result<(), String> {
     let supported = s.kv_num("kernel_btf_args")? == 1;
-    if vm.series == "6.1" {
-        // Not a skip: 6.1 has no fprobe events, so the kernel must refuse.
+    if !vm.has("FPROBE_EVENTS") || !vm.has("PROBE_EVENTS_BTF_ARGS") {
+        // Not a skip: without fprobe events (5.10, 6.1) the kernel must refuse.
         return ensure(!supported, || {
-            "6.1 accepted an fprobe event with BTF arguments?".into()
+            format!(
+                "{} accepted an fprobe event with BTF arguments?",
+                vm.release
+            )
         });
     }
     ensure(supported, || {
@@ -1111,4 +1175,288 @@ pub fn missed_hits(_vm: &Vm, s: &Scenario) -> Result<(), String> {
         )),
         || format!("summary: {err}"),
     )
+}
+
+/// 13: no BTF. Without debuginfo: one error naming /sys/kernel/btf/vmlinux,
+/// the three debuginfo places and the package. With this build's
+/// debuginfo (DEBUGINFO_* in vm.conf): another build's file refused; at
+/// each place the -S script BTF gives; the DWARF index written once (named
+/// after the build-id) and reused; the struct and typed-argument scenarios'
+/// checks pass on their live runs typed from DWARF.
+pub fn no_btf(vm: &Vm, s: &Scenario) -> Result<(), String> {
+    ensure(s.kv_num("btf.rc")? == 0, || {
+        format!("-S with BTF failed:\n{}", s.file("btf.err").unwrap_or(""))
+    })?;
+    let with_btf = s.file("btf.show")?;
+    ensure(
+        with_btf.contains("+0x") && with_btf.contains("kprobe_events"),
+        || format!("-S with BTF printed no typed probes:\n{with_btf}"),
+    )?;
+    ensure(s.kv_num("btf_hidden")? == 1, || {
+        "/sys/kernel/btf/vmlinux still visible under the tmpfs".into()
+    })?;
+    let r = &vm.release;
+    let places = [
+        format!("/usr/lib/debug/boot/vmlinux-{r}"),
+        format!("/usr/lib/debug/lib/modules/{r}/vmlinux"),
+        format!("/boot/vmlinux-{r}"),
+    ];
+    let err = s.file("none.err")?;
+    let want = format!(
+        "error: cannot load C types from /sys/kernel/btf/vmlinux: the running kernel ({r}) has no BTF \
+         (/sys/kernel/btf/vmlinux does not exist) and no debuginfo vmlinux at {}, {} or {}\n\
+         help: install linux-image-{r}-dbg, this build's debuginfo, or name a vmlinux or BTF file with -v\n",
+        places[0], places[1], places[2]
+    );
+    ensure(s.kv_num("none.rc")? == 1 && err == want, || {
+        format!(
+            "no BTF, no debuginfo: expected exit 1 and\n{want}got exit {}:\n{err}",
+            s.kv("none.rc").unwrap_or("?")
+        )
+    })?;
+    ensure(s.file("none.show")?.is_empty(), || {
+        "no BTF, no debuginfo: -S printed a script".into()
+    })?;
+    let Some(build_id) = vm.conf.get("DEBUGINFO_BUILD_ID") else {
+        return Ok(());
+    };
+    let other = s.file("other.err")?;
+    ensure(
+        s.kv_num("other.rc")? == 1
+            && other.contains(&format!("of its build (build-id {build_id}) at "))
+            && other.contains(&format!(": {} (build-id ", places[0]))
+            && other.contains(") is another build's\n"),
+        || format!("a debuginfo file of another build was not refused:\n{other}"),
+    )?;
+    let idx = format!("dwarf-{build_id}.idx");
+    let mut first_index: Option<String> = None;
+    for run in ["dwarf0", "dwarf_again", "dwarf1", "dwarf2"] {
+        ensure(s.kv_num(&format!("{run}.rc"))? == 0, || {
+            format!(
+                "{run}: -S from DWARF failed:\n{}",
+                s.file(&format!("{run}.err")).unwrap_or("")
+            )
+        })?;
+        let show = s.file(&format!("{run}.show"))?;
+        ensure(show == with_btf, || {
+            format!(
+                "{run}: DWARF gives another script than BTF:\n--- BTF\n{with_btf}--- DWARF\n{show}"
+            )
+        })?;
+        let cache = s.kv(&format!(
+            "cache{}",
+            run.strip_prefix("dwarf").unwrap_or(run)
+        ))?;
+        // `dwarf-ID.idx INODE MTIME SIZE;`: one file, this build's, never rewritten.
+        ensure(
+            cache.starts_with(&format!("{idx} ")) && cache.matches(';').count() == 1,
+            || format!("{run}: the index cache holds `{cache}`, not one {idx}"),
+        )?;
+        match &first_index {
+            None => first_index = Some(cache.to_owned()),
+            Some(f) => ensure(f == cache, || {
+                format!("{run}: the index was rebuilt ({f} -> {cache}), not read from the cache")
+            })?,
+        }
+    }
+    ensure(
+        s.kv("cache_end")? == first_index.as_deref().unwrap_or(""),
+        || {
+            format!(
+                "the live runs rebuilt the index: {}",
+                s.kv("cache_end").unwrap_or("")
+            )
+        },
+    )?;
+    eprintln!(
+        "{} without BTF: -S from DWARF {}s with the index cold, {}s cached (BTF: {}s)",
+        vm.release,
+        s.kv("dwarf0.seconds")?,
+        s.kv("dwarf_again.seconds")?,
+        s.kv("btf.seconds")?
+    );
+    structs(vm, s).map_err(|e| format!("02-struct from DWARF: {e}"))?;
+    typed_args(vm, s).map_err(|e| format!("12-typed-args from DWARF: {e}"))
+}
+
+/// 15-aggregations: exact counts from the kernel's hist triggers and from
+/// the user-space path, which must agree.
+pub fn aggregations(vm: &Vm, s: &Scenario) -> Result<(), String> {
+    use serde_json::Value;
+    let parse = |name: &str| -> Result<Vec<Value>, String> {
+        s.file(name)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("{name}: not JSON ({e}): {l}")))
+            .collect()
+    };
+    let dd_row = |agg: &Value| -> Result<Value, String> {
+        agg["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["key"]["comm"] == "dd").cloned())
+            .ok_or_else(|| format!("no row for comm dd in {agg}"))
+    };
+    let buckets = |row: &Value| -> Vec<(i64, i64, u64)> {
+        row["buckets"]
+            .as_array()
+            .map(|b| {
+                b.iter()
+                    .map(|b| {
+                        (
+                            b["min"].as_i64().unwrap_or(-1),
+                            b["max"].as_i64().unwrap_or(-1),
+                            b["count"].as_u64().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let hist = vm.has("HIST_TRIGGERS");
+    let paths: &[&str] = if hist { &["kernel", "user"] } else { &["user"] };
+    if !hist {
+        let err = s.file("forced.err")?;
+        ensure(
+            s.kv_num("forced.rc")? == 2
+                && err.contains(
+                    "--agg kernel, but the running kernel cannot: it has no hist triggers",
+                ),
+            || format!("--agg kernel without hist triggers: {err}"),
+        )?;
+    }
+    let mut per_path = Vec::new();
+    for &path in paths {
+        let name = format!("agg_{path}");
+        ensure(s.kv_num(&format!("{name}.rc"))? == 0, || {
+            format!(
+                "{name}: exit {}: {}",
+                s.kv(&format!("{name}.rc")).unwrap_or("?"),
+                s.file(&format!("{name}.err")).unwrap_or("")
+            )
+        })?;
+        ensure(
+            s.kv_num(&format!("{name}.left"))? == 0
+                && s.kv_num(&format!("{name}.left_instances"))? == 0,
+            || format!("{name}: probes or the instance left behind"),
+        )?;
+        let err = s.file(&format!("{name}.err"))?;
+        let said = match (path, hist) {
+            ("kernel", _) => "aggregating in the kernel with hist triggers",
+            (_, true) => "aggregating in user space, every event streamed to coolkprobe (--agg user)",
+            (_, false) => "aggregating in user space, every event streamed to coolkprobe (the running kernel cannot: it has no hist triggers",
+        };
+        ensure(err.contains(said), || {
+            format!("{name}: no `{said}` on stderr:\n{err}")
+        })?;
+        let aggs = parse(&format!("{name}.out"))?;
+        ensure(aggs.len() == 4, || {
+            format!("{name}: expected 4 aggregations, got {}", aggs.len())
+        })?;
+        for a in &aggs {
+            ensure(a["path"] == path, || format!("{name}: path of {a}"))?;
+        }
+        // f0 hist(n)[comm]: 10 reads of 1 byte, 20 of 100, 30 of 5000 and 7 of 4242.
+        let h = dd_row(&aggs[0])?;
+        let want = vec![(0, 1, 10), (65, 128, 20), (4097, 8192, 37)];
+        ensure(buckets(&h) == want, || {
+            format!(
+                "{name}: dd's log2 buckets {:?}, expected {want:?}",
+                buckets(&h)
+            )
+        })?;
+        // f1 count()[stack] f:n==4242: 7 reads, from vfs_read via ksys_read.
+        let st = &aggs[1];
+        ensure(st["events"] == 7, || format!("{name}: stack count: {st}"))?;
+        let rows = st["rows"].as_array().cloned().unwrap_or_default();
+        let total: u64 = rows.iter().map(|r| r["count"].as_u64().unwrap_or(0)).sum();
+        ensure(total == 7 && !rows.is_empty(), || {
+            format!("{name}: stack rows add to {total}: {st}")
+        })?;
+        for r in &rows {
+            let frames: Vec<&str> = r["key"]["stack"]
+                .as_array()
+                .map(|f| f.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            ensure(
+                frames.first().is_some_and(|f| f.starts_with("vfs_read+"))
+                    && frames.iter().any(|f| f.starts_with("ksys_read+")),
+                || format!("{name}: a stack that is not vfs_read <- ksys_read: {frames:?}"),
+            )?;
+        }
+        // f2 sum(n)[comm] f:n>=100: the filter leaves out the 1-byte reads.
+        let sum = dd_row(&aggs[2])?;
+        ensure(
+            sum["count"] == 57 && sum["sum"] == 20 * 100 + 30 * 5000 + 7 * 4242,
+            || format!("{name}: dd's sum(n) with n>=100: {sum}"),
+        )?;
+        // f3 lhist(n,1000)[comm].
+        let l = dd_row(&aggs[3])?;
+        let want = vec![(0, 999, 30), (4000, 4999, 7), (5000, 5999, 30)];
+        ensure(buckets(&l) == want, || {
+            format!(
+                "{name}: dd's linear buckets {:?}, expected {want:?}",
+                buckets(&l)
+            )
+        })?;
+        per_path.push((h, sum, l));
+    }
+    if hist {
+        ensure(per_path[0] == per_path[1], || {
+            format!(
+                "the kernel and user-space paths disagree: {:?} vs {:?}",
+                per_path[0], per_path[1]
+            )
+        })?;
+        // The kernel path left its events disabled (soft mode): nothing streamed.
+        let en = s.file("f0_enable_kernel")?;
+        ensure(en.trim() == "0*", || {
+            format!("f0 enable under a hist trigger: {en}")
+        })?;
+    }
+    let en = s.file("f0_enable_user")?;
+    ensure(en.trim() == "1", || {
+        format!("f0 enable on the user-space path: {en}")
+    })?;
+    let show = s.file("show")?;
+    // Without hist triggers, -S for the running kernel shows the events
+    // streamed for coolkprobe to count.
+    ensure(
+        !hist
+            || (s.kv_num("show.rc")? == 0
+            && show.contains(
+                "n.log2:vals=hitcount:sort=hitcount.descending if n>0' >> $T/events/coolkprobe_",
+            )
+            && show.contains("#   cat $T/events/coolkprobe_")
+            && show.contains("hitcount: 3` is 3 events")),
+        || format!("-S does not show the trigger and how to read it:\n{show}"),
+    )?;
+    ensure(
+        hist || (show.contains("# aggregating in user space") && !show.contains("hist:keys")),
+        || format!("-S on a kernel without hist triggers:\n{show}"),
+    )?;
+    let drop = parse("agg_drop.out")?;
+    let err = s.file("agg_drop.err")?;
+    ensure(
+        drop.len() == 1
+            && drop[0]["dropped"].as_u64().unwrap_or(0) > 0
+            && drop[0]["rows"].as_array().map_or(0, Vec::len) == 128
+            && err.contains("DROPPED"),
+        || format!("a 128-entry table with 200 keys: no drop reported: {drop:?}\n{err}"),
+    )?;
+    let bad = s.file("bad")?;
+    let lines: Vec<&str> = bad.lines().filter(|l| l.starts_with("rc=")).collect();
+    ensure(
+        lines.len() == 3 && lines.iter().all(|l| l.starts_with("rc=2 left=0 error: ")),
+        || format!("refusals: {bad}"),
+    )?;
+    for want in [
+        "`m` is not a value of this probe",
+        "`s` is a string: `hist` needs a number",
+        "too many keys: hist can have at most 2",
+    ] {
+        ensure(bad.contains(want), || {
+            format!("no `{want}` among the refusals:\n{bad}")
+        })?;
+    }
+    Ok(())
 }

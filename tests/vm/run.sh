@@ -2,28 +2,36 @@
 # Boot a Debian cloud kernel under QEMU with an initramfs holding busybox,
 # coolkprobe and the given scenarios; run them and bring their output back.
 #
-#   tests/vm/run.sh -k 6.1|6.12 -b PATH/TO/coolkprobe -o OUTDIR [SCENARIO.sh...]
+#   tests/vm/run.sh -k 5.10|6.1|6.12 [-g] -b PATH/TO/coolkprobe -o OUTDIR [SCENARIO.sh...]
 #
-# Default scenarios: every tests/vm/scenarios/*.sh. Results land in
-# OUTDIR/results.txt (the framed scenario output, see guest/init) and the
-# serial console in OUTDIR/console.log. Exit status: 0 when the VM ran every
-# scenario to the end (scenario verdicts are in results.txt), 1 otherwise.
+# Default scenarios: every tests/vm/scenarios/*.sh (all of them are in the
+# VM, for scenarios that run others; the named ones are run). Results land in
+# OUTDIR/results.txt (the framed scenario output, see guest/init), the
+# serial console in OUTDIR/console.log, the VM's /etc/vm.conf in
+# OUTDIR/vm.conf. Exit status: 0 when the VM ran every scenario to the end
+# (scenario verdicts are in results.txt), 1 otherwise.
+#
+# -g: a second disk holding the kernel's debuginfo vmlinux (the same
+# build's -dbg package, see kernel.sh -g) with no .BTF section (renamed),
+# as a kernel built without BTF has it; the VM mounts it at /debuginfo (see
+# guest/init) and vm.conf says so (DEBUGINFO_*).
 # Environment: COOLKPROBE_VM_TIMEOUT (seconds, default 600), COOLKPROBE_VM_SMP
 # (vCPUs, default 2), COOLKPROBE_VM_CACHE (kernel cache, see kernel.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-series= bin= out=
-while getopts k:b:o: opt; do
+series= bin= out= debuginfo=0
+while getopts k:gb:o: opt; do
     case $opt in
     k) series=$OPTARG ;;
+    g) debuginfo=1 ;;
     b) bin=$OPTARG ;;
     o) out=$OPTARG ;;
     *) exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-[[ -n $series && -n $bin && -n $out ]] || { echo "usage: run.sh -k 6.1|6.12 -b COOLKPROBE -o OUTDIR [SCENARIO...]" >&2; exit 2; }
+[[ -n $series && -n $bin && -n $out ]] || { echo "usage: run.sh -k 5.10|6.1|6.12 [-g] -b COOLKPROBE -o OUTDIR [SCENARIO...]" >&2; exit 2; }
 scenarios=("$@")
 ((${#scenarios[@]})) || scenarios=("$here"/scenarios/*.sh)
 
@@ -32,6 +40,10 @@ need qemu-system-x86_64 qemu-system-x86
 need cpio cpio
 need objdump binutils
 need gzip gzip
+if ((debuginfo)); then
+    need mke2fs e2fsprogs
+    need xz xz-utils
+fi
 command -v apt-cache >/dev/null && command -v dpkg-deb >/dev/null || { echo "run.sh: apt-cache and dpkg-deb are needed to fetch the kernels (a Debian host)" >&2; exit 1; }
 busybox=$(command -v busybox || true)
 if [[ -z $busybox ]] || ldd "$busybox" >/dev/null 2>&1; then
@@ -43,13 +55,16 @@ fi
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-kdir=$("$here/kernel.sh" -x "$series")
+kflags=(-x)
+((debuginfo)) && kflags+=(-g)
+kdir=$("$here/kernel.sh" "${kflags[@]}" "$series")
 vmlinuz=$(ls "$kdir"/boot/vmlinuz-*)
 release=${vmlinuz##*/vmlinuz-}
 
 # --- initramfs ---------------------------------------------------------------
 root=$(mktemp -d "$out/root.XXXXXX")
-trap 'rm -rf "$root"' EXIT
+stage=
+trap 'rm -rf "$root" $stage' EXIT
 mkdir -p "$root"/{bin,sbin,etc,lib,proc,sys,dev,tmp,scenarios}
 cp "$busybox" "$root/bin/busybox"
 cp "$here/guest/init" "$root/init"
@@ -62,9 +77,69 @@ ldd "$bin" | grep -oE '/[^ ]+' | sort -u | while read -r lib; do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
 done
-for s in "${scenarios[@]}"; do cp "$s" "$root/scenarios/"; done
+cp "$here"/scenarios/*.sh "$root/scenarios/"
+for s in "${scenarios[@]}"; do
+    cp "$s" "$root/scenarios/"
+    basename "$s" .sh
+done >"$root/etc/scenarios"
 # Kernel-specific facts the scenarios need, computed here from the vmlinux.
-"$here/vmconf.sh" "$kdir" >"$root/etc/vm.conf"
+"$here/vmconf.sh" "$kdir" "$series" >"$root/etc/vm.conf"
+
+disk=()
+if ((debuginfo)); then
+    # The debuginfo vmlinux must be of exactly the booted build.
+    build_id() { readelf -n "$1" | awk '/Build ID:/ { print $3; exit }'; }
+    dbg=$kdir/dbg/vmlinux-$release
+    id=$(build_id "$dbg")
+    if [[ -z $id || $id != "$(build_id "$kdir/vmlinux")" ]]; then
+        echo "run.sh: $dbg (build-id ${id:-none}) is not of the booted kernel (build-id $(build_id "$kdir/vmlinux"))" >&2
+        exit 1
+    fi
+    # An ext4 image (ext4 is built into the kernel; virtio's modules are
+    # loaded by /init), made once per build: hundreds of MB stay out of
+    # the initramfs and are read only as far as the guest reads them.
+    img=$kdir/dbg/nobtf.ext4
+    if [[ ! -s $img ]]; then
+        # (In a directory of its own: parallel runs may build it at once.)
+        stage=$(mktemp -d "$kdir/dbg/stage.XXXXXX")
+        mkdir "$stage/root"
+        # Renamed, not removed: relocations name the __start_BTF symbol.
+        objcopy --rename-section .BTF=.BTF.hidden "$dbg" "$stage/root/vmlinux-$release"
+        kb=$(( $(stat -c %s "$stage/root/vmlinux-$release") / 1024 * 21 / 20 + 16384 ))
+        mke2fs -q -F -t ext4 -O ^has_journal -L ckpdebug -d "$stage/root" "$stage/img" "${kb}k"
+        mv "$stage/img" "$img"
+        rm -rf "$stage"
+        stage=
+    fi
+    disk=(-drive "file=$img,if=virtio,format=raw,readonly=on")
+    {
+        echo "DEBUGINFO_DEV=/dev/vda"
+        echo "DEBUGINFO_FILE=vmlinux-$release"
+        echo "DEBUGINFO_BUILD_ID=$id"
+    } >>"$root/etc/vm.conf"
+    # The virtio modules that disk needs and their dependencies (the
+    # depends= of each module's .modinfo), in load order for /init.
+    mkdir -p "$root/lib/modules"
+    declare -A seen=()
+    add_module() {
+        local f d
+        [[ -n ${seen[$1]:-} ]] && return 0
+        seen[$1]=1
+        f=$(find "$kdir/lib/modules" \( -name "$1.ko" -o -name "$1.ko.xz" \) | head -n1)
+        [[ -n $f ]] || return 0 # built into this kernel
+        case $f in
+        *.xz) xz -dc "$f" >"$root/lib/modules/$1.ko" ;;
+        *) cp "$f" "$root/lib/modules/$1.ko" ;;
+        esac
+        for d in $(tr '\0' '\n' <"$root/lib/modules/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+            add_module "$d"
+        done
+        echo "$1" >>"$root/lib/modules/order"
+    }
+    add_module virtio_pci
+    add_module virtio_blk
+fi
+cp "$root/etc/vm.conf" "$out/vm.conf"
 initrd=$out/initrd.gz
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
 
@@ -82,7 +157,7 @@ timeout -k 5 "${COOLKPROBE_VM_TIMEOUT:-600}" qemu-system-x86_64 \
     -accel tcg,thread=single -cpu max -smp "${COOLKPROBE_VM_SMP:-2}" -m 512 \
     -display none -monitor none -no-reboot \
     -serial "file:$out/console.log" -serial "file:$out/results.txt" \
-    -kernel "$vmlinuz" -initrd "$initrd" \
+    -kernel "$vmlinuz" -initrd "$initrd" "${disk[@]}" \
     -append 'console=ttyS0 quiet panic=-1' </dev/null
 qrc=$?
 set -e

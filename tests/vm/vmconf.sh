@@ -1,8 +1,15 @@
 #!/bin/bash
 # Print the kernel-specific facts the scenarios need, as a shell fragment
-# that becomes the VM's /etc/vm.conf, computed from the extracted vmlinux.
-#   tests/vm/vmconf.sh KERNEL_DIR
+# that becomes the VM's /etc/vm.conf (the host checks read it too).
+#   tests/vm/vmconf.sh KERNEL_DIR SERIES
 #
+# KSERIES, KREL, KVERSION: which kernel this is (5.10, 6.1, 6.12; `uname -r`;
+# the upstream version of its package, 6.1.192).
+# CONFIG_*: the kernel's build options that scenarios branch on, from its
+# boot/config-*: y, m, or n when unset. A scenario needing a feature asserts
+# the kernel's refusal (or coolkprobe's user-space path) where it is n.
+# KRETPROBE_ARGN: y when return probes can fetch $argN (Linux 6.10 on).
+# Scenario 14 checks each of these facts against the running kernel.
 # FDINST_OFF, FDINST_REG: an instruction inside fd_install(fd, file) right
 # after it copied fd from %di into a callee-saved register; there that
 # register holds the fd that the open call is about to return. Found by
@@ -12,9 +19,23 @@
 # fields), as the vmlinux inside a bzImage has no symbol table.
 set -euo pipefail
 kdir=$1
+series=${2:?usage: vmconf.sh KERNEL_DIR SERIES}
 v=$kdir/vmlinux
 release=$(ls "$kdir"/boot/vmlinuz-* | sed 's|.*/vmlinuz-||')
+echo "KSERIES='$series'"
 echo "KREL='$release'"
+# The directory is <package>_<version> (kernel.sh): 6.1.192-3 -> 6.1.192.
+version=${kdir##*_}
+version=${version%%-*}
+echo "KVERSION='$version'"
+for o in KPROBE_EVENTS UPROBE_EVENTS DYNAMIC_EVENTS HIST_TRIGGERS SYNTH_EVENTS FPROBE_EVENTS \
+    PROBE_EVENTS_BTF_ARGS EPROBE_EVENTS USER_EVENTS KPROBE_EVENTS_ON_NOTRACE DEBUG_INFO_BTF \
+    DEBUG_INFO_BTF_MODULES; do
+    val=$(sed -n "s/^CONFIG_$o=//p" "$kdir/boot/config-$release")
+    echo "CONFIG_$o=${val:-n}"
+done
+IFS=. read -r major minor _ <<<"$version"
+echo "KRETPROBE_ARGN=$( ((major > 6 || (major == 6 && minor >= 10))) && echo y || echo n)"
 
 section() { readelf -SW "$v" | awk -v s="$1" '{ sub(/^ *\[ *[0-9]+\] */, "") } $1 == s { print $3, $4, $5 }'; }
 slice() { dd if="$v" bs=1M iflag=skip_bytes,count_bytes skip=$((0x$1)) count=$((0x$2)) status=none; }

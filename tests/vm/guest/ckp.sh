@@ -4,6 +4,13 @@ set -u
 T=/sys/kernel/tracing
 [ -f /etc/vm.conf ] && . /etc/vm.conf
 
+# has OPTION: the kernel was built with CONFIG_OPTION (y or m), as vm.conf
+# says (vmconf.sh; scenario 14 checks those facts on the running kernel).
+has() {
+    eval "_v=\${CONFIG_$1:-n}"
+    [ "$_v" != n ]
+}
+
 # kv KEY VALUE: one value for the host to assert on.
 kv() { echo "@@@ KV $1=$2"; }
 
