@@ -393,10 +393,9 @@ impl<W: Out> Renderer<W> {
         }
         if ep.place != Place::None {
             if self.json {
-                // Re-emit what was written as a JSON string.
-                let text: Vec<u8> = b.drain(place_start..).collect();
-                b.extend_from_slice(b",\"ip\":");
-                value::push_json_str(b, &text);
+                // Kernel symbol names and hex addresses need no escaping.
+                b.splice(place_start..place_start, *b",\"ip\":\"");
+                b.push(b'"');
             } else {
                 b.insert(place_start, b'(');
                 b.extend_from_slice(b") ");
@@ -498,10 +497,10 @@ impl<W: Out> Renderer<W> {
                 if i > 0 {
                     b.push(b',');
                 }
-                let s = b.len();
+                // Kernel symbol names and hex addresses need no escaping.
+                b.push(b'"');
                 self.kallsyms.push(b, a);
-                let text: Vec<u8> = b.drain(s..).collect();
-                value::push_json_str(b, &text);
+                b.push(b'"');
             }
             b.push(b']');
         } else {
