@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DWARF resolve speed on a debuginfo vmlinux (Debian's newest 6.1 cloud
 # kernel's -dbg package, as the tests fetch it). Whole `coolkprobe -S` runs
-# with the SPEC 2.1 task_struct/mm examples:
+# with the README's task_struct/mm examples:
 #   - from DWARF, cold: no index cache (the one-pass name index is built),
 #   - from DWARF, cached: the index read back from the build-id cache,
 #   - from the same build's BTF (the vmlinux's own .BTF section, reference),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Resolve speed: a whole `coolkprobe -S` run with the task_struct/mm
-# examples of SPEC 2.1, side by side in one hyperfine run with the BTF
+# expression examples of the README, side by side in one hyperfine run with the BTF
 # tools people use for the same question. Not a test: timings are noisy.
 #
 #   bench/resolve.sh [BTF]      (default: the running kernel's BTF)

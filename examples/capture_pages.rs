@@ -56,13 +56,7 @@ fn probe(
         index,
         spec: String::new(),
         target,
-        fetchargs: args
-            .iter()
-            .map(|(n, f)| FetchArg {
-                name: n.to_string(),
-                fetch: f.to_string(),
-            })
-            .collect(),
+        fetchargs: args.iter().map(|(n, f)| FetchArg::raw(*n, f)).collect(),
         filter: filter.map(String::from),
         fields: vec![],
         aggs: vec![],
@@ -148,7 +142,7 @@ fn main() {
         let t = fs
             .read(&format!("{inst}/events/{sys}/{ev}/format"))
             .unwrap();
-        let f = coolkprobe::ring::format::EventFormat::parse(&t).unwrap();
+        let f = coolkprobe::tracefs::format::EventFormat::parse(&t).unwrap();
         ids.push(format!("f{}={}", p.index, f.id));
         std::fs::write(out.join(format!("format.{}", f.id)), t).unwrap();
     }

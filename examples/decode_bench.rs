@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use coolkprobe::compile::plan::{CompiledProbe, Plan, Target};
 use coolkprobe::render::{Kallsyms, Renderer};
-use coolkprobe::ring::format::EventFormat;
 use coolkprobe::ring::merge::Merger;
 use coolkprobe::ring::page::PageLayout;
 use coolkprobe::ring::reader::{index_pages, Batch, Item, Msg};
 use coolkprobe::ring::{common_type, EventTable};
+use coolkprobe::tracefs::format::EventFormat;
 
 fn main() {
     let secs: f64 = std::env::args()

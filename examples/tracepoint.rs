@@ -1,14 +1,27 @@
 //! Live mode for `t SYSTEM:EVENT [f:FILTER]` probes only, without the
-//! spec compiler: for benchmarks and for trying the engine on its own.
-//! Takes the same options as coolkprobe.
+//! spec compiler: the library's live engine on its own, for benchmarks.
+//! `tracepoint [-d TIME] [-c N] [--json] PROBE...`
 
-use clap::Parser;
 use coolkprobe::compile::plan::{CompiledProbe, Plan, Target};
+use coolkprobe::live::{self, LiveOptions};
 
 fn main() -> std::process::ExitCode {
-    let args = coolkprobe::cli::Args::parse();
+    let mut opts = LiveOptions {
+        echo: true,
+        ..Default::default()
+    };
+    let mut specs = Vec::new();
+    let mut argv = std::env::args().skip(1);
+    while let Some(a) = argv.next() {
+        match a.as_str() {
+            "--json" => opts.json = true,
+            "-d" => opts.duration = argv.next().and_then(|d| live::parse_duration(&d).ok()),
+            "-c" => opts.count = argv.next().and_then(|c| c.parse().ok()),
+            _ => specs.push(a),
+        }
+    }
     let mut probes = Vec::new();
-    for (index, spec) in args.probes.iter().enumerate() {
+    for (index, spec) in specs.iter().enumerate() {
         let (head, filter) = match spec.split_once(" f:") {
             Some((h, f)) => (h, Some(f.trim().to_string())),
             None => (spec.as_str(), None),
@@ -38,8 +51,11 @@ fn main() -> std::process::ExitCode {
         group: format!("coolkprobe_{}", std::process::id()),
         probes,
     };
-    match coolkprobe::live::main(&args, &plan) {
-        Ok(c) => c,
+    match live::run(&opts, &plan) {
+        Ok(summary) => {
+            live::print_summary(&summary);
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("coolkprobe: {e}");
             std::process::ExitCode::FAILURE

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use crate::compile::plan::Plan;
 use crate::render::output::{Output, Target};
 use crate::render::{Comms, Counts, Renderer};
-use crate::ring::format::EventFormat;
 use crate::ring::merge::{Flow, Merger};
 use crate::ring::page::PageLayout;
 use crate::ring::reader::{self, Cpu, Msg, ReaderConfig, ABORT, DRAIN};
 use crate::ring::RingError;
+use crate::tracefs::format::EventFormat;
 use crate::tracefs::{
     check_plan, cleanup_stale, in_initial_pid_ns, run_group, say, PidFilter, Session,
     SessionOptions, Tracefs, TracefsError,
@@ -61,7 +61,7 @@ pub enum LiveError {
 #[derive(Clone, Debug)]
 pub struct AggRun {
     pub path: crate::agg::Path,
-    pub features: crate::agg::Features,
+    pub features: crate::tracefs::hist::Features,
     /// `--agg-size`, as asked (the kernel rounds it; so does the user path).
     pub size: Option<usize>,
     /// `--interval`: show the tables (totals so far) this often.
@@ -75,6 +75,8 @@ pub struct AggRun {
 /// what it cannot keep is counted as lost.
 pub const DEFAULT_QUEUE_KB: u64 = 4096;
 
+/// What a live run is asked to do besides the plan (the options of the
+/// README's "Live tracing").
 #[derive(Clone, Debug, Default)]
 pub struct LiveOptions {
     pub json: bool,
@@ -97,32 +99,6 @@ pub struct LiveOptions {
     pub tracefs: Option<PathBuf>,
     /// Set when some probe aggregates.
     pub agg: Option<AggRun>,
-}
-
-impl LiveOptions {
-    pub fn from_args(a: &crate::cli::Args) -> Result<LiveOptions, LiveError> {
-        let pid = match (a.pid, a.tid) {
-            (Some(pid), _) => Some(PidFilter { pid, follow: true }),
-            (None, Some(pid)) => Some(PidFilter { pid, follow: false }),
-            (None, None) => None,
-        };
-        Ok(LiveOptions {
-            json: a.json,
-            stack: a.stack,
-            duration: a.duration.as_deref().map(parse_duration).transpose()?,
-            count: a.count,
-            output: a.output.clone(),
-            buffer_kb: a.buffer_kb,
-            cpus: a.cpus.clone(),
-            pid,
-            trace_self: a.trace_self,
-            queue_kb: a.queue_kb,
-            no_name_events: false,
-            echo: true,
-            tracefs: None,
-            agg: None,
-        })
-    }
 }
 
 /// `10` (seconds), `1.5s`, `500ms`, `2m`, `1h`.
@@ -961,12 +937,4 @@ pub fn print_summary(s: &Summary) {
         line.push_str(&format!(", {} corrupt pages skipped", c.corrupt));
     }
     say(format_args!("{line}"));
-}
-
-/// The CLI's live mode: run, print the summary, map the end to an exit code.
-pub fn main(args: &crate::cli::Args, plan: &Plan) -> Result<std::process::ExitCode, LiveError> {
-    let opts = LiveOptions::from_args(args)?;
-    let s = run(&opts, plan)?;
-    print_summary(&s);
-    Ok(std::process::ExitCode::SUCCESS)
 }

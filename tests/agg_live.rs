@@ -4,6 +4,8 @@
 //! tracepoint and at a uprobe on its own read wrapper must give the same,
 //! exact numbers. Shares the live tests' lock (one tracefs).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,8 +17,8 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 struct Lock(#[allow(dead_code)] std::fs::File);
 
 fn lock() -> Option<Lock> {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("not root: live aggregation tests skipped");
+    if !common::skip::is_root() {
+        common::skip::skip("live aggregation tests need root");
         return None;
     }
     assert!(

@@ -59,18 +59,26 @@ fn layout_and_search() {
     assert_eq!(out, "tcp_v4_rcv\ntcp_v6_rcv\n");
 }
 
+/// A name that is not there is bad input, like a bad spec: exit 2, the
+/// option shown with carets under the name, the nearest names as help.
 #[test]
 fn misspelled_names_get_suggestions() {
-    let (code, _, err) = ckp(&["--layout", "task_strut"]);
-    assert_eq!(code, 1);
+    let (code, out, err) = ckp(&["--layout", "task_strut"]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
     assert!(
-        err.contains("no struct or union `task_strut`")
-            && err.contains("did you mean `task_struct`"),
+        err.starts_with("error: no struct or union `task_strut` in BTF of ")
+            && err.ends_with(
+                "\n  --layout task_strut\n           ^^^^^^^^^^\nhelp: did you mean `task_struct`?\n"
+            ),
         "{err}"
     );
     let (code, _, err) = ckp(&["--args", "vfs_raed"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("did you mean `vfs_read`"), "{err}");
+    assert_eq!(code, 2);
+    assert!(
+        err.ends_with("\n  --args vfs_raed\n         ^^^^^^^^\nhelp: did you mean `vfs_read`?\n"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -673,7 +673,7 @@ fn cache_is_used_and_checked() {
 
 /// Probe specs through the compiler, once with the DWARF source and once
 /// with the same kernel's BTF: the fetchargs and display plans must be
-/// identical (the SPEC examples, packet headers, anonymous members,
+/// identical (the README's examples, packet headers, anonymous members,
 /// bitfields, atomic_t-like leaves, char arrays and pointers).
 #[test]
 fn compiled_fetchargs_match_btf() {
@@ -720,7 +720,7 @@ fn compiled_fetchargs_match_btf() {
     ];
     let mut compared = 0;
     for spec in probes {
-        let p = parse_probe(spec).unwrap_or_else(|e| panic!("{spec}: {}", e.msg));
+        let p = parse_probe(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
         let cx = |t: &dyn TypeSource| {
             compile_probe(
                 0,
@@ -740,7 +740,7 @@ fn compiled_fetchargs_match_btf() {
         assert_eq!(from_dwarf.fields, from_btf.fields, "{spec}");
         compared += from_btf.fetchargs.len();
     }
-    // The SPEC 2.1 / 2.2 examples in the SPEC's form, with this build's
+    // The README's expression and packet examples, with this build's
     // offsets from its BTF (the fixture kernel's exact ones are checked in
     // show_golden.rs); IP and ICMP offsets are the wire format's.
     let one = |spec: &str| {
@@ -757,7 +757,7 @@ fn compiled_fetchargs_match_btf() {
             },
         )
         .unwrap();
-        c.fetchargs[0].fetch.clone()
+        c.fetchargs[0].fetch_text()
     };
     let off = |func: &str, expr: &str| fetch_chain(b.as_ref(), func, expr);
     let comm = off("wake_up_new_task", "p->comm");

@@ -107,8 +107,8 @@ fn typed_uprobe_definitions_match_pahole() {
 /// One live tracing test at a time, across test binaries (the lock the
 /// live tests take).
 fn live_lock() -> Option<std::fs::File> {
-    if unsafe_geteuid() != 0 {
-        eprintln!("live typed uprobe tests need root (CI runs as root): not run");
+    if !common::skip::is_root() {
+        common::skip::skip("live typed uprobe tests need root");
         return None;
     }
     let f = std::fs::File::create("/tmp/coolkprobe-live-tests.lock").unwrap();
@@ -194,17 +194,6 @@ fn typed_uprobes_live_json() {
         assert_eq!(evs[1]["args"]["r"], 13, "{stdout}");
         eprintln!("{name}: {stdout}");
     }
-}
-
-fn unsafe_geteuid() -> u32 {
-    // Reading our own uid from procfs avoids unsafe code.
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|u| u.parse().ok())
-        .unwrap_or(u32::MAX)
 }
 
 /// Which types a uprobe walks: its binary's, even when -v names a kernel;

@@ -1,30 +1,21 @@
-//! Every offline error of SPEC 4, as the user sees it: the message, the
+//! Every offline error, as the user sees it: the message, the
 //! probe with carets under the offending part, the hint, the exit code,
 //! and nothing printed on stdout (nothing to install).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn k61() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::cli::{golden, k61, run};
+use common::skip::{is_root, skip};
 
 /// Run `-S` on the 6.1 fixture with these probes; expect exit 2, empty
-/// stdout, and exactly `want` on stderr.
-fn check(probes: &[&str], want: &str) {
+/// stdout, and exactly tests/golden/errors/GOLDEN on stderr.
+fn check(probes: &[&str], golden_name: &str) {
     let fx = k61();
     let mut args = vec!["-S", "-a", "x86_64", "-v", fx.to_str().unwrap()];
     args.extend_from_slice(probes);
     let out = run(&args);
     let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err, want, "probes: {probes:?}");
+    golden(&format!("errors/{golden_name}"), &err);
     assert_eq!(out.status.code(), Some(2), "{probes:?}");
     assert!(out.stdout.is_empty(), "{probes:?} printed a script");
 }
@@ -33,11 +24,7 @@ fn check(probes: &[&str], want: &str) {
 fn unknown_struct_with_nearest_names() {
     check(
         &["p wake_up_new_task comm=%0~(struct task_strct)->comm"],
-        "error: unknown struct `task_strct`
-  p wake_up_new_task comm=%0~(struct task_strct)->comm
-                                     ^^^^^^^^^^
-help: did you mean `struct task_struct`?
-",
+        "unknown_struct_with_nearest_names.txt",
     );
 }
 
@@ -45,11 +32,7 @@ help: did you mean `struct task_struct`?
 fn union_named_as_struct() {
     check(
         &["p f x=%0~(struct bpf_attr)->map_type"],
-        "error: unknown struct `bpf_attr`
-  p f x=%0~(struct bpf_attr)->map_type
-                   ^^^^^^^^
-help: `bpf_attr` is a union: write `(union bpf_attr)`
-",
+        "union_named_as_struct.txt",
     );
 }
 
@@ -57,11 +40,7 @@ help: `bpf_attr` is a union: write `(union bpf_attr)`
 fn unknown_member_with_nearest_names() {
     check(
         &["p wake_up_new_task comm=%0~(struct task_struct)->com"],
-        "error: `struct task_struct` has no member `com`
-  p wake_up_new_task comm=%0~(struct task_struct)->com
-                                                   ^^^
-help: did you mean `comm`?
-",
+        "unknown_member_with_nearest_names.txt",
     );
 }
 
@@ -70,11 +49,7 @@ help: did you mean `comm`?
 fn unknown_member_suggests_through_anonymous_members() {
     check(
         &["p ip_rcv t=%0~(struct sk_buff)->pkt_typ"],
-        "error: `struct sk_buff` has no member `pkt_typ`
-  p ip_rcv t=%0~(struct sk_buff)->pkt_typ
-                                  ^^^^^^^
-help: did you mean `pkt_type`?
-",
+        "unknown_member_suggests_through_anonymous_members.txt",
     );
 }
 
@@ -82,11 +57,7 @@ help: did you mean `pkt_type`?
 fn arrow_on_non_pointer() {
     check(
         &["p f x=%0~(struct task_struct)->se->vruntime"],
-        "error: `->vruntime` needs a pointer, but `%0~(struct task_struct)->se` is `struct sched_entity`
-  p f x=%0~(struct task_struct)->se->vruntime
-                                   ^^^^^^^^^^
-help: `%0~(struct task_struct)->se` is a struct or union in place: use `.vruntime`
-",
+        "arrow_on_non_pointer.txt",
     );
 }
 
@@ -94,11 +65,7 @@ help: `%0~(struct task_struct)->se` is a struct or union in place: use `.vruntim
 fn dot_on_pointer() {
     check(
         &["p f x=%0~(struct task_struct)->mm.mm_users"],
-        "error: `%0~(struct task_struct)->mm` is a pointer (`struct mm_struct *`): `.mm_users` needs a struct or union
-  p f x=%0~(struct task_struct)->mm.mm_users
-                                   ^^^^^^^^^
-help: use `->mm_users`
-",
+        "dot_on_pointer.txt",
     );
 }
 
@@ -106,10 +73,7 @@ help: use `->mm_users`
 fn index_on_non_array() {
     check(
         &["p f x=%0~(struct task_struct)->pid[0]"],
-        "error: `%0~(struct task_struct)->pid` is `pid_t`, not an array: it cannot be indexed
-  p f x=%0~(struct task_struct)->pid[0]
-                                    ^^^
-",
+        "index_on_non_array.txt",
     );
 }
 
@@ -117,11 +81,7 @@ fn index_on_non_array() {
 fn index_out_of_bounds() {
     check(
         &["p f x=%0~(struct task_struct)->comm[16]"],
-        "error: index 16 is out of bounds: `%0~(struct task_struct)->comm` is `char[16]` (16 elements)
-  p f x=%0~(struct task_struct)->comm[16]
-                                     ^^^^
-help: valid indexes are 0..=15
-",
+        "index_out_of_bounds.txt",
     );
 }
 
@@ -129,10 +89,7 @@ help: valid indexes are 0..=15
 fn argument_beyond_registers() {
     check(
         &["p f x=%6~(struct task_struct)->comm"],
-        "error: argument %6 is beyond the x86_64 argument registers (%0..%5: %di %si %dx %cx %r8 %r9)
-  p f x=%6~(struct task_struct)->comm
-        ^^
-",
+        "argument_beyond_registers.txt",
     );
     let fx = k61();
     let out = run(&["-S", "-a", "arm", "-v", fx.to_str().unwrap(), "p f x=%4"]);
@@ -150,11 +107,7 @@ fn argument_beyond_registers() {
 fn leaf_struct_with_several_members() {
     check(
         &["p f x=%0~(struct task_struct)->thread_info"],
-        "error: cannot fetch `%0~(struct task_struct)->thread_info`: it is `struct thread_info`, a struct with 4 members
-  p f x=%0~(struct task_struct)->thread_info
-        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-help: pick a member: `.flags`, `.syscall_work`, `.status`, `.cpu`
-",
+        "leaf_struct_with_several_members.txt",
     );
 }
 
@@ -162,11 +115,7 @@ help: pick a member: `.flags`, `.syscall_work`, `.status`, `.cpu`
 fn leaf_array_of_non_char() {
     check(
         &["p f x=%0~(struct task_struct)->cpus_mask.bits"],
-        "error: cannot fetch `%0~(struct task_struct)->cpus_mask.bits`: it is an array of 128 `long unsigned int`
-  p f x=%0~(struct task_struct)->cpus_mask.bits
-        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-help: index it: `%0~(struct task_struct)->cpus_mask.bits[0]`
-",
+        "leaf_array_of_non_char.txt",
     );
 }
 
@@ -174,11 +123,7 @@ help: index it: `%0~(struct task_struct)->cpus_mask.bits[0]`
 fn packet_layer_mismatch() {
     check(
         &["p ip_rcv m=%0~$(struct ethhdr)l3->h_proto"],
-        "error: `struct ethhdr` is an l2 header, but the marker says skb->data points at l3
-  p ip_rcv m=%0~$(struct ethhdr)l3->h_proto
-                                ^^
-help: a header below the marker's layer has already been passed; use `l2` if skb->data points at the ethhdr here
-",
+        "packet_layer_mismatch.txt",
     );
 }
 
@@ -186,52 +131,22 @@ help: a header below the marker's layer has already been passed; use `l2` if skb
 fn packet_unknown_header() {
     check(
         &["p ip_rcv m=%0~$(struct sctphdr)->source"],
-        "error: `struct sctphdr` is not a packet header coolkprobe knows
-  p ip_rcv m=%0~$(struct sctphdr)->source
-                         ^^^^^^^
-help: packet headers are ethhdr (l2), iphdr (l3), ipv6hdr (l3), icmphdr (l4), icmp6hdr (l4), tcphdr (l4), udphdr (l4)
-",
+        "packet_unknown_header.txt",
     );
 }
 
 #[test]
 fn malformed_specs() {
-    check(
-        &["q do_exit"],
-        "error: unknown probe type `q`
-  q do_exit
-  ^
-help: the type is `p` (entry), `r` (return) or `t` (tracepoint)
-",
-    );
+    check(&["q do_exit"], "malformed_specs.txt");
     check(
         &["p do_exit comm=%0~(struct task_struct->comm"],
-        "error: expected `)` to close the cast
-  p do_exit comm=%0~(struct task_struct->comm
-                                       ^
-",
+        "malformed_specs_2.txt",
     );
-    check(
-        &["p do_exit comm"],
-        "error: `comm` has no value
-  p do_exit comm
-            ^^^^
-help: write `comm=EXPR`
-",
-    );
-    check(
-        &["r do_exit+8"],
-        "error: a return probe cannot have an offset
-  r do_exit+8
-    ^^^^^^^^^
-",
-    );
+    check(&["p do_exit comm"], "malformed_specs_3.txt");
+    check(&["r do_exit+8"], "malformed_specs_4.txt");
     check(
         &["p do_exit x=%0~(struct task_struct)->"],
-        "error: expected a member name after `->`
-  p do_exit x=%0~(struct task_struct)->
-                                       ^
-",
+        "malformed_specs_5.txt",
     );
 }
 
@@ -243,10 +158,26 @@ fn one_bad_probe_stops_everything() {
             "p wake_up_new_task comm=%0~(struct task_struct)->comm",
             "p do_exit x=%0~(struct task_struct)->nope",
         ],
-        "error: `struct task_struct` has no member `nope`
-  p do_exit x=%0~(struct task_struct)->nope
-                                       ^^^^
-",
+        "one_bad_probe_stops_everything.txt",
+    );
+}
+
+/// Independent mistakes are all reported in one run: each bad probe, and
+/// each bad argument of a probe; the good ones say nothing.
+#[test]
+fn several_independent_errors() {
+    check(
+        &[
+            "p do_exit x=%0~(struct task_struct)->nope",
+            "p wake_up_new_task comm=%0~(struct task_struct)->comm",
+            "p wake_up_new_task a=%0~(struct task_strct)->comm b=%0~(struct task_struct)->pid[0]",
+        ],
+        "several_independent_errors.txt",
+    );
+    // Spec errors of several probes, likewise.
+    check(
+        &["q do_exit", "p do_exit", "p do_exit c"],
+        "several_spec_errors.txt",
     );
 }
 
@@ -334,16 +265,20 @@ fn bad_type_source_is_a_runtime_error() {
         err.starts_with("error: cannot load C types from /etc/hostname: "),
         "{err}"
     );
+    // Said once: the reason is not repeated after itself.
+    let reason = &err["error: cannot load C types from /etc/hostname: ".len()..];
+    assert_eq!(err.matches(reason.trim_end()).count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 /// Live mode on a kernel without kprobes (this machine's) or without
 /// root: one clear message saying what still works, nothing installed.
 #[test]
 fn live_mode_without_kprobes_or_root() {
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = is_root();
     let kprobes = std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists();
     if root && kprobes {
-        eprintln!("this kernel has kprobes: the no-kprobes message cannot be checked here");
+        skip("this kernel has kprobes: the no-kprobes message cannot be checked here");
         return;
     }
     let out = run(&["-a", "x86_64", "-d", "1", "p do_exit"]);

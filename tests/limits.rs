@@ -2,6 +2,8 @@
 //! probe file or a type file without end, a CPU number the machine does
 //! not have. Each is an error within moments, in little memory.
 
+mod common;
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -83,8 +85,8 @@ fn endless_type_file() {
 /// and 4294967295 built a 1.2 GB mask first).
 #[test]
 fn cpu_numbers_checked_against_the_machine() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("not root: live option checks skipped");
+    if !common::skip::is_root() {
+        common::skip::skip("option checks against the machine need root (a live run)");
         return;
     }
     let ncpu = std::fs::read_dir("/sys/kernel/tracing/per_cpu")

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use coolkprobe::compile::plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
 
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -103,10 +105,7 @@ fn plan_from(spec: &str, group: &str) -> Plan {
         target,
         fetchargs: fetchargs
             .into_iter()
-            .map(|(n, f)| FetchArg {
-                name: n.into(),
-                fetch: f.into(),
-            })
+            .map(|(n, f)| FetchArg::raw(n, f))
             .collect(),
         filter: None,
         fields,
@@ -178,8 +177,8 @@ struct Lock(#[allow(dead_code)] std::fs::File);
 
 /// One live test at a time, across test binaries too.
 fn lock() -> Option<Lock> {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("not root: live tracing tests skipped");
+    if !common::skip::is_root() {
+        common::skip::skip("live tracing tests need root");
         return None;
     }
     assert!(

@@ -634,8 +634,7 @@ fn check_fixture(fx: &Path) -> (String, usize) {
         let got = compile_probe(0, &p, &cx)
             .unwrap_or_else(|e| panic!("{}: {spec}: {e}", fx.display()))
             .fetchargs[0]
-            .fetch
-            .clone();
+            .fetch_text();
         let (want, n) = expected(fx, &batch, &mut cache, root, walk);
         assert_eq!(got, want, "{}: {spec}", fx.display());
         checks += n;

@@ -1,16 +1,13 @@
-//! Packet expressions (SPEC 2.2), display names (2.3) and filter literal
+//! Packet expressions, display names and filter literal
 //! translation (2.4), offline on every fixture kernel: the exact lines -S
 //! prints. skb->data sits at 0xd0 on Debian's 6.1 and 6.12 and at 0xc8 on
 //! 6.18 (also checked against pahole in offsets_pahole.rs).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("btf-fixtures")
-        .join(name)
-}
+use std::process::Output;
+
+use common::cli::{fixture, normalised, run};
 
 /// (fixture, offset of skb->data, arch, register of argument 0).
 const KERNELS: &[(&str, &str, &str, &str)] = &[
@@ -35,10 +32,7 @@ fn show(fx: &str, probes: &[&str]) -> Output {
     let fx = fixture(fx);
     let mut args = vec!["-S", "-a", arch, "-v", fx.to_str().unwrap()];
     args.extend_from_slice(probes);
-    Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
-        .args(&args)
-        .output()
-        .unwrap()
+    run(&args)
 }
 
 /// The definition and filter lines of a successful run, group normalised.
@@ -51,16 +45,12 @@ fn lines(out: &Output) -> Vec<String> {
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     text.lines()
         .filter(|l| l.starts_with("echo") && !l.ends_with("/enable"))
-        .map(|l| {
-            let i = l.find("coolkprobe_").unwrap() + "coolkprobe_".len();
-            let digits = l[i..].chars().take_while(char::is_ascii_digit).count();
-            format!("{}G{}", &l[..i - "coolkprobe_".len()], &l[i + digits..])
-        })
+        .map(|l| normalised(l).replace("coolkprobe_<PID>", "G"))
         .collect()
 }
 
 #[test]
-fn spec_2_2_examples_on_every_kernel() {
+fn readme_packet_examples_on_every_kernel() {
     for (fx, data, _, r) in KERNELS {
         let out = show(
             fx,
@@ -115,7 +105,7 @@ fn layers_headers_and_payload_on_every_kernel() {
     }
 }
 
-/// SPEC 2.4's example, on raw fetchargs too (the name alone decides).
+/// The README's filter example, on raw fetchargs too (the name alone decides).
 #[test]
 fn filter_literals_on_raw_fetchargs() {
     let out = show(
@@ -258,5 +248,5 @@ fn display_plan() {
             ("r", Display::Default),
         ]
     );
-    assert_eq!(c.fetchargs[1].fetch, "+0x18(+0xd0(%di)):u8[16]");
+    assert_eq!(c.fetchargs[1].fetch_text(), "+0x18(+0xd0(%di)):u8[16]");
 }

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use coolkprobe::ring::format::EventFormat;
 use coolkprobe::ring::page::PageLayout;
 use coolkprobe::ring::{common_type, Value};
+use coolkprobe::tracefs::format::EventFormat;
 
 struct Fixture {
     layout: PageLayout,

@@ -1,53 +1,14 @@
-//! Golden tests of the exact `-S` output: the SPEC 2.1 examples against
-//! Debian 6.1's BTF must give the SPEC's offsets (0xba0, 0x8e0, 0x54).
+//! Golden tests of the exact `-S` output: the README's examples against
+//! Debian 6.1's BTF must give the README's offsets (0xba0, 0x8e0, 0x54).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("btf-fixtures")
-        .join(name)
-}
+use std::process::Command;
 
-const K61: &str = "vmlinux-6.1.0-56-cloud-amd64.btf";
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// stdout with this run's PID in the group name replaced by `<PID>`.
-fn normalised(out: &Output) -> String {
-    let text = String::from_utf8(out.stdout.clone()).unwrap();
-    let mut res = String::new();
-    let mut rest = text.as_str();
-    while let Some(i) = rest.find("coolkprobe_") {
-        res.push_str(&rest[..i + "coolkprobe_".len()]);
-        rest = &rest[i + "coolkprobe_".len()..];
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        assert!(digits > 0, "group without a pid");
-        res.push_str("<PID>");
-        rest = &rest[digits..];
-    }
-    res.push_str(rest);
-    res
-}
-
-const PREAMBLE: &str = "set -e
-T=/sys/kernel/tracing
-if [ ! -e \"$T/events\" ]; then
-\tif ! mount -t tracefs nodev \"$T\" 2>/dev/null; then
-\t\tT=/sys/kernel/debug/tracing
-\t\t[ -e \"$T/events\" ] || mount -t debugfs nodev /sys/kernel/debug
-\tfi
-fi
-";
+use common::cli::{fixture, golden, run, stdout_normalised as normalised, K61};
 
 #[test]
-fn spec_2_1_examples_on_debian_6_1() {
+fn readme_examples_on_debian_6_1() {
     let fx = fixture(K61);
     let out = run(&[
         "-S",
@@ -71,41 +32,7 @@ fn spec_2_1_examples_on_debian_6_1() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let want = format!(
-        "#!/bin/sh
-# coolkprobe: 5 probe(s) in group coolkprobe_<PID>; run as root on the target
-#   f0: p wake_up_new_task comm=%0~(struct task_struct)->comm
-#   f1: p wake_up_new_task users=%0S~(struct task_struct)->mm->mm_users
-#   f2: p do_exit r=$retval
-#   f3: r kernel_clone r=$retval
-#   f4: p kernel_clone+21 r=%r12
-# %N is read from x86_64 registers: the target is another kernel (--arg-fetch argn for $argN)
-{PREAMBLE}echo 'p:coolkprobe_<PID>/f0 wake_up_new_task comm=+0xba0(%di):string' >> $T/kprobe_events
-echo 'p:coolkprobe_<PID>/f1 wake_up_new_task users=+0x54(+0x8e0(%di)):s32' >> $T/kprobe_events
-echo 'p:coolkprobe_<PID>/f2 do_exit r=$retval' >> $T/kprobe_events
-echo 'r:coolkprobe_<PID>/f3 kernel_clone r=$retval' >> $T/kprobe_events
-echo 'p:coolkprobe_<PID>/f4 kernel_clone+21 r=%r12' >> $T/kprobe_events
-echo '1' > $T/events/coolkprobe_<PID>/f0/enable
-echo '1' > $T/events/coolkprobe_<PID>/f1/enable
-echo '1' > $T/events/coolkprobe_<PID>/f2/enable
-echo '1' > $T/events/coolkprobe_<PID>/f3/enable
-echo '1' > $T/events/coolkprobe_<PID>/f4/enable
-# read the events:
-#   cat $T/trace_pipe
-# remove the probes:
-#   echo '0' > $T/events/coolkprobe_<PID>/f0/enable
-#   echo '0' > $T/events/coolkprobe_<PID>/f1/enable
-#   echo '0' > $T/events/coolkprobe_<PID>/f2/enable
-#   echo '0' > $T/events/coolkprobe_<PID>/f3/enable
-#   echo '0' > $T/events/coolkprobe_<PID>/f4/enable
-#   echo '-:coolkprobe_<PID>/f0' >> $T/kprobe_events
-#   echo '-:coolkprobe_<PID>/f1' >> $T/kprobe_events
-#   echo '-:coolkprobe_<PID>/f2' >> $T/kprobe_events
-#   echo '-:coolkprobe_<PID>/f3' >> $T/kprobe_events
-#   echo '-:coolkprobe_<PID>/f4' >> $T/kprobe_events
-"
-    );
-    assert_eq!(normalised(&out), want);
+    golden("show/readme_examples_on_debian_6_1.sh", &normalised(&out));
 }
 
 /// Raw-only probes need no type source: a missing -v file is never opened.
@@ -162,37 +89,10 @@ fn file_tracepoint_uprobe_stack_pid() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // -p works in an instance of the script's own (nothing global but the
-    // definition); each stack trigger carries its event's filter.
-    let want = format!(
-        "#!/bin/sh
-# coolkprobe: 2 probe(s) in group coolkprobe_<PID>; run as root on the target
-#   f0: t sched:sched_process_exec f:pid > 1
-#   f1: p /bin/true:0x1130 a=%di
-# -p 42: process 42, its threads and the tasks it starts, in instance coolkprobe_<PID>
-{PREAMBLE}[ -d /proc/42/task ] || {{ echo 'no process 42' >&2; exit 1; }}
-I=$T/instances/coolkprobe_<PID>
-mkdir $I
-echo '1' > $I/options/event-fork
-echo $(ls /proc/42/task) > $I/set_event_pid
-echo 'p:coolkprobe_<PID>/f1 /bin/true:0x1130 a=%di' >> $T/uprobe_events
-echo 'pid > 1' > $I/events/sched/sched_process_exec/filter
-echo 'stacktrace if pid > 1' >> $I/events/sched/sched_process_exec/trigger
-echo '1' > $I/events/sched/sched_process_exec/enable
-echo 'stacktrace' >> $I/events/coolkprobe_<PID>/f1/trigger
-echo '1' > $I/events/coolkprobe_<PID>/f1/enable
-# read the events:
-#   cat $I/trace_pipe
-# remove the probes:
-#   echo '0' > $I/events/sched/sched_process_exec/enable
-#   echo '!stacktrace if pid > 1' >> $I/events/sched/sched_process_exec/trigger
-#   echo '0' > $I/events/coolkprobe_<PID>/f1/enable
-#   echo '!stacktrace' >> $I/events/coolkprobe_<PID>/f1/trigger
-#   echo '-:coolkprobe_<PID>/f1' >> $T/uprobe_events
-#   rmdir $I
-"
+    golden(
+        "show/file_tracepoint_uprobe_stack_pid.sh",
+        &normalised(&out),
     );
-    assert_eq!(normalised(&out), want);
 }
 
 /// The script is valid POSIX sh (dash parses it without running it).

@@ -1,4 +1,4 @@
-//! Arguments typed by the kernel's prototypes (issue 6), offline on every
+//! Arguments typed by the kernel's prototypes, offline on every
 //! fixture kernel, x86_64 and arm64: the short forms give the same
 //! fetchargs as the old cast forms, syscall wrappers read `struct pt_regs`
 //! at the offsets pahole reports, `$retval` follows the return type, and
@@ -17,17 +17,12 @@ fn arch_of(btf: &Path) -> &'static str {
     }
 }
 
+/// `-S` on the fixture `btf`, for its arch.
 fn run(btf: &Path, extra: &[&str], specs: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
-        .arg("-S")
-        .arg("-v")
-        .arg(btf)
-        .arg("-a")
-        .arg(arch_of(btf))
-        .args(extra)
-        .args(specs)
-        .output()
-        .unwrap()
+    let mut args = vec!["-S", "-v", btf.to_str().unwrap(), "-a", arch_of(btf)];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(specs);
+    common::cli::run(&args)
 }
 
 /// The fetchargs of each definition line, after `SYMBOL `.
@@ -226,7 +221,7 @@ fn syscall_wrappers_read_pt_regs() {
 #[test]
 fn retval_follows_the_return_type() {
     for btf in common::fixtures::btf() {
-        // Bare: the raw fetcharg (SPEC 2.1), typed for display only.
+        // Bare: the raw fetcharg, typed for display only.
         assert_eq!(one(&btf, "r kernel_clone r=$retval"), "r=$retval");
         assert_eq!(one(&btf, "r vfs_read r=$retval"), "r=$retval");
         // Compared in a filter: the kernel needs the C width and sign.

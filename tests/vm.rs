@@ -1,4 +1,4 @@
-//! Real kprobes on real kernels (issue 4, SPEC 5).
+//! Real kprobes on real kernels (README, "Tests").
 //!
 //! The kernels here have no kprobes, so each test boots a Debian cloud
 //! kernel under QEMU (tests/vm/run.sh: fetches and caches the newest 5.10,

@@ -5,9 +5,9 @@
 //! probe text.
 #![no_main]
 
-use coolkprobe::compile::syscall::parse_format;
+use coolkprobe::kernel::{check, syscalls, KernelSymbols};
 use coolkprobe::spec::parse_probe;
-use coolkprobe::validate::{check, KernelSymbols};
+use coolkprobe::tracefs::format::EventFormat;
 use libfuzzer_sys::fuzz_target;
 
 const PROBES: &[&str] = &[
@@ -27,10 +27,12 @@ fuzz_target!(|data: &[u8]| {
     let blacklist = parts.next();
     let filter = parts.next();
     let config = parts.next();
-    for p in parse_format(text) {
-        let _ = p.kind();
+    if let Ok(f) = EventFormat::parse(text) {
+        for p in syscalls::from_format(&f) {
+            let _ = p.kind();
+        }
     }
-    if let Some(c) = coolkprobe::kallsyms::text_symbol(kallsyms) {
+    if let Some(c) = coolkprobe::kernel::kallsyms::text_symbol(kallsyms) {
         assert!(kallsyms.contains(c.name));
     }
     let mut syms = KernelSymbols::from_text(kallsyms, blacklist, filter);
@@ -39,9 +41,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let probes: Vec<_> = PROBES.iter().filter_map(|p| parse_probe(p).ok()).collect();
     for (i, p) in probes.iter().enumerate() {
-        if let Err((j, e)) = check(std::slice::from_ref(p), &syms) {
+        let mut diags = Vec::new();
+        check(std::slice::from_ref(p), &syms, &mut diags);
+        for (j, d) in diags {
             assert_eq!(j, 0);
-            assert!(e.span.end <= PROBES[i].len() && e.span.start <= e.span.end);
+            if let Some(s) = d.span {
+                assert!(s.end <= PROBES[i].len() && s.start <= s.end);
+            }
         }
     }
 });

@@ -6,7 +6,7 @@
 
 use coolkprobe::compile::plan::{CompiledProbe, Plan, Target};
 use coolkprobe::render::Renderer;
-use coolkprobe::ring::format::EventFormat;
+use coolkprobe::tracefs::format::EventFormat;
 use coolkprobe::ring::merge::{Merger, Sink};
 use coolkprobe::ring::page::PageLayout;
 use coolkprobe::ring::reader::{index_pages, Batch, Msg};

@@ -7,7 +7,7 @@
 
 use coolkprobe::compile::filter::{translate, FilterField};
 use coolkprobe::compile::plan::Display;
-use coolkprobe::spec::{parse_probe, Cast, Expr, Span};
+use coolkprobe::spec::{parse_probe, Cast, Expr, Place, Span};
 use libfuzzer_sys::fuzz_target;
 
 fn check(text: &str, s: Span) {
@@ -45,11 +45,19 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     filter(text);
     match parse_probe(text) {
-        Err(e) => check(text, e.span),
+        Err(e) => {
+            if let Some(s) = e.span {
+                check(text, s);
+            }
+        }
         Ok(p) => {
             assert_eq!(p.text, text);
             check(text, p.kind.span);
             check(text, p.place.span);
+            if let Place::Kernel { spans, .. } = &p.place.node {
+                check(text, spans.name);
+                spans.module.into_iter().chain(spans.offset).for_each(|s| check(text, s));
+            }
             if let Some(f) = &p.filter {
                 check(text, f.span);
                 assert_eq!(&text[f.span.start..f.span.end], f.node);

@@ -413,7 +413,7 @@ impl std::fmt::Write for VecWriter<'_> {
 mod tests {
     use super::*;
     use crate::compile::plan::{AggKey, AggPlan, Display};
-    use crate::ring::format::{Field, FieldKind, Natural};
+    use crate::tracefs::format::{Field, FieldKind, Natural};
 
     fn int(name: &str, size: usize, signed: bool, natural: Natural, display: Display) -> Show {
         Show::Int {

@@ -11,13 +11,12 @@
 
 pub mod draw;
 pub mod histfile;
-pub mod trigger;
 pub mod user;
 
 use crate::compile::plan::{AggFunc, AggKey, AggPlan, CompiledProbe, Display};
-use crate::ring::format::{EventFormat, Field, FieldKind, Natural};
+use crate::tracefs::format::{EventFormat, Field, FieldKind, Natural};
 
-pub use trigger::Features;
+pub use crate::tracefs::hist::Features;
 
 /// Where the aggregation is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,11 +153,9 @@ pub fn table_size(asked: Option<usize>) -> Result<usize, String> {
     Ok(p)
 }
 
-/// The most keys a hist trigger takes (TRACING_MAP_KEYS_MAX in the
-/// kernel's kernel/trace/tracing_map.h, 3 since hist triggers exist); a
-/// histogram's bucket is one of them. The user-space path keeps the same
-/// limit so that a spec means the same on every kernel.
-pub const MAX_KEYS: usize = 3;
+/// The most keys a hist trigger takes (checked where aggregations are
+/// lowered).
+pub use crate::compile::aggs::MAX_KEYS;
 
 fn synthetic(name: &str, size: usize, signed: bool, natural: Natural) -> Field {
     Field {

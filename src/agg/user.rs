@@ -285,8 +285,8 @@ pub struct Tap<S> {
     ids: Vec<Vec<usize>>,
     /// The kernel_stack event's `caller` and `size` fields.
     stack: Option<(
-        crate::ring::format::Field,
-        Option<crate::ring::format::Field>,
+        crate::tracefs::format::Field,
+        Option<crate::tracefs::format::Field>,
     )>,
 }
 
@@ -296,8 +296,8 @@ impl<S> Tap<S> {
     pub fn new(
         inner: S,
         agg: Aggregator,
-        formats: &[crate::ring::format::EventFormat],
-        stack: Option<&crate::ring::format::EventFormat>,
+        formats: &[crate::tracefs::format::EventFormat],
+        stack: Option<&crate::tracefs::format::EventFormat>,
     ) -> Tap<S> {
         let mut ids = Vec::new();
         for (i, f) in formats.iter().enumerate() {
@@ -365,7 +365,7 @@ impl<S: Sink> Sink for Tap<S> {
 mod tests {
     use super::*;
     use crate::compile::plan::{AggPlan, CompiledProbe, FetchArg, Target, COMM_FIELD};
-    use crate::ring::format::EventFormat;
+    use crate::tracefs::format::EventFormat;
 
     /// A kprobe's format as the kernel writes it for
     /// `p:g/f0 vfs_read n=%dx:u64 __comm=$comm`.
@@ -400,10 +400,7 @@ mod tests {
                 symbol: "vfs_read".into(),
                 offset: 0,
             },
-            fetchargs: vec![FetchArg {
-                name: COMM_FIELD.into(),
-                fetch: "$comm".into(),
-            }],
+            fetchargs: vec![FetchArg::new(COMM_FIELD, crate::fetch::Fetch::Comm, None)],
             filter: None,
             fields: vec![],
             aggs,

@@ -2,7 +2,9 @@
 //! named values and lowered to the plan's [`AggPlan`]s.
 
 use super::plan::{AggFunc, AggKey, AggPlan, Display};
-use super::{CompileError, ErrorKind, Result};
+use super::{ErrorKind, Result};
+use crate::diag::Diagnostic;
+use crate::fetch::{Fetch, FetchArg, FetchType};
 use crate::spec::{self, Probe, Span};
 
 /// What a named value holds, as far as aggregating it goes.
@@ -24,9 +26,21 @@ pub struct Named {
     pub display: Display,
 }
 
-/// The kind of a raw fetcharg from its type suffix (`:u32`, `:string`),
-/// `x<width>` (an integer) when it has none.
-pub fn raw_kind(fetch: &str) -> ValueKind {
+/// The kind of what a fetcharg reads, from its fetch type.
+pub fn value_kind(arg: &FetchArg) -> ValueKind {
+    match (&arg.value, &arg.ty) {
+        (Fetch::Comm, _) => ValueKind::Str,
+        (Fetch::Verbatim(text), _) => raw_kind(text),
+        (_, Some(FetchType::Array { .. })) => ValueKind::Array,
+        (_, Some(FetchType::Bitfield { .. })) => ValueKind::Bitfield,
+        (_, Some(t)) if t.is_string() => ValueKind::Str,
+        _ => ValueKind::Int,
+    }
+}
+
+/// The kind of fetcharg text the IR does not know, from its type suffix
+/// (`:symstr`), `x<width>` (an integer) when it has none.
+fn raw_kind(fetch: &str) -> ValueKind {
     if fetch.eq_ignore_ascii_case("$comm") {
         return ValueKind::Str;
     }
@@ -45,11 +59,14 @@ pub fn raw_kind(fetch: &str) -> ValueKind {
     }
 }
 
-/// The most keys a hist trigger takes, a histogram's bucket among them.
-pub use crate::agg::MAX_KEYS;
+/// The most keys a hist trigger takes (TRACING_MAP_KEYS_MAX in the
+/// kernel's kernel/trace/tracing_map.h, 3 since hist triggers exist); a
+/// histogram's bucket is one of them. The user-space path keeps the same
+/// limit so that a spec means the same on every kernel.
+pub const MAX_KEYS: usize = 3;
 
-fn error(span: Span, msg: String, help: impl Into<String>) -> CompileError {
-    CompileError::new(span, ErrorKind::Unsupported(msg)).with_help(help)
+fn error(span: Span, msg: String, help: impl Into<String>) -> Diagnostic {
+    super::error(span, ErrorKind::Unsupported(msg)).with_help(help)
 }
 
 fn names_help(named: &[Named]) -> String {
@@ -77,13 +94,12 @@ pub fn lower(p: &Probe, named: Option<&[Named]>) -> Result<Vec<AggPlan>> {
                             format!("`{}` is not a value of this probe", v.node),
                             names_help(named),
                         );
-                        if let Some(s) = crate::compile::suggest::nearest(
+                        if let Some(near) = crate::diag::did_you_mean(
                             &v.node,
                             named.iter().map(|n| n.name.as_str()),
-                        )
-                        .first()
-                        {
-                            e.help = Some(format!("did you mean `{s}`?"));
+                            "",
+                        ) {
+                            e.help = Some(near);
                         }
                         return Err(e);
                     };
@@ -286,7 +302,8 @@ mod tests {
             let p = spec::parse_probe(spec).unwrap();
             let e = lower(&p, Some(&named())).unwrap_err();
             assert!(e.to_string().contains(msg), "{spec}: {e}");
-            assert_eq!(&spec[e.span.start..e.span.end], under, "{spec}");
+            let sp = e.span.unwrap();
+            assert_eq!(&spec[sp.start..sp.end], under, "{spec}");
             assert!(e.help.is_some());
         }
         // Unknown names pass when they cannot be checked (a tracepoint

@@ -8,14 +8,15 @@
 //! `struct pt_regs` the wrapper receives, from user memory where they
 //! point.
 
-use crate::spec::{Aggregate, Base, Place, Probe, ProbeKind, Span, TypedExpr};
+use crate::fetch::{Fetch, FetchType};
+use crate::spec::{Base, Place, Probe, ProbeKind, Span, TypedExpr};
 use crate::types::proto::Signature;
 use crate::types::{resolve, type_name, CompositeKind, Type, TypeId, TypeSource};
 
-use super::suggest::nearest;
 use super::syscall::{SysParam, SysType};
 use super::walk::{self, Cur, Leaf, Loc};
-use super::{CompileError, Context, ErrorKind, Level, Note, Result};
+use super::{error, Context, ErrorKind, Result};
+use crate::diag::{did_you_mean, Diagnostic, Level};
 
 /// How `%N` is read at a function's entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +52,7 @@ impl Func {
     ) -> Func {
         let ret = p.kind.node == ProbeKind::Return;
         let (symbol, offset, kernel) = match &p.place.node {
-            Place::Kernel { symbol, offset } => (Some(symbol.clone()), *offset, true),
+            Place::Kernel { symbol, offset, .. } => (Some(symbol.clone()), *offset, true),
             Place::User {
                 loc: crate::spec::UserLoc::Symbol { name, offset },
                 ..
@@ -90,11 +91,11 @@ impl Func {
         self.symbol.as_deref().unwrap_or("the probed function")
     }
 
-    /// The fetcharg that holds argument `n` at entry.
-    fn arg(&self, cx: &Context<'_>, n: u32, span: Span) -> Result<String> {
+    /// What holds argument `n` at entry.
+    fn arg(&self, cx: &Context<'_>, n: u32, span: Span) -> Result<Fetch> {
         let Some(reg) = cx.arch.arg_reg(n as usize) else {
             let regs = cx.arch.arg_regs();
-            return Err(CompileError::new(
+            return Err(error(
                 span,
                 ErrorKind::ArgBeyondRegisters {
                     n,
@@ -105,9 +106,9 @@ impl Func {
             ));
         };
         Ok(if self.kernel_args {
-            format!("$arg{}", n + 1)
+            Fetch::ArgN(n)
         } else {
-            reg.to_string()
+            Fetch::reg(reg)
         })
     }
 
@@ -134,7 +135,7 @@ impl Func {
                 names.join(", ")
             )
         };
-        Err(CompileError::new(
+        Err(error(
             span,
             ErrorKind::Unsupported(format!("`{}` takes {kind}: there is no %{n}", self.name())),
         ))
@@ -148,38 +149,32 @@ pub(super) fn typed(
     cx: &Context<'_>,
     func: &Func,
     ip: bool,
-    notes: &mut Vec<Note>,
-    probe: usize,
+    notes: &mut Vec<Diagnostic>,
 ) -> Result<Option<Leaf>> {
     let types = cx.types;
     match &t.base.node {
         Base::Retval => retval(t, cx, func, ip),
         Base::Arg(n) => {
             if let Some((name, params)) = &func.syscall {
-                return syscall_arg(t, cx, func, name, params.as_deref(), *n, ip, notes, probe)
-                    .map(Some);
+                return syscall_arg(t, cx, func, name, params.as_deref(), *n, ip, notes).map(Some);
             }
             let reg = func.arg(cx, *n, t.base.span)?;
             func.check_arity(*n, t.base.span)?;
             let param = func.sig.as_ref().and_then(|s| s.params.get(*n as usize));
             if let Some(cast) = &t.cast {
-                let types = types.ok_or_else(|| CompileError::new(t.span, ErrorKind::NoTypes))?;
+                let types = types.ok_or_else(|| error(t.span, ErrorKind::NoTypes))?;
                 if let Some(param) = param {
-                    if let Some(note) = cast_disagrees(types, func, *n, param, t, probe)? {
+                    if let Some(note) = cast_disagrees(types, func, *n, param, t)? {
                         notes.push(note);
                     }
                 }
-                return walk::walk(types, cx.arch, &reg, t, cast, ip).map(Some);
+                return walk::walk(types, cx.arch, reg, t, cast, ip).map(Some);
             }
             if t.steps.is_empty() {
                 // `%N` alone: the register, as the old tool read it.
-                return Ok(Some(Leaf::register(
-                    &reg,
-                    cx.arch,
-                    t.format.map(|f| f.node),
-                )));
+                return Ok(Some(Leaf::register(reg, cx.arch, t.format.map(|f| f.node))));
             }
-            let types = types.ok_or_else(|| CompileError::new(t.span, ErrorKind::NoTypes))?;
+            let types = types.ok_or_else(|| error(t.span, ErrorKind::NoTypes))?;
             let Some(param) = param else {
                 return Err(no_prototype(func, types, t.span)
                     .with_help(format!("write a cast: `%{n}~(struct T)->member`")));
@@ -189,7 +184,7 @@ pub(super) fn typed(
         Base::Param(name) => {
             if let Some((sys, params)) = &func.syscall {
                 let Some(params) = params else {
-                    return Err(CompileError::new(
+                    return Err(error(
                         t.base.span,
                         ErrorKind::Unsupported(format!(
                             "the argument names of syscall `{sys}` are not known here"
@@ -208,10 +203,9 @@ pub(super) fn typed(
                         t.base.span,
                     ));
                 };
-                return syscall_arg(t, cx, func, sys, Some(params), i as u32, ip, notes, probe)
-                    .map(Some);
+                return syscall_arg(t, cx, func, sys, Some(params), i as u32, ip, notes).map(Some);
             }
-            let types = types.ok_or_else(|| CompileError::new(t.span, ErrorKind::NoTypes))?;
+            let types = types.ok_or_else(|| error(t.span, ErrorKind::NoTypes))?;
             let Some(sig) = &func.sig else {
                 return Err(no_prototype(func, types, t.base.span)
                     .with_help("name the argument by number: `%N~(struct T)->member`"));
@@ -236,7 +230,7 @@ fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Opti
         if bare {
             return Ok(None);
         }
-        return Err(CompileError::new(
+        return Err(error(
             t.base.span,
             ErrorKind::Unsupported(
                 "`$retval` is the return value: it exists only in return probes (`r`)".into(),
@@ -246,10 +240,10 @@ fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Opti
     let types = match cx.types {
         Some(t) => t,
         None if bare => return Ok(None),
-        None => return Err(CompileError::new(t.span, ErrorKind::NoTypes)),
+        None => return Err(error(t.span, ErrorKind::NoTypes)),
     };
     if let Some(cast) = &t.cast {
-        return walk::walk(types, cx.arch, "$retval", t, cast, ip).map(Some);
+        return walk::walk(types, cx.arch, Fetch::Retval, t, cast, ip).map(Some);
     }
     let Some(sig) = &func.sig else {
         if bare {
@@ -259,21 +253,12 @@ fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Opti
             .with_help("write a cast: `$retval~(struct T)->member`"));
     };
     if matches!(resolve(types, sig.ret)?.1, Type::Void) {
-        return Err(CompileError::new(
+        return Err(error(
             t.base.span,
             ErrorKind::Unsupported(format!("`{}` returns nothing (`void`)", func.name())),
         ));
     }
-    walk_value(
-        types,
-        cx,
-        "$retval".into(),
-        sig.ret,
-        "$retval".into(),
-        t,
-        ip,
-    )
-    .map(Some)
+    walk_value(types, cx, Fetch::Retval, sig.ret, "$retval".into(), t, ip).map(Some)
 }
 
 /// The walk from a word in hand (`%si`, `$arg2`, `$retval`) of C type
@@ -281,14 +266,18 @@ fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Opti
 fn walk_value(
     types: &dyn TypeSource,
     cx: &Context<'_>,
-    text: String,
+    value: Fetch,
     ty: TypeId,
     path: String,
     t: &TypedExpr,
     ip: bool,
 ) -> Result<Leaf> {
     let user = points_to_user(types, ty)?;
-    let loc = Loc::Value { text, add: 0, user };
+    let loc = Loc::Value {
+        value,
+        add: 0,
+        user,
+    };
     walk::walk_typed(types, cx.arch, loc, Cur::Ty(ty), path, t, ip)
 }
 
@@ -303,11 +292,10 @@ fn syscall_arg(
     params: Option<&[SysParam]>,
     n: u32,
     ip: bool,
-    notes: &mut Vec<Note>,
-    probe: usize,
+    notes: &mut Vec<Diagnostic>,
 ) -> Result<Leaf> {
     let Some(types) = cx.types else {
-        return Err(CompileError::new(t.span, ErrorKind::NoTypes)
+        return Err(error(t.span, ErrorKind::NoTypes)
             .with_help("a syscall wrapper's arguments are found through `struct pt_regs`"));
     };
     let count = params.map_or(cx.arch.syscall_arg_count(), |p| p.len());
@@ -323,7 +311,7 @@ fn syscall_arg(
                 .collect::<Vec<_>>()
                 .join(", ")
         });
-        return Err(CompileError::new(
+        return Err(error(
             t.base.span,
             ErrorKind::Unsupported(match names {
                 Some(names) if count > 0 => {
@@ -336,19 +324,15 @@ fn syscall_arg(
     };
     let regs_ptr = func.arg(cx, 0, t.base.span)?;
     let off = pt_regs_offset(types, member, index, t.base.span)?;
-    let text = walk::mem(&regs_ptr, off, false);
+    let slot = walk::mem(&regs_ptr, off, false);
     let param = params.and_then(|p| p.get(n as usize));
-    if !notes
-        .iter()
-        .any(|x| x.probe == probe && x.level == Level::Note)
-    {
-        notes.push(Note {
-            probe,
+    if !notes.iter().any(|x| x.level == Level::Note) {
+        notes.push(Diagnostic {
             level: Level::Note,
-            span: t.base.span,
-            msg: format!(
+            span: Some(t.base.span),
+            message: format!(
                 "`{}` is the syscall wrapper: the syscall's arguments are read from the \
-                 `struct pt_regs` it receives ({member}{} is {text}){}",
+                 `struct pt_regs` it receives ({member}{} is {slot}){}",
                 func.name(),
                 // arm64 keeps them in an array: `regs[2]`.
                 if cx.arch.syscall_arg(1).map(|a| a.0) == cx.arch.syscall_arg(0).map(|a| a.0) {
@@ -372,27 +356,24 @@ fn syscall_arg(
         None => format!("%{n}"),
     };
     let value = |user: bool| Loc::Value {
-        text: text.clone(),
+        value: slot.clone(),
         add: 0,
         user,
     };
-    let word = |f: Option<crate::spec::Format>, size: u32| {
-        let letter = f.map_or('x', crate::spec::Format::letter);
-        Leaf {
-            fetch: format!("{text}:{letter}{}", size * 8),
-            kind: walk::LeafKind::Scalar { size },
-            letter: f,
-        }
+    let word = |f: Option<crate::spec::Format>, size: u32| Leaf {
+        value: slot.clone(),
+        ty: walk::scalar_type(f, size),
+        kind: walk::LeafKind::Scalar { size },
+        letter: f,
     };
     let f = t.format.map(|f| f.node);
     if let Some(cast) = &t.cast {
         if let Some(SysType::UserComposite { name, .. }) = param.map(SysParam::kind) {
             if name != cast.node.name.node {
-                notes.push(Note {
-                    probe,
+                notes.push(Diagnostic {
                     level: Level::Warning,
-                    span: cast.span,
-                    msg: format!(
+                    span: Some(cast.span),
+                    message: format!(
                         "the cast disagrees with syscall `{sys}`: its argument {n} is `{}`",
                         param.map_or("", |p| p.ctype.as_str())
                     ),
@@ -404,7 +385,7 @@ fn syscall_arg(
     }
     match param.map(SysParam::kind) {
         None if t.steps.is_empty() => Ok(word(f, 8)),
-        None => Err(CompileError::new(
+        None => Err(error(
             t.span,
             ErrorKind::Unsupported(format!(
                 "the type of syscall `{sys}`'s argument {n} is not known here"
@@ -420,7 +401,8 @@ fn syscall_arg(
             Ok(word(f, size))
         }
         Some(SysType::UserString) if t.steps.is_empty() && f.is_none() => Ok(Leaf {
-            fetch: format!("+0({text}):ustring"),
+            value: walk::mem(&slot, 0, false),
+            ty: FetchType::UString,
             kind: walk::LeafKind::String,
             letter: None,
         }),
@@ -438,7 +420,7 @@ fn syscall_arg(
             let id = walk::find_composite(types, kind, &spanned)?;
             walk::walk_typed(types, cx.arch, value(true), Cur::PtrTo(id), path, t, ip)
         }
-        Some(_) => Err(CompileError::new(
+        Some(_) => Err(error(
             t.steps.first().map_or(t.span, |s| s.span),
             ErrorKind::Unsupported(format!(
                 "`{path}` is `{}`: `->` needs a pointer to a struct or union",
@@ -450,7 +432,7 @@ fn syscall_arg(
 
 /// Byte offset of `member[index]` in `struct pt_regs`.
 fn pt_regs_offset(src: &dyn TypeSource, member: &str, index: u64, span: Span) -> Result<u64> {
-    let missing = |what: String| CompileError::new(span, ErrorKind::Unsupported(what));
+    let missing = |what: String| error(span, ErrorKind::Unsupported(what));
     let id = src
         .find_composite(CompositeKind::Struct, "pt_regs")?
         .ok_or_else(|| missing(format!("{} has no `struct pt_regs`", src.describe())))?;
@@ -474,7 +456,7 @@ fn points_to_user(src: &dyn TypeSource, ty: TypeId) -> Result<bool> {
     ))
 }
 
-fn no_prototype(func: &Func, types: &dyn TypeSource, span: Span) -> CompileError {
+fn no_prototype(func: &Func, types: &dyn TypeSource, span: Span) -> Diagnostic {
     let why = match &func.symbol {
         Some(s) if s.contains('.') => format!(
             "`{s}` is a compiler copy of a function: its parameters may differ from the source's, \
@@ -483,7 +465,7 @@ fn no_prototype(func: &Func, types: &dyn TypeSource, span: Span) -> CompileError
         Some(s) => format!("{} has no prototype for `{s}`", types.describe()),
         None => "this probe has no function prototype".into(),
     };
-    CompileError::new(span, ErrorKind::Unsupported(why))
+    error(span, ErrorKind::Unsupported(why))
 }
 
 fn unknown_param<'a>(
@@ -491,15 +473,14 @@ fn unknown_param<'a>(
     name: &str,
     params: impl Iterator<Item = &'a str> + Clone,
     span: Span,
-) -> CompileError {
+) -> Diagnostic {
     let all: Vec<String> = params.clone().map(|p| format!("`{p}`")).collect();
-    let near = nearest(name, params);
-    let help = match near.first() {
-        Some(n) => format!("did you mean `{n}`? its parameters are {}", all.join(", ")),
+    let help = match did_you_mean(name, params, "") {
+        Some(near) => format!("{near} its parameters are {}", all.join(", ")),
         None if all.is_empty() => "it takes no named parameters".into(),
         None => format!("its parameters are {}", all.join(", ")),
     };
-    CompileError::new(
+    error(
         span,
         ErrorKind::Unsupported(format!("`{func}` has no parameter `{name}`")),
     )
@@ -515,8 +496,7 @@ fn cast_disagrees(
     n: u32,
     param: &crate::types::Param,
     t: &TypedExpr,
-    probe: usize,
-) -> Result<Option<Note>> {
+) -> Result<Option<Diagnostic>> {
     let Some(cast) = &t.cast else { return Ok(None) };
     // A packet cast reads `struct sk_buff *`, whatever the header is.
     let wanted = match cast.node.packet {
@@ -540,15 +520,14 @@ fn cast_disagrees(
     let real = type_name(src, param.ty);
     let pname = param.name.as_deref().unwrap_or("");
     let kind = match cast.node.packet {
-        Some(_) => Aggregate::Struct,
+        Some(_) => CompositeKind::Struct,
         None => cast.node.kind,
     };
     let read_as = format!("{kind} {wanted} *");
-    Ok(Some(Note {
-        probe,
+    Ok(Some(Diagnostic {
         level: Level::Warning,
-        span: cast.span,
-        msg: format!(
+        span: Some(cast.span),
+        message: format!(
             "the cast reads %{n} as `{read_as}`, but `{}` declares it `{real}{}{pname}`",
             func.name(),
             if real.ends_with('*') { "" } else { " " }

@@ -1,8 +1,8 @@
 //! Filters: the text after `f:`, written to the event's `filter` file.
 //!
 //! The kernel compares raw field values, so literals written the way a
-//! value is shown must become what the field holds (SPEC 2.4): a dotted
-//! IPv4 address compared with an `ip_` field becomes the 32-bit word the
+//! value is shown must become what the field holds (README, "Packet
+//! tracing"): a dotted IPv4 address compared with an `ip_` field becomes the 32-bit word the
 //! packet bytes make when read in the target's (little-endian) order, and
 //! a value compared with a byte-swapped `B16_`/`b32_`... field is swapped.
 //! Everything else passes through unchanged; a literal that should be
@@ -28,64 +28,14 @@ pub struct FilterError {
     pub msg: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tok {
-    Ident,
-    Op,
-    Paren,
-    Literal,
-}
+use crate::spec::filter::{tokens, Token as Tok};
 
-/// Split a filter into tokens with their byte ranges.
-fn tokens(s: &str) -> Vec<(Tok, usize, usize)> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let tok = if c.is_ascii_alphabetic() || c == b'_' {
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                i += 1;
-            }
-            // `10.0.0.1`-like runs start with digits; an identifier
-            // followed by `.`/`:` is still an identifier for our purpose.
-            Tok::Ident
-        } else if c == b'(' || c == b')' {
-            i += 1;
-            Tok::Paren
-        } else if b"=!<>&|~".contains(&c) {
-            while i < b.len() && b"=!<>&|~".contains(&b[i]) {
-                i += 1;
-            }
-            Tok::Op
-        } else if c == b'"' || c == b'\'' {
-            i += 1;
-            while i < b.len() && b[i] != c {
-                if b[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i = (i + 1).min(b.len());
-            Tok::Literal
-        } else {
-            while i < b.len() && !b[i].is_ascii_whitespace() && !b"=!<>&|~()".contains(&b[i]) {
-                i += 1;
-            }
-            Tok::Literal
-        };
-        // Keep ranges on char boundaries for non-ASCII input.
-        while i < b.len() && !s.is_char_boundary(i) {
-            i += 1;
-        }
-        out.push((tok, start, i));
-    }
-    out
+/// The filter's tokens as (kind, start, end).
+fn lexed(filter: &str) -> Vec<(Tok, usize, usize)> {
+    tokens(filter)
+        .into_iter()
+        .map(|t| (t.kind, t.span.start, t.span.end))
+        .collect()
 }
 
 /// A decimal or `0x` hex number.
@@ -98,14 +48,14 @@ fn number(t: &str) -> Option<u64> {
 
 /// Whether the filter compares the field called `name`.
 pub fn mentions(filter: &str, name: &str) -> bool {
-    tokens(filter)
+    lexed(filter)
         .iter()
         .any(|&(t, s, e)| t == Tok::Ident && &filter[s..e] == name)
 }
 
 /// The filter text for the kernel.
 pub fn translate(filter: &str, fields: &[FilterField]) -> Result<String, FilterError> {
-    let toks = tokens(filter);
+    let toks = lexed(filter);
     let mut out = String::with_capacity(filter.len());
     let mut copied = 0;
     for w in toks.windows(3) {
@@ -229,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn spec_example() {
+    fn readme_example() {
         assert_eq!(
             translate("ip_src==127.0.0.1", &fields()).unwrap(),
             "ip_src==0x100007f"

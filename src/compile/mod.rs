@@ -9,7 +9,6 @@ pub mod aggs;
 mod args;
 pub mod filter;
 pub mod plan;
-pub mod suggest;
 pub mod syscall;
 #[cfg(test)]
 mod tests;
@@ -19,6 +18,8 @@ mod walk;
 use std::path::PathBuf;
 
 use crate::arch::Arch;
+use crate::diag::{Diagnostic, ProbeDiagnostics};
+use crate::fetch::Fetch;
 use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
 use crate::types::{CompositeKind, TypeError, TypeSource};
 use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
@@ -26,16 +27,8 @@ use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
 pub use args::ArgAccess;
 pub use walk::Leaf;
 
-/// A probe that cannot be compiled: what is wrong, where in the spec, and
-/// (for misspelt names) what was probably meant.
-#[derive(Debug, thiserror::Error)]
-#[error("{kind}")]
-pub struct CompileError {
-    pub span: Span,
-    pub kind: Box<ErrorKind>,
-    pub help: Option<String>,
-}
-
+/// What can be wrong with a probe the compiler is given. Each becomes a
+/// [`Diagnostic`] with the span of the offending part.
 #[derive(Debug, thiserror::Error)]
 pub enum ErrorKind {
     #[error("unknown {kind} `{name}`")]
@@ -86,20 +79,6 @@ pub enum ErrorKind {
     Binary { path: String, msg: String },
     #[error("symbol `{symbol}` not found in {path}")]
     NoSymbol { symbol: String, path: String },
-    #[error("no function `{name}` in the running kernel")]
-    NoSuchFunction { name: String },
-    #[error("no function `{name}` in module `{module}`")]
-    NoSuchFunctionInModule { name: String, module: String },
-    #[error("`{name}` names {count} functions in the running kernel")]
-    AmbiguousFunction { name: String, count: usize },
-    #[error("`{name}` cannot be probed: {why}")]
-    NotProbeable { name: String, why: String },
-    #[error("`+{offset:#x}` is outside `{name}` ({size:#x} bytes long)")]
-    OffsetOutsideFunction {
-        offset: u64,
-        name: String,
-        size: u64,
-    },
     #[error("bad filter: {0}")]
     Filter(String),
     #[error("this probe needs C types, but no type source is open")]
@@ -108,56 +87,20 @@ pub enum ErrorKind {
     Types(#[from] TypeError),
 }
 
-impl CompileError {
-    pub fn new(span: Span, kind: ErrorKind) -> CompileError {
-        CompileError {
-            span,
-            kind: Box::new(kind),
-            help: None,
-        }
-    }
-    pub fn with_help(mut self, help: impl Into<String>) -> CompileError {
-        self.help = Some(help.into());
-        self
-    }
+/// The diagnostic for `kind` at `span`.
+pub(crate) fn error(span: Span, kind: ErrorKind) -> Diagnostic {
+    Diagnostic::error(span, kind.to_string())
 }
 
-/// A type-source failure mid-walk; [`typed`] gives it the expression's span.
-impl From<TypeError> for CompileError {
-    fn from(e: TypeError) -> CompileError {
-        CompileError::new(Span::default(), ErrorKind::Types(e))
+/// A type-source failure mid-walk; the expression's span is added where
+/// the argument is compiled.
+impl From<TypeError> for Diagnostic {
+    fn from(e: TypeError) -> Diagnostic {
+        Diagnostic::error(None, ErrorKind::Types(e).to_string())
     }
 }
 
-pub type Result<T, E = CompileError> = std::result::Result<T, E>;
-
-/// Something worth telling the user that does not stop the run: a cast
-/// that disagrees with the prototype, which form of argument access was
-/// chosen, a steadier alternative. Rendered like an error, with carets.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Note {
-    /// Which probe of the run (index into the probe list).
-    pub probe: usize,
-    pub level: Level,
-    pub span: Span,
-    pub msg: String,
-    pub help: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Warning,
-    Note,
-}
-
-impl std::fmt::Display for Level {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Level::Warning => "warning",
-            Level::Note => "note",
-        })
-    }
-}
+pub type Result<T, E = Diagnostic> = std::result::Result<T, E>;
 
 /// What the compiler needs besides the probes.
 pub struct Context<'a> {
@@ -215,13 +158,10 @@ impl<'a> Context<'a> {
 /// The probe's casts (`(struct T)`, `$(struct H)`), as (kind, name).
 fn casts(p: &Probe) -> impl Iterator<Item = (CompositeKind, &str)> {
     p.args.iter().filter_map(|a| match &a.expr {
-        Expr::Typed(t) => t.cast.as_ref().map(|c| {
-            let kind = match c.node.kind {
-                crate::spec::Aggregate::Struct => CompositeKind::Struct,
-                crate::spec::Aggregate::Union => CompositeKind::Union,
-            };
-            (kind, c.node.name.node.as_str())
-        }),
+        Expr::Typed(t) => t
+            .cast
+            .as_ref()
+            .map(|c| (c.node.kind, c.node.name.node.as_str())),
         _ => None,
     })
 }
@@ -270,177 +210,112 @@ pub fn group_name(pid: u32) -> String {
     format!("coolkprobe_{pid}")
 }
 
-/// Compile every probe; the first error stops (and names the probe index).
+/// Compile every probe. Every diagnostic goes to `diags`, with the index
+/// of its probe; probes are independent, so one bad probe does not hide
+/// another's errors. The plan, when no probe had an error.
 pub fn compile(
     probes: &[Probe],
     cx: &Context<'_>,
     group: String,
-) -> std::result::Result<Plan, (usize, CompileError)> {
-    compile_noted(probes, cx, group).map(|(plan, _)| plan)
-}
-
-/// [`compile`], with the warnings and notes the probes earned.
-pub fn compile_noted(
-    probes: &[Probe],
-    cx: &Context<'_>,
-    group: String,
-) -> std::result::Result<(Plan, Vec<Note>), (usize, CompileError)> {
+    diags: &mut ProbeDiagnostics,
+) -> Option<Plan> {
     let mut out = Vec::with_capacity(probes.len());
-    let mut notes = Vec::new();
-    let mut sigs = std::collections::HashMap::new();
+    let mut sigs = Signatures::new();
+    let mut failed = false;
     for (i, p) in probes.iter().enumerate() {
-        out.push(compile_probe_noted(i, p, cx, &mut notes, &mut sigs).map_err(|e| (i, e))?);
+        let mut notes = Vec::new();
+        match compile_probe_noted(i, p, cx, &mut notes, &mut sigs) {
+            Ok(c) => out.push(c),
+            Err(errors) => {
+                failed = true;
+                notes.extend(errors);
+            }
+        }
+        diags.extend(notes.into_iter().map(|d| (i, d)));
     }
-    Ok((Plan { group, probes: out }, notes))
+    (!failed).then_some(Plan { group, probes: out })
 }
 
-/// Compile one probe; `index` makes its event name `f<index>`.
+/// Compile one probe; `index` makes its event name `f<index>`. Its first
+/// error, if it has any.
 pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
-    compile_probe_noted(index, p, cx, &mut Vec::new(), &mut Default::default())
+    compile_probe_noted(index, p, cx, &mut Vec::new(), &mut Signatures::new()).map_err(|errors| {
+        errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Diagnostic::error(None, ""))
+    })
 }
 
+/// The prototypes looked up so far in a run, by type source and function.
+type Signatures = std::collections::HashMap<String, Option<crate::types::proto::Signature>>;
+
+/// One probe: its target, then each `NAME=EXPR` (independently: every
+/// argument's error is reported), then the filter, which needs them all.
 fn compile_probe_noted(
     index: usize,
     p: &Probe,
     cx: &Context<'_>,
-    notes: &mut Vec<Note>,
-    sigs: &mut std::collections::HashMap<String, Option<crate::types::proto::Signature>>,
-) -> Result<CompiledProbe> {
+    notes: &mut Vec<Diagnostic>,
+    sigs: &mut Signatures,
+) -> std::result::Result<CompiledProbe, Vec<Diagnostic>> {
     let cx = &cx.for_probe(p);
     let func = args::Func::of(p, cx, sigs);
-    let target = target(p)?;
+    let target = target(p).map_err(|e| vec![e])?;
     if matches!(target, Target::Tracepoint { .. }) {
         if let Some(a) = p.args.first() {
-            return Err(CompileError::new(
+            return Err(vec![error(
                 a.span,
                 ErrorKind::Unsupported(
                     "a tracepoint records its own fields: NAME=EXPR is only for p/r probes".into(),
                 ),
             )
-            .with_help("filter on the tracepoint's fields with `f:FIELD==VALUE`"));
+            .with_help("filter on the tracepoint's fields with `f:FIELD==VALUE`")]);
         }
     }
+    let mut errors = Vec::new();
     let mut fetchargs = Vec::new();
     let mut fields = Vec::new();
     let mut filter_fields = Vec::new();
     let mut values: Vec<aggs::Named> = Vec::new();
     for a in &p.args {
-        let named = display_for_name(&a.name.node);
-        let mut width = None;
-        let (fetch, display, size) = match &a.expr {
-            Expr::Raw(r) => {
+        match compile_arg(a, p, cx, &func, notes) {
+            Ok((fetch, field, filter_field)) => {
                 values.push(aggs::Named {
-                    name: a.name.node.clone(),
-                    kind: aggs::raw_kind(&r.node),
-                    display: named.unwrap_or(Display::Default),
+                    name: field.name.clone(),
+                    kind: aggs::value_kind(&fetch),
+                    display: field.display,
                 });
-                (r.node.clone(), Display::Default, None)
+                fetchargs.push(fetch);
+                fields.push(field);
+                filter_fields.push(filter_field);
             }
-            Expr::Typed(t) => {
-                let Some(leaf) =
-                    args::typed(t, cx, &func, named == Some(Display::Ip), notes, index)?
-                else {
-                    // A bare `$retval` with nothing to type it by.
-                    values.push(aggs::Named {
-                        name: a.name.node.clone(),
-                        kind: aggs::ValueKind::Int,
-                        display: named.unwrap_or(Display::Default),
-                    });
-                    fields.push(FieldPlan {
-                        name: a.name.node.clone(),
-                        display: named.unwrap_or(Display::Default),
-                        width: None,
-                    });
-                    fetchargs.push(FetchArg {
-                        name: a.name.node.clone(),
-                        fetch: "$retval".into(),
-                    });
-                    filter_fields.push(filter::FilterField {
-                        name: a.name.node.clone(),
-                        display: named.unwrap_or(Display::Default),
-                        size: None,
-                    });
-                    continue;
-                };
-                let d = leaf.display();
-                values.push(aggs::Named {
-                    name: a.name.node.clone(),
-                    kind: match leaf.kind {
-                        walk::LeafKind::Scalar { .. } => aggs::ValueKind::Int,
-                        walk::LeafKind::String => aggs::ValueKind::Str,
-                        walk::LeafKind::Bytes { .. } => aggs::ValueKind::Array,
-                        walk::LeafKind::Bitfield { .. } => aggs::ValueKind::Bitfield,
-                    },
-                    display: named.unwrap_or(d),
-                });
-                if let Some(n) = named {
-                    check_named_width(&a.name.node, n, &leaf, t.span)?;
-                }
-                let size = match leaf.kind {
-                    walk::LeafKind::Scalar { size } => Some(size),
-                    walk::LeafKind::Bytes { len } => Some(len),
-                    _ => None,
-                };
-                // A bare `$retval` stays the raw fetcharg (SPEC 2.1), typed
-                // for display only; unless a filter compares it, which the
-                // kernel does on the fetched type: then `$retval:s32`.
-                let bare_retval = matches!(t.base.node, Base::Retval)
-                    && t.cast.is_none()
-                    && t.steps.is_empty()
-                    && matches!(leaf.kind, walk::LeafKind::Scalar { .. })
-                    && !p
-                        .filter
-                        .as_ref()
-                        .is_some_and(|f| filter::mentions(&f.node, &a.name.node))
-                    && !aggs::aggregates(p, &a.name.node);
-                if bare_retval {
-                    let psize = cx.arch.pointer_size();
-                    width = size.filter(|&s| s < psize);
-                    ("$retval".to_string(), d, size)
-                } else {
-                    (leaf.fetch, d, size)
-                }
-            }
-        };
-        let display = named.unwrap_or(display);
-        fetchargs.push(FetchArg {
-            name: a.name.node.clone(),
-            fetch,
-        });
-        fields.push(FieldPlan {
-            name: a.name.node.clone(),
-            display,
-            width,
-        });
-        filter_fields.push(filter::FilterField {
-            name: a.name.node.clone(),
-            display,
-            size,
-        });
+            Err(e) => errors.push(e.or_span(a.expr.span())),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
     let filter = match &p.filter {
         Some(f) => Some(filter::translate(&f.node, &filter_fields).map_err(|e| {
-            CompileError::new(
+            vec![error(
                 Span::new(f.span.start + e.start, f.span.start + e.end),
                 ErrorKind::Filter(e.msg),
-            )
+            )]
         })?),
         None => None,
     };
     // A tracepoint's values are its format's fields, checked where the
-    // format can be read (see app); a probe's are its named values.
+    // format can be read (see the pipeline); a probe's are its named values.
     let is_tp = matches!(target, Target::Tracepoint { .. });
-    let agg_plans = aggs::lower(p, (!is_tp).then_some(values.as_slice()))?;
+    let agg_plans = aggs::lower(p, (!is_tp).then_some(values.as_slice())).map_err(|e| vec![e])?;
     if !is_tp
         && agg_plans
             .iter()
             .any(|a| a.keys.contains(&plan::AggKey::Comm))
     {
         // The current task's name, exact per event (the kernel's `$comm`).
-        fetchargs.push(FetchArg {
-            name: plan::COMM_FIELD.into(),
-            fetch: "$comm".into(),
-        });
+        fetchargs.push(FetchArg::new(plan::COMM_FIELD, Fetch::Comm, None));
     }
     Ok(CompiledProbe {
         index,
@@ -451,6 +326,76 @@ fn compile_probe_noted(
         fields,
         aggs: agg_plans,
     })
+}
+
+/// One `NAME=EXPR`: what to fetch, how to show it, what a filter on it
+/// compares.
+fn compile_arg(
+    a: &crate::spec::Arg,
+    p: &Probe,
+    cx: &Context<'_>,
+    func: &args::Func,
+    notes: &mut Vec<Diagnostic>,
+) -> Result<(FetchArg, FieldPlan, filter::FilterField)> {
+    let name = &a.name.node;
+    let named = display_for_name(name);
+    let mut width = None;
+    let (fetch, display, size) = match &a.expr {
+        Expr::Raw(r) => (FetchArg::raw(name, &r.node), Display::Default, None),
+        Expr::Typed(t) => match args::typed(t, cx, func, named == Some(Display::Ip), notes)? {
+            // A bare `$retval` with nothing to type it by.
+            None => (
+                FetchArg::new(name, Fetch::Retval, None),
+                Display::Default,
+                None,
+            ),
+            Some(leaf) => {
+                let d = leaf.display();
+                if let Some(n) = named {
+                    check_named_width(name, n, &leaf, t.span)?;
+                }
+                let size = match leaf.kind {
+                    walk::LeafKind::Scalar { size } => Some(size),
+                    walk::LeafKind::Bytes { len } => Some(len),
+                    _ => None,
+                };
+                // A bare `$retval` stays the raw fetcharg (README: raw
+                // fetchargs pass unchanged), typed for display only;
+                // unless a filter compares it, which the kernel does on
+                // the fetched type: then `$retval:s32`.
+                let bare_retval = matches!(t.base.node, Base::Retval)
+                    && t.cast.is_none()
+                    && t.steps.is_empty()
+                    && matches!(leaf.kind, walk::LeafKind::Scalar { .. })
+                    && !p
+                        .filter
+                        .as_ref()
+                        .is_some_and(|f| filter::mentions(&f.node, name))
+                    && !aggs::aggregates(p, name);
+                if bare_retval {
+                    let psize = cx.arch.pointer_size();
+                    width = size.filter(|&s| s < psize);
+                    (FetchArg::new(name, Fetch::Retval, None), d, size)
+                } else {
+                    (leaf.fetcharg(name), d, size)
+                }
+            }
+        },
+    };
+    let display = named.unwrap_or(display);
+    Ok((
+        fetch,
+        FieldPlan {
+            name: name.clone(),
+            display,
+            width,
+        },
+        filter::FilterField {
+            name: name.clone(),
+            display,
+            size,
+        },
+    ))
 }
 
 /// `ip_` needs an IPv4 word or IPv6 bytes; `B16_`... a value of that width.
@@ -475,7 +420,7 @@ fn check_named_width(name: &str, d: Display, leaf: &Leaf, span: Span) -> Result<
         Display::Swapped { bits, .. } => format!("a {bits}-bit value"),
         _ => return Ok(()),
     };
-    Err(CompileError::new(
+    Err(error(
         span,
         ErrorKind::Unsupported(format!(
             "the name `{name}` asks for {want}, but the value is {what}"
@@ -484,7 +429,7 @@ fn check_named_width(name: &str, d: Display, leaf: &Leaf, span: Span) -> Result<
     .with_help("rename it, or point it at a member of that width"))
 }
 
-/// A name that says how its value is shown (SPEC 2.3): `ip_*`,
+/// A name that says how its value is shown (README, "Packet tracing"): `ip_*`,
 /// `B16_*`/`B32_*`/`B64_*` (swapped, hex), `b16_*`... (swapped, decimal).
 pub fn display_for_name(name: &str) -> Option<Display> {
     if name.starts_with("ip_") {
@@ -508,7 +453,7 @@ pub fn display_for_name(name: &str) -> Option<Display> {
 fn target(p: &Probe) -> Result<Target> {
     let ret = p.kind.node == ProbeKind::Return;
     Ok(match &p.place.node {
-        Place::Kernel { symbol, offset } => Target::Kprobe {
+        Place::Kernel { symbol, offset, .. } => Target::Kprobe {
             ret,
             symbol: symbol.clone(),
             offset: *offset,
@@ -522,7 +467,7 @@ fn target(p: &Probe) -> Result<Target> {
                 UserLoc::Offset(o) => (*o, None),
                 UserLoc::Symbol { name, offset } => {
                     let at = uprobe::symbol_file_offset(path, name)
-                        .map_err(|k| CompileError::new(p.place.span, k))?;
+                        .map_err(|k| error(p.place.span, k))?;
                     (at + offset, Some(name.clone()))
                 }
             };

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+pub use crate::fetch::FetchArg;
+
 /// All probes of one run, in one tracefs group.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -21,7 +23,7 @@ pub struct CompiledProbe {
     /// The spec as the user wrote it (shown in JSON as `probe`).
     pub spec: String,
     pub target: Target,
-    /// `name=fetcharg` pairs in order (empty for tracepoints).
+    /// What each named value reads, in order (empty for tracepoints).
     pub fetchargs: Vec<FetchArg>,
     /// The ftrace filter with literals already translated.
     pub filter: Option<String>,
@@ -109,18 +111,11 @@ pub enum Target {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct FetchArg {
-    pub name: String,
-    /// The ftrace fetcharg text, e.g. `+0xba0(%di):string`.
-    pub fetch: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
 pub struct FieldPlan {
     pub name: String,
     pub display: Display,
     /// Bytes of the C value inside a wider fetched word: a bare `$retval`
-    /// is fetched as the whole register (SPEC 2.1: it passes unchanged)
+    /// is fetched as the whole register (README: raw fetchargs pass unchanged)
     /// while the function returns an `int`.
     pub width: Option<u32>,
 }
@@ -206,9 +201,7 @@ impl CompiledProbe {
         let mut line = head;
         for a in &self.fetchargs {
             line.push(' ');
-            line.push_str(&a.name);
-            line.push('=');
-            line.push_str(&a.fetch);
+            line.push_str(&a.to_string());
         }
         Some(line)
     }
@@ -223,10 +216,7 @@ mod tests {
             index: 3,
             spec: String::new(),
             target,
-            fetchargs: vec![FetchArg {
-                name: "comm".into(),
-                fetch: "+0xba0(%di):string".into(),
-            }],
+            fetchargs: vec![FetchArg::raw("comm", "+0xba0(%di):string")],
             filter: None,
             fields: vec![],
             aggs: vec![],

@@ -1,7 +1,8 @@
-//! What a syscall takes, from the running kernel's `syscalls:sys_enter_*`
-//! tracepoint format. BTF has the wrapper (`__x64_sys_openat(const struct
-//! pt_regs *)`) but not the syscall's own prototype (`__do_sys_openat` is
-//! inlined away), so the format file is where names and C types live.
+//! What a syscall's argument is, as far as a fetch is concerned. The
+//! arguments come from the running kernel's `syscalls:sys_enter_*`
+//! tracepoint format (see `kernel::syscalls`): BTF has the wrapper
+//! (`__x64_sys_openat(const struct pt_regs *)`) but not the syscall's own
+//! prototype (`__do_sys_openat` is inlined away).
 
 /// Finds a syscall's arguments by its name (`openat`).
 pub type Lookup = dyn Fn(&str) -> Option<Vec<SysParam>>;
@@ -83,89 +84,9 @@ fn c_int(t: &str) -> Option<(u32, bool)> {
     })
 }
 
-/// The arguments in a `sys_enter_*` format file: every field after the
-/// common ones and `__syscall_nr`.
-pub fn parse_format(text: &str) -> Vec<SysParam> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.trim().strip_prefix("field:") else {
-            continue;
-        };
-        let mut decl = "";
-        let (mut size, mut signed) = (0, false);
-        for part in rest.split(';') {
-            let part = part.trim();
-            if let Some(v) = part.strip_prefix("size:") {
-                size = v.trim().parse().unwrap_or(0);
-            } else if let Some(v) = part.strip_prefix("signed:") {
-                signed = v.trim() == "1";
-            } else if !part.contains(':') && decl.is_empty() {
-                decl = part;
-            }
-        }
-        // `const char * filename`: the name is the last word.
-        let Some(cut) = decl.rfind(|c: char| c.is_whitespace() || c == '*') else {
-            continue;
-        };
-        let (ctype, name) = (decl[..=cut].trim(), decl[cut + 1..].trim());
-        if name.is_empty() || name.starts_with("common_") || name == "__syscall_nr" {
-            continue;
-        }
-        out.push(SysParam {
-            name: name.to_string(),
-            ctype: ctype.to_string(),
-            size,
-            signed,
-        });
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// events/syscalls/sys_enter_openat/format of this machine's 6.18.
-    const OPENAT: &str = "name: sys_enter_openat
-ID: 702
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;
-\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;
-\tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;
-\tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;
-
-print fmt: \"dfd: 0x%08lx, filename: 0x%08lx, flags: 0x%08lx, mode: 0x%08lx\", ...
-";
-
-    #[test]
-    fn openat() {
-        let p = parse_format(OPENAT);
-        let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["dfd", "filename", "flags", "mode"]);
-        assert_eq!(p[1].ctype, "const char *");
-        assert_eq!(p[1].kind(), SysType::UserString);
-        assert_eq!(p[0].ctype, "int");
-        assert_eq!(
-            p[0].kind(),
-            SysType::Int {
-                size: 4,
-                signed: true
-            }
-        );
-        assert_eq!(
-            p[3].kind(),
-            SysType::Int {
-                size: 2,
-                signed: false
-            }
-        );
-    }
 
     #[test]
     fn pointers() {

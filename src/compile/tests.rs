@@ -211,7 +211,7 @@ fn compile(g: &Graph, spec: &str) -> std::result::Result<String, String> {
     };
     let p = parse_probe(spec).unwrap();
     compile_probe(0, &p, &cx)
-        .map(|c| c.fetchargs[0].fetch.clone())
+        .map(|c| c.fetchargs[0].fetch_text())
         .map_err(|e| e.to_string())
 }
 

@@ -8,19 +8,21 @@
 //! to the offset.
 
 use crate::arch::Arch;
-use crate::spec::{Aggregate, Cast, Format, Layer, Span, Spanned, Step, TypedExpr};
+use crate::fetch::{Fetch, FetchArg, FetchType, IntKind};
+use crate::spec::{Cast, Format, Layer, Span, Spanned, Step, TypedExpr};
 use crate::types::{
     resolve, size_of, type_name, Composite, CompositeKind, Member, Type, TypeId, TypeSource,
 };
 
 use super::plan::Display;
-use super::suggest::nearest;
-use super::{CompileError, ErrorKind, Result};
+use super::{error, ErrorKind, Result};
+use crate::diag::did_you_mean;
 
-/// A compiled leaf: the fetcharg and what it holds.
+/// A compiled leaf: what to fetch, its fetch type, and what it holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Leaf {
-    pub fetch: String,
+    pub value: Fetch,
+    pub ty: FetchType,
     pub kind: LeafKind,
     /// The letter the fetch type was made with: the user's, or for forms
     /// typed by a prototype (no cast), the C type's signedness.
@@ -45,9 +47,10 @@ pub enum LeafKind {
 
 impl Leaf {
     /// `%N` alone: the register as a pointer-sized word.
-    pub fn register(reg: &str, arch: Arch, f: Option<Format>) -> Leaf {
+    pub fn register(reg: Fetch, arch: Arch, f: Option<Format>) -> Leaf {
         Leaf {
-            fetch: format!("{reg}:{}", scalar_type(f, arch.pointer_size())),
+            value: reg,
+            ty: scalar_type(f, arch.pointer_size()),
             kind: LeafKind::Scalar {
                 size: arch.pointer_size(),
             },
@@ -55,7 +58,12 @@ impl Leaf {
         }
     }
 
-    /// How the value is shown when its name does not say (SPEC 2.1: the
+    /// The fetcharg called `name` that reads it.
+    pub fn fetcharg(self, name: &str) -> FetchArg {
+        FetchArg::new(name, self.value, Some(self.ty))
+    }
+
+    /// How the value is shown when its name does not say (README, "Expressions": the
     /// letter, hex by default).
     pub fn display(&self) -> Display {
         match self.kind {
@@ -76,17 +84,17 @@ pub(super) enum Loc {
     /// A word in hand (`%di`, `+0x8e0(%di)`); `add` is added to it
     /// before the next dereference (packet headers past `skb->data`).
     /// `user`: the word points into user memory.
-    Value { text: String, add: u64, user: bool },
+    Value { value: Fetch, add: u64, user: bool },
     /// Memory at `off` bytes from the address `base` holds; `user` when
     /// that memory is the traced process's (fetched with `+u`).
-    Mem { base: String, off: u64, user: bool },
+    Mem { base: Fetch, off: u64, user: bool },
 }
 
 impl Loc {
     /// A word in hand, pointing into kernel memory (or not a pointer).
-    pub(super) fn value(text: impl Into<String>) -> Loc {
+    pub(super) fn value(value: Fetch) -> Loc {
         Loc::Value {
-            text: text.into(),
+            value,
             add: 0,
             user: false,
         }
@@ -114,29 +122,15 @@ pub(super) struct State {
     /// Set while the walk is on a packet header (pseudo-members allowed).
     packet_header: Option<(TypeId, Layer)>,
     /// No letter given and no cast written: integers take their C type's
-    /// signedness (`s32` for `int`) rather than SPEC 2.1's hex default.
+    /// signedness (`s32` for `int`) rather than the hex default of the
+    /// README's "Expressions".
     natural: bool,
-}
-
-fn hex(off: u64) -> String {
-    if off == 0 {
-        "0".into()
-    } else {
-        format!("{off:#x}")
-    }
 }
 
 /// `+OFF(BASE)`, or `+uOFF(BASE)` for user memory: the kernel must use
 /// the user-access path there, or the read faults and comes back empty.
-pub(super) fn mem(base: &str, off: u64, user: bool) -> String {
-    format!("+{}{}({base})", if user { "u" } else { "" }, hex(off))
-}
-
-fn composite_kind(a: Aggregate) -> CompositeKind {
-    match a {
-        Aggregate::Struct => CompositeKind::Struct,
-        Aggregate::Union => CompositeKind::Union,
-    }
+pub(super) fn mem(base: &Fetch, off: u64, user: bool) -> Fetch {
+    Fetch::deref(base.clone(), off, user)
 }
 
 /// Find a composite by name, or fail with the nearest names.
@@ -152,7 +146,7 @@ pub(super) fn find_composite(
         CompositeKind::Struct => "struct",
         CompositeKind::Union => "union",
     };
-    let mut err = CompileError::new(
+    let mut err = error(
         name.span,
         ErrorKind::UnknownComposite {
             kind: kname,
@@ -160,7 +154,11 @@ pub(super) fn find_composite(
         },
     );
     let names = src.composite_names(kind)?;
-    let near = nearest(&name.node, names.iter().map(String::as_str));
+    let near = did_you_mean(
+        &name.node,
+        names.iter().map(String::as_str),
+        &format!("{kname} "),
+    );
     let other = match kind {
         CompositeKind::Struct => CompositeKind::Union,
         CompositeKind::Union => CompositeKind::Struct,
@@ -170,23 +168,10 @@ pub(super) fn find_composite(
             "`{}` is a {other}: write `({other} {})`",
             name.node, name.node
         ));
-    } else if !near.is_empty() {
-        err = err.with_help(did_you_mean(&near, &format!("{kname} ")));
+    } else if let Some(near) = near {
+        err = err.with_help(near);
     }
     Err(err)
-}
-
-fn did_you_mean(near: &[String], prefix: &str) -> String {
-    let list: Vec<String> = near.iter().map(|n| format!("`{prefix}{n}`")).collect();
-    format!("did you mean {}?", join_or(&list))
-}
-
-fn join_or(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [a] => a.clone(),
-        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
-    }
 }
 
 /// The member called `name`, searched through anonymous struct/union
@@ -243,7 +228,7 @@ fn member_names(src: &dyn TypeSource, c: &Composite, out: &mut Vec<String>, dept
     }
 }
 
-/// The fixed size of the headers between two layers (SPEC 2.2): eth 14,
+/// The fixed size of the headers between two layers (README, "Packet tracing"): eth 14,
 /// and an l4 header reached from below l3 is taken to follow a plain IPv4
 /// header (20; IP options are not followed).
 fn layer_gap(from: Layer, to: Layer) -> u64 {
@@ -282,7 +267,7 @@ fn payload_unit(name: &str) -> Option<u32> {
 pub(super) fn walk(
     src: &dyn TypeSource,
     arch: Arch,
-    reg: &str,
+    reg: Fetch,
     t: &TypedExpr,
     cast: &Spanned<Cast>,
     ip: bool,
@@ -301,10 +286,10 @@ pub(super) fn walk_typed_cast(
     ip: bool,
 ) -> Result<Leaf> {
     let reg = match &start {
-        Loc::Value { text, .. } | Loc::Mem { base: text, .. } => text.clone(),
+        Loc::Value { value, .. } | Loc::Mem { base: value, .. } => value.clone(),
     };
     let c = &cast.node;
-    let target = find_composite(src, composite_kind(c.kind), &c.name)?;
+    let target = find_composite(src, c.kind, &c.name)?;
     let st = match c.packet {
         None => State {
             loc: start,
@@ -320,7 +305,7 @@ pub(super) fn walk_typed_cast(
                     .iter()
                     .map(|(n, l)| format!("{n} ({l})"))
                     .collect();
-                return Err(CompileError::new(
+                return Err(error(
                     c.name.span,
                     ErrorKind::Packet(format!(
                         "`struct {}` is not a packet header coolkprobe knows",
@@ -329,8 +314,8 @@ pub(super) fn walk_typed_cast(
                 )
                 .with_help(format!("packet headers are {}", names.join(", "))));
             };
-            if c.kind != Aggregate::Struct {
-                return Err(CompileError::new(
+            if c.kind != CompositeKind::Struct {
+                return Err(error(
                     cast.span,
                     ErrorKind::Packet(format!(
                         "`{}` is a struct: write `$(struct {})`",
@@ -341,7 +326,7 @@ pub(super) fn walk_typed_cast(
             let marker = pk.layer.map_or(Layer::L3, |l| l.node);
             if layer < marker {
                 let span = pk.layer.map_or(cast.span, |l| l.span);
-                return Err(CompileError::new(
+                return Err(error(
                     span,
                     ErrorKind::Packet(format!(
                         "`struct {}` is an {layer} header, but the marker says skb->data points at {marker}",
@@ -356,26 +341,26 @@ pub(super) fn walk_typed_cast(
             let skb = src
                 .find_composite(CompositeKind::Struct, "sk_buff")?
                 .ok_or_else(|| {
-                    CompileError::new(
+                    error(
                         cast.span,
                         ErrorKind::Packet(format!("{} has no `struct sk_buff`", src.describe())),
                     )
                 })?;
             let Type::Composite(skb_c) = resolve(src, skb)?.1 else {
-                return Err(CompileError::new(
+                return Err(error(
                     cast.span,
                     ErrorKind::Packet("`struct sk_buff` is not a struct".into()),
                 ));
             };
             let Some((data_bits, _)) = find_member(src, &skb_c, "data", 0)? else {
-                return Err(CompileError::new(
+                return Err(error(
                     cast.span,
                     ErrorKind::Packet("`struct sk_buff` has no member `data`".into()),
                 ));
             };
             State {
                 loc: Loc::Value {
-                    text: mem(&reg, data_bits / 8, false),
+                    value: mem(&reg, data_bits / 8, false),
                     add: layer_gap(marker, layer),
                     user: false,
                 },
@@ -432,27 +417,24 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                             span,
                         }) => (*i, step.span.to(*span)),
                         _ => {
-                            return Err(CompileError::new(
+                            return Err(error(
                                 step.span,
                                 ErrorKind::Packet(format!("`{name}` needs an index: `{name}[0]`")),
                             ))
                         }
                     };
                     steps.next();
-                    let Loc::Value { text, add, .. } = &st.loc else {
+                    let Loc::Value { value, add, .. } = &st.loc else {
                         unreachable_state(step.span)?
                     };
                     let off = index
                         .checked_mul(unit as u64)
                         .and_then(|o| o.checked_add(add + hsize))
                         .ok_or_else(|| {
-                            CompileError::new(
-                                span,
-                                ErrorKind::Packet("payload index too large".into()),
-                            )
+                            error(span, ErrorKind::Packet("payload index too large".into()))
                         })?;
                     st.loc = Loc::Mem {
-                        base: text.clone(),
+                        base: value.clone(),
                         off,
                         user: false,
                     };
@@ -462,7 +444,9 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 }
                 let member_span = Span::new(step.span.start + 2, step.span.end);
                 let (base, add, user) = match (&st.cur, &st.loc) {
-                    (Cur::PtrTo(_), Loc::Value { text, add, user }) => (text.clone(), *add, *user),
+                    (Cur::PtrTo(_), Loc::Value { value, add, user }) => {
+                        (value.clone(), *add, *user)
+                    }
                     (Cur::Ty(id), loc) if matches!(resolve(src, *id)?.1, Type::Pointer { .. }) => {
                         if st.bitfield.is_some() {
                             unreachable_state(step.span)?
@@ -470,7 +454,9 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                         let tagged =
                             matches!(resolve(src, *id)?.1, Type::Pointer { user: true, .. });
                         match loc {
-                            Loc::Value { text, add, user } => (text.clone(), *add, *user || tagged),
+                            Loc::Value { value, add, user } => {
+                                (value.clone(), *add, *user || tagged)
+                            }
                             // A pointer read from user memory points into user memory.
                             Loc::Mem { base, off, user } => {
                                 (mem(base, *off, *user), 0, *user || tagged)
@@ -479,7 +465,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     }
                     _ => {
                         let ty = cur_name(src, &st.cur);
-                        let mut e = CompileError::new(
+                        let mut e = error(
                             step.span,
                             ErrorKind::ArrowOnNonPointer {
                                 member: name.clone(),
@@ -518,7 +504,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 let (pointee, comp) = match resolved {
                     (id, Type::Composite(c)) => (id, c),
                     _ => {
-                        return Err(CompileError::new(
+                        return Err(error(
                             step.span,
                             ErrorKind::Unsupported(format!(
                                 "`->{name}` needs a pointer to a struct or union, but `{}` is `{}`",
@@ -548,7 +534,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     Cur::Unit(_) => false,
                 };
                 if is_ptr {
-                    return Err(CompileError::new(
+                    return Err(error(
                         step.span,
                         ErrorKind::DotOnPointer {
                             member: name.clone(),
@@ -561,7 +547,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 let (Some((cid, comp)), Loc::Mem { base, off, user }) =
                     (cur_composite(src, &st.cur)?, &st.loc)
                 else {
-                    return Err(CompileError::new(
+                    return Err(error(
                         step.span,
                         ErrorKind::DotOnNonComposite {
                             member: name.clone(),
@@ -589,7 +575,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 };
                 let (Some((elem, len)), Loc::Mem { base, off, user }) = (arr, &st.loc) else {
                     let ty = cur_name(src, &st.cur);
-                    let mut e = CompileError::new(
+                    let mut e = error(
                         step.span,
                         ErrorKind::IndexOnNonArray {
                             path: st.path.clone(),
@@ -603,7 +589,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                 };
                 // A zero-length array is a flexible array member: no bound.
                 if len != 0 && *i >= len {
-                    return Err(CompileError::new(
+                    return Err(error(
                         step.span,
                         ErrorKind::IndexOutOfBounds {
                             index: *i,
@@ -619,7 +605,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     .checked_mul(esize)
                     .and_then(|a| a.checked_add(*off))
                     .ok_or_else(|| {
-                        CompileError::new(
+                        error(
                             step.span,
                             ErrorKind::IndexOutOfBounds {
                                 index: *i,
@@ -660,7 +646,7 @@ pub(super) fn arg_no(t: &TypedExpr) -> String {
 }
 
 fn unreachable_state<T>(span: Span) -> Result<T> {
-    Err(CompileError::new(
+    Err(error(
         span,
         ErrorKind::Unsupported("internal: inconsistent walk state".into()),
     ))
@@ -678,18 +664,15 @@ fn member_of(
     }
     let mut names = Vec::new();
     member_names(src, comp, &mut names, 0);
-    let near = nearest(name, names.iter().map(String::as_str));
-    let mut e = CompileError::new(
+    let near = did_you_mean(name, names.iter().map(String::as_str), "");
+    Err(error(
         span,
         ErrorKind::UnknownMember {
             ty: type_name(src, comp_id),
             member: name.to_string(),
         },
-    );
-    if !near.is_empty() {
-        e = e.with_help(did_you_mean(&near, ""));
-    }
-    Err(e)
+    )
+    .with_help_opt(near))
 }
 
 fn cur_name(src: &dyn TypeSource, c: &Cur) -> String {
@@ -724,8 +707,14 @@ fn is_char(src: &dyn TypeSource, id: TypeId) -> Result<bool> {
     Ok(false)
 }
 
-fn scalar_type(f: Option<Format>, size: u32) -> String {
-    format!("{}{}", f.map_or('x', Format::letter), size * 8)
+/// `x64`, `s32`, `u8`: the letter's kind (hex by default), `size` bytes.
+pub(super) fn scalar_type(f: Option<Format>, size: u32) -> FetchType {
+    let kind = match f {
+        Some(Format::Signed) => IntKind::Signed,
+        Some(Format::Unsigned) => IntKind::Unsigned,
+        Some(Format::Hex) | None => IntKind::Hex,
+    };
+    FetchType::int(kind, size)
 }
 
 fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) -> Result<Leaf> {
@@ -754,7 +743,7 @@ fn leaf_of(
     let f = t.format.map(|f| f.node);
     let psize = arch.pointer_size();
     let at = |loc: &Loc| match loc {
-        Loc::Value { text, .. } => text.clone(),
+        Loc::Value { value, .. } => value.clone(),
         Loc::Mem { base, off, user } => mem(base, *off, *user),
     };
     // Whether the object at `loc` (for a pointer: what it points at) is
@@ -762,9 +751,15 @@ fn leaf_of(
     let in_user = |loc: &Loc| match loc {
         Loc::Value { user, .. } | Loc::Mem { user, .. } => *user,
     };
-    let string = |user: bool| if user { "ustring" } else { "string" };
+    let string = |user: bool| {
+        if user {
+            FetchType::UString
+        } else {
+            FetchType::String
+        }
+    };
     let unfetchable = |what: String, help: Option<String>| {
-        let e = CompileError::new(
+        let e = error(
             t.span,
             ErrorKind::Unfetchable {
                 path: st.path.clone(),
@@ -779,14 +774,16 @@ fn leaf_of(
     let mut id = match st.cur {
         Cur::PtrTo(_) => {
             return Ok(Leaf {
-                fetch: format!("{}:{}", at(&st.loc), scalar_type(f, psize)),
+                value: at(&st.loc),
+                ty: scalar_type(f, psize),
                 kind: LeafKind::Scalar { size: psize },
                 letter: f,
             })
         }
         Cur::Unit(n) => {
             return Ok(Leaf {
-                fetch: format!("{}:{}", at(&st.loc), scalar_type(f, n)),
+                value: at(&st.loc),
+                ty: scalar_type(f, n),
                 kind: LeafKind::Scalar { size: n },
                 letter: f,
             })
@@ -802,7 +799,11 @@ fn leaf_of(
             && size_of(src, id, psize)? == Some(16);
         if sixteen {
             return Ok(Leaf {
-                fetch: format!("{}:u8[16]", at(&loc)),
+                value: at(&loc),
+                ty: FetchType::Array {
+                    elem: Box::new(FetchType::int(IntKind::Unsigned, 1)),
+                    len: 16,
+                },
                 kind: LeafKind::Bytes { len: 16 },
                 letter: f,
             });
@@ -833,7 +834,12 @@ fn leaf_of(
                     unit *= 2;
                 }
                 return Ok(Leaf {
-                    fetch: format!("{}:b{width}@{inbit}/{unit}", mem(base, start / 8, *user)),
+                    value: mem(base, start / 8, *user),
+                    ty: FetchType::Bitfield {
+                        width,
+                        bit: inbit as u32,
+                        container: unit as u32,
+                    },
                     kind: LeafKind::Bitfield { width },
                     letter: f,
                 });
@@ -845,7 +851,8 @@ fn leaf_of(
                 );
             }
             Ok(Leaf {
-                fetch: format!("{}:{}", at(&loc), scalar_type(f, n)),
+                value: at(&loc),
+                ty: scalar_type(f, n),
                 kind: LeafKind::Scalar { size: n },
                 letter: f,
             })
@@ -861,7 +868,8 @@ fn leaf_of(
                     // stored in user memory points into user memory too.
                     let user = user || in_user(&loc);
                     Ok(Leaf {
-                        fetch: format!("{}:{}", mem(&at(&loc), 0, false), string(user)),
+                        value: mem(&at(&loc), 0, false),
+                        ty: string(user),
                         kind: LeafKind::String,
                         letter: f,
                     })
@@ -875,7 +883,8 @@ fn leaf_of(
                         return unreachable_state(t.span);
                     };
                     Ok(Leaf {
-                        fetch: format!("{}:{}", mem(base, *off, false), string(*user)),
+                        value: mem(base, *off, false),
+                        ty: string(*user),
                         kind: LeafKind::String,
                         letter: f,
                     })
@@ -925,7 +934,7 @@ fn leaf_of(
             other => unfetchable(format!("a {}", kind_word(&other)), None),
         };
     }
-    Err(CompileError::new(
+    Err(error(
         t.span,
         ErrorKind::Unsupported(format!(
             "`{}` nests single-member structs too deeply",

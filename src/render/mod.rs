@@ -13,9 +13,9 @@ pub use output::Out;
 use std::io;
 
 use crate::compile::plan::{CompiledProbe, Display, Plan, Target};
-use crate::ring::format::{EventFormat, Field};
 use crate::ring::merge::{Flow, Sink};
 use crate::ring::{common_type, EventTable, Value};
+use crate::tracefs::format::{EventFormat, Field};
 
 /// Where the `(...)` after the event name comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -602,7 +602,7 @@ fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
             let mut fd = fd.clone();
             // Only the C value's bytes of a wider word: the low ones.
             if let Some(w) = fp.and_then(|fp| fp.width).map(|w| w as usize) {
-                if w < fd.size && matches!(fd.kind, crate::ring::format::FieldKind::Int) {
+                if w < fd.size && matches!(fd.kind, crate::tracefs::format::FieldKind::Int) {
                     if cfg!(target_endian = "big") {
                         fd.offset += fd.size - w;
                     }

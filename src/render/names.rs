@@ -28,7 +28,10 @@ impl Kallsyms {
         let Ok(text) = std::fs::read_to_string(path) else {
             return;
         };
-        for sym in text.lines().filter_map(crate::kallsyms::text_symbol) {
+        for sym in text
+            .lines()
+            .filter_map(crate::kernel::kallsyms::text_symbol)
+        {
             if sym.addr != 0 {
                 self.syms.push((sym.addr, sym.name.into()));
             }

@@ -3,8 +3,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::compile::plan::Display;
-use crate::ring::format::{Field, Natural};
 use crate::ring::Value;
+use crate::tracefs::format::{Field, Natural};
 
 pub fn push_u64(b: &mut Vec<u8>, mut v: u64) {
     let mut d = [0u8; 20];
@@ -333,7 +333,7 @@ pub fn push_json(b: &mut Vec<u8>, f: &Field, v: Option<Value<'_>>, disp: Display
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::format::FieldKind;
+    use crate::tracefs::format::FieldKind;
 
     fn field(size: usize, signed: bool, natural: Natural, kind: FieldKind) -> Field {
         Field {

@@ -1,16 +1,15 @@
 //! Per-CPU `trace_pipe_raw` pages -> decoded events, driven by the
 //! kernel's own `header_page`, `header_event` and event `format` files.
 //!
-//! `page` walks a sub-buffer's records; `format` says where each field of
+//! `page` walks a sub-buffer's records; `tracefs::format` says where each field of
 //! a record is; `reader` runs one thread per CPU; `merge` puts the CPUs'
 //! streams back into one time order.
 
-pub mod format;
 pub mod merge;
 pub mod page;
 pub mod reader;
 
-use format::{EventFormat, Field, FieldKind};
+use crate::tracefs::format::{EventFormat, Field, FieldKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RingError {

@@ -6,31 +6,14 @@
 //! Every node keeps the span of the text it came from, so any later stage
 //! can point at the offending part.
 
+pub mod filter;
+
 use std::fmt;
 
-/// A byte range `start..end` into the probe text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end }
-    }
-    /// The smallest span covering both.
-    pub fn to(self, other: Span) -> Span {
-        Span::new(self.start.min(other.start), self.end.max(other.end))
-    }
-}
-
-/// A value with the span it was parsed from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Spanned<T> {
-    pub node: T,
-    pub span: Span,
-}
+pub use crate::diag::{Diagnostic, Span, Spanned};
+/// `struct` or `union`: the type model's own kind, so a cast names what
+/// the types hold.
+pub use crate::types::CompositeKind;
 
 /// One probe as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,11 +77,26 @@ pub enum ProbeKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Place {
     /// `SYMBOL`, `SYMBOL+OFFSET`, `MODULE:SYMBOL` (the kernel's syntax).
-    Kernel { symbol: String, offset: u64 },
+    Kernel {
+        /// As the kernel takes it: `MODULE:NAME` or `NAME`.
+        symbol: String,
+        offset: u64,
+        /// Where each part of it was written.
+        spans: KernelSpans,
+    },
     /// `/path/bin:SYMBOL[+OFFSET]` or `/path/bin:0xOFFSET`.
     User { path: String, loc: UserLoc },
     /// `SYSTEM:EVENT`.
     Tracepoint { system: String, event: String },
+}
+
+/// The parts of a kernel place, `[MODULE:]NAME[+OFFSET]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct KernelSpans {
+    pub module: Option<Span>,
+    pub name: Span,
+    /// `+OFFSET`, with its `+`.
+    pub offset: Option<Span>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,25 +175,10 @@ impl Format {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Aggregate {
-    Struct,
-    Union,
-}
-
-impl fmt::Display for Aggregate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Aggregate::Struct => "struct",
-            Aggregate::Union => "union",
-        })
-    }
-}
-
 /// `(struct T)`, or the packet form `$(struct H)l3`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cast {
-    pub kind: Aggregate,
+    pub kind: CompositeKind,
     pub name: Spanned<String>,
     /// Set for `$(...)`: the argument is a `struct sk_buff *` and the
     /// packet at `skb->data` is read as this header.
@@ -245,37 +228,20 @@ impl fmt::Display for Step {
     }
 }
 
-/// A malformed spec: what is wrong, and where.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{msg}")]
-pub struct SpecError {
-    pub span: Span,
-    pub msg: String,
-    pub help: Option<String>,
-}
-
-fn err<T>(span: Span, msg: impl Into<String>) -> Result<T, SpecError> {
-    Err(SpecError {
-        span,
-        msg: msg.into(),
-        help: None,
-    })
+fn err<T>(span: Span, msg: impl Into<String>) -> Result<T, Diagnostic> {
+    Err(Diagnostic::error(span, msg))
 }
 
 fn err_help<T>(
     span: Span,
     msg: impl Into<String>,
     help: impl Into<String>,
-) -> Result<T, SpecError> {
-    Err(SpecError {
-        span,
-        msg: msg.into(),
-        help: Some(help.into()),
-    })
+) -> Result<T, Diagnostic> {
+    Err(Diagnostic::error(span, msg).with_help(help))
 }
 
 /// Parse one probe spec.
-pub fn parse_probe(text: &str) -> Result<Probe, SpecError> {
+pub fn parse_probe(text: &str) -> Result<Probe, Diagnostic> {
     Parser { s: text, pos: 0 }.probe()
 }
 
@@ -348,7 +314,7 @@ impl<'a> Parser<'a> {
         ))
     }
 
-    fn probe(mut self) -> Result<Probe, SpecError> {
+    fn probe(mut self) -> Result<Probe, Diagnostic> {
         self.skip_ws();
         if self.at_end() {
             return err_help(
@@ -451,7 +417,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `count()`, `sum(v)`, `hist(v)`, `lhist(v, STEP)`, then `[k, ...]`.
-    fn aggregation(&mut self) -> Result<Aggregation, SpecError> {
+    fn aggregation(&mut self) -> Result<Aggregation, Diagnostic> {
         let start = self.pos;
         let (name, fspan) = self.ident().unwrap_or_default();
         let func = match name.as_str() {
@@ -559,7 +525,7 @@ impl<'a> Parser<'a> {
         &self.s[sp.start..sp.end]
     }
 
-    fn place(&mut self, kind: ProbeKind) -> Result<Spanned<Place>, SpecError> {
+    fn place(&mut self, kind: ProbeKind) -> Result<Spanned<Place>, Diagnostic> {
         let (w, span) = self.word();
         let place = match kind {
             ProbeKind::Tracepoint => {
@@ -617,24 +583,39 @@ impl<'a> Parser<'a> {
             }
             _ => {
                 // The kernel's own `MODULE:SYMBOL` form passes through.
-                let (symbol, offset) = match w.split_once(':') {
-                    Some((m, rest)) if !m.is_empty() && m.chars().all(is_ident) => {
-                        let rs = Span::new(span.start + m.len() + 1, span.end);
-                        let (s, o) = symbol_offset(rest, rs)?;
-                        (format!("{m}:{s}"), o)
-                    }
-                    _ => symbol_offset(w, span)?,
+                let (module, rest, rs) = match w.split_once(':') {
+                    Some((m, rest)) if !m.is_empty() && m.chars().all(is_ident) => (
+                        Some((m, Span::new(span.start, span.start + m.len()))),
+                        rest,
+                        Span::new(span.start + m.len() + 1, span.end),
+                    ),
+                    _ => (None, w, span),
                 };
+                let (name, offset) = symbol_offset(rest, rs)?;
                 if kind == ProbeKind::Return && offset != 0 {
                     return err(span, "a return probe cannot have an offset");
                 }
-                Place::Kernel { symbol, offset }
+                let name_span = Span::new(rs.start, rs.start + name.len());
+                let spans = KernelSpans {
+                    module: module.map(|m| m.1),
+                    name: name_span,
+                    offset: (name_span.end < span.end).then(|| Span::new(name_span.end, span.end)),
+                };
+                let symbol = match module {
+                    Some((m, _)) => format!("{m}:{name}"),
+                    None => name,
+                };
+                Place::Kernel {
+                    symbol,
+                    offset,
+                    spans,
+                }
             }
         };
         Ok(Spanned { node: place, span })
     }
 
-    fn arg(&mut self) -> Result<Arg, SpecError> {
+    fn arg(&mut self) -> Result<Arg, Diagnostic> {
         let start = self.pos;
         let Some((name, name_span)) = self.ident() else {
             let (w, span) = self.word();
@@ -674,7 +655,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn expr(&mut self) -> Result<Expr, SpecError> {
+    fn expr(&mut self) -> Result<Expr, Diagnostic> {
         let start = self.pos;
         let rest = self.rest();
         let mut chars = rest.chars();
@@ -712,10 +693,11 @@ impl<'a> Parser<'a> {
                 self.bump();
             }
             let span = Span::new(start, self.pos);
-            let n: u32 = self.s[ds..self.pos].parse().map_err(|_| SpecError {
-                span,
-                msg: format!("argument number `{}` is too large", &self.s[ds..self.pos]),
-                help: None,
+            let n: u32 = self.s[ds..self.pos].parse().map_err(|_| {
+                Diagnostic::error(
+                    span,
+                    format!("argument number `{}` is too large", &self.s[ds..self.pos]),
+                )
             })?;
             Spanned {
                 node: Base::Arg(n),
@@ -804,7 +786,7 @@ impl<'a> Parser<'a> {
         }))
     }
 
-    fn member_name(&mut self, op: &str) -> Result<String, SpecError> {
+    fn member_name(&mut self, op: &str) -> Result<String, Diagnostic> {
         match self.ident() {
             Some((n, _)) => Ok(n),
             None => err(self.here(), format!("expected a member name after `{op}`")),
@@ -812,7 +794,7 @@ impl<'a> Parser<'a> {
     }
 
     /// After `~`: `(struct T)` or `$(struct H)[l2|l3|l4]`.
-    fn cast(&mut self) -> Result<Spanned<Cast>, SpecError> {
+    fn cast(&mut self) -> Result<Spanned<Cast>, Diagnostic> {
         let start = self.pos;
         let packet = self.eat("$");
         if !self.eat("(") {
@@ -825,8 +807,8 @@ impl<'a> Parser<'a> {
         self.skip_ws();
         let ks = self.pos;
         let kind = match self.ident() {
-            Some((k, _)) if k == "struct" => Aggregate::Struct,
-            Some((k, _)) if k == "union" => Aggregate::Union,
+            Some((k, _)) if k == "struct" => CompositeKind::Struct,
+            Some((k, _)) if k == "union" => CompositeKind::Union,
             Some((k, sp)) => {
                 return err_help(
                     sp,
@@ -889,7 +871,7 @@ impl<'a> Parser<'a> {
 }
 
 /// A decimal or `0x` hex number.
-fn number(text: &str, span: Span) -> Result<u64, SpecError> {
+fn number(text: &str, span: Span) -> Result<u64, Diagnostic> {
     let r = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(h) => u64::from_str_radix(h, 16),
         None => text.parse(),
@@ -903,7 +885,7 @@ fn number(text: &str, span: Span) -> Result<u64, SpecError> {
 }
 
 /// `SYMBOL` or `SYMBOL+OFFSET`.
-fn symbol_offset(w: &str, span: Span) -> Result<(String, u64), SpecError> {
+fn symbol_offset(w: &str, span: Span) -> Result<(String, u64), Diagnostic> {
     let (sym, off) = match w.split_once('+') {
         Some((s, o)) => {
             let os = Span::new(span.start + s.len() + 1, span.end);
@@ -940,14 +922,19 @@ mod tests {
     }
 
     #[test]
-    fn spec_example_comm() {
+    fn readme_example_comm() {
         let p = parse_probe("p wake_up_new_task comm=%0~(struct task_struct)->comm").unwrap();
         assert_eq!(p.kind.node, ProbeKind::Entry);
         assert_eq!(
             p.place.node,
             Place::Kernel {
                 symbol: "wake_up_new_task".into(),
-                offset: 0
+                offset: 0,
+                spans: KernelSpans {
+                    module: None,
+                    name: Span::new(2, 18),
+                    offset: None
+                }
             }
         );
         assert_eq!(text(&p, p.place.span), "wake_up_new_task");
@@ -957,7 +944,7 @@ mod tests {
         assert_eq!(t.base.node, Base::Arg(0));
         assert_eq!(t.format, None);
         let c = t.cast.as_ref().unwrap();
-        assert_eq!(c.node.kind, Aggregate::Struct);
+        assert_eq!(c.node.kind, CompositeKind::Struct);
         assert_eq!(c.node.name.node, "task_struct");
         assert_eq!(text(&p, c.node.name.span), "task_struct");
         assert_eq!(text(&p, c.span), "(struct task_struct)");
@@ -986,7 +973,7 @@ mod tests {
         let p = parse_probe("p f x=%2U~( union  foo )->a.b[3]->c[0x10]").unwrap();
         let t = typed(&p, 0);
         assert_eq!(t.base.node, Base::Arg(2));
-        assert_eq!(t.cast.as_ref().unwrap().node.kind, Aggregate::Union);
+        assert_eq!(t.cast.as_ref().unwrap().node.kind, CompositeKind::Union);
         assert_eq!(t.cast.as_ref().unwrap().node.name.node, "foo");
         let steps: Vec<Step> = t.steps.iter().map(|s| s.node.clone()).collect();
         assert_eq!(
@@ -1012,7 +999,12 @@ mod tests {
             p.place.node,
             Place::Kernel {
                 symbol: "kernel_clone".into(),
-                offset: 21
+                offset: 21,
+                spans: KernelSpans {
+                    module: None,
+                    name: Span::new(2, 14),
+                    offset: Some(Span::new(14, 17))
+                }
             }
         );
         let raws: Vec<&str> = p
@@ -1058,13 +1050,18 @@ mod tests {
             p.place.node,
             Place::Kernel {
                 symbol: "do_sys_open".into(),
-                offset: 0x1f
+                offset: 0x1f,
+                spans: KernelSpans {
+                    module: None,
+                    name: Span::new(2, 13),
+                    offset: Some(Span::new(13, 18))
+                }
             }
         );
         let r = parse_probe("r kernel_clone r=$retval").unwrap();
         assert_eq!(r.kind.node, ProbeKind::Return);
         let e = parse_probe("r kernel_clone+4").unwrap_err();
-        assert!(e.msg.contains("return probe cannot have an offset"));
+        assert!(e.message.contains("return probe cannot have an offset"));
     }
 
     #[test]
@@ -1089,7 +1086,7 @@ mod tests {
             }
         );
         let e = parse_probe("p /bin/true").unwrap_err();
-        assert!(e.msg.contains("no place"), "{e}");
+        assert!(e.message.contains("no place"), "{e}");
     }
 
     #[test]
@@ -1108,7 +1105,7 @@ mod tests {
         assert_eq!(f.node, "prev_pid == 1 && (next_comm ~ \"sys*\")");
         assert_eq!(&p.text[f.span.start..f.span.end], f.node);
         let e = parse_probe("t sched_switch").unwrap_err();
-        assert!(e.msg.contains("not a tracepoint"));
+        assert!(e.message.contains("not a tracepoint"));
     }
 
     #[test]
@@ -1129,12 +1126,13 @@ mod tests {
         assert_eq!(t.steps[1].node, Step::Index(0));
         let spec = "p ip_rcv x=%0~$(struct iphdr)l5->protocol";
         let e = parse_probe(spec).unwrap_err();
-        assert_eq!(&spec[e.span.start..e.span.end], "l5");
-        assert!(e.msg.contains("unknown layer marker"));
+        let sp = e.span.unwrap();
+        assert_eq!(&spec[sp.start..sp.end], "l5");
+        assert!(e.message.contains("unknown layer marker"));
     }
 
     #[test]
-    fn issue6_forms_parse() {
+    fn typed_forms_parse() {
         let p = parse_probe("p vfs_read ino=file->f_inode->i_ino n=count m=%1->x").unwrap();
         let t = typed(&p, 0);
         assert_eq!(t.base.node, Base::Param("file".into()));
@@ -1187,8 +1185,9 @@ mod tests {
         ];
         for (spec, under, msg) in cases {
             let e = parse_probe(spec).unwrap_err();
-            assert!(e.msg.contains(msg), "{spec}: {}", e.msg);
-            assert_eq!(&spec[e.span.start..e.span.end], *under, "{spec}: {e:?}");
+            assert!(e.message.contains(msg), "{spec}: {}", e.message);
+            let sp = e.span.unwrap();
+            assert_eq!(&spec[sp.start..sp.end], *under, "{spec}: {e:?}");
         }
     }
 
@@ -1223,8 +1222,9 @@ mod tests {
         ];
         for (spec, under, msg) in cases {
             let e = parse_probe(spec).unwrap_err();
-            assert!(e.msg.contains(msg), "{spec}: {}", e.msg);
-            assert_eq!(&spec[e.span.start..e.span.end], *under, "{spec}: {e:?}");
+            assert!(e.message.contains(msg), "{spec}: {}", e.message);
+            let sp = e.span.unwrap();
+            assert_eq!(&spec[sp.start..sp.end], *under, "{spec}: {e:?}");
         }
     }
 }

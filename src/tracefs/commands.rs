@@ -93,7 +93,7 @@ pub struct InstallOptions {
     /// Aggregations in the kernel, as hist triggers for a kernel with
     /// these features; None: their events are streamed and counted in
     /// coolkprobe.
-    pub hist: Option<crate::agg::Features>,
+    pub hist: Option<super::hist::Features>,
     /// The hist triggers' `size=`.
     pub agg_size: Option<usize>,
 }
@@ -104,7 +104,7 @@ pub fn hist_triggers(p: &CompiledProbe, opts: InstallOptions) -> Vec<String> {
         Some(f) => p
             .aggs
             .iter()
-            .map(|a| crate::agg::trigger::trigger(a, p, &f, opts.agg_size))
+            .map(|a| super::hist::trigger(a, p, &f, opts.agg_size))
             .collect(),
         None => Vec::new(),
     }
@@ -226,97 +226,6 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     out
 }
 
-/// The `-S` output: a POSIX sh script that installs the plan on the
-/// target as root, with reading and teardown shown as comments. With a
-/// pid filter it works in an instance of its own, like a live run, so
-/// that the machine's own `set_event_pid` and options stay as they are.
-pub fn script(plan: &Plan, opts: InstallOptions) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(s, "#!/bin/sh");
-    let _ = writeln!(
-        s,
-        "# coolkprobe: {} probe(s) in group {}; run as root on the target",
-        plan.probes.len(),
-        plan.group
-    );
-    for p in &plan.probes {
-        let spec = p.spec.replace(['\n', '\r'], " ");
-        let _ = writeln!(s, "#   {}: {spec}", p.event_name());
-    }
-    match opts.pid {
-        Some(PidFilter { pid, follow: true }) => {
-            let _ = writeln!(
-                s,
-                "# -p {pid}: process {pid}, its threads and the tasks it starts, in instance {}",
-                plan.group
-            );
-        }
-        Some(PidFilter { pid, follow: false }) => {
-            let _ = writeln!(
-                s,
-                "# --tid {pid}: thread {pid} only, in instance {}",
-                plan.group
-            );
-        }
-        None => {}
-    }
-    s.push_str(
-        "set -e\n\
-         T=/sys/kernel/tracing\n\
-         if [ ! -e \"$T/events\" ]; then\n\
-         \tif ! mount -t tracefs nodev \"$T\" 2>/dev/null; then\n\
-         \t\tT=/sys/kernel/debug/tracing\n\
-         \t\t[ -e \"$T/events\" ] || mount -t debugfs nodev /sys/kernel/debug\n\
-         \tfi\n\
-         fi\n",
-    );
-    let inst = if let Some(p) = opts.pid {
-        // An empty write to set_event_pid clears it (everything is
-        // recorded): the process must exist for its threads to be listed.
-        if p.follow {
-            let _ = writeln!(
-                s,
-                "[ -d /proc/{0}/task ] || {{ echo 'no process {0}' >&2; exit 1; }}",
-                p.pid
-            );
-        }
-        let _ = writeln!(s, "I=$T/instances/{}", plan.group);
-        let _ = writeln!(s, "mkdir $I");
-        "$I"
-    } else {
-        "$T"
-    };
-    for w in install(plan, opts) {
-        let _ = writeln!(s, "{}", w.to_shell("$T", inst));
-    }
-    if plan.probes.iter().any(|p| streamed(p, opts)) {
-        let _ = writeln!(s, "# read the events:");
-        let _ = writeln!(s, "#   cat {inst}/trace_pipe");
-    }
-    let counted: Vec<_> = plan.probes.iter().filter(|p| !streamed(p, opts)).collect();
-    if !counted.is_empty() {
-        let _ = writeln!(s, "# read the aggregations (the kernel keeps counting):");
-        for p in &counted {
-            let (sys, ev) = p.event_path(&plan.group);
-            let _ = writeln!(s, "#   cat {inst}/events/{sys}/{ev}/hist");
-        }
-        s.push_str(
-            "# one line per key: `{ __comm: dd, n: ~ 2^7 } hitcount: 3` is 3 events of\n\
-             # task dd with n in (2^6, 2^7]; `n: ~ 100-199` a linear bucket; `vals=` sums\n\
-             # follow hitcount; `Dropped:` counts events its full table (size=) lost\n",
-        );
-    }
-    let _ = writeln!(s, "# remove the probes:");
-    for w in uninstall(plan, opts) {
-        let _ = writeln!(s, "#   {}", w.to_shell("$T", inst));
-    }
-    if opts.pid.is_some() {
-        let _ = writeln!(s, "#   rmdir $I");
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,30 +279,5 @@ mod tests {
             off.contains(&"!stacktrace if common_pid==3".to_string()),
             "{off:?}"
         );
-    }
-
-    /// `-S -p`: an instance of the script's own; nothing global but the
-    /// definitions.
-    #[test]
-    fn pid_script_uses_an_instance() {
-        let s = script(
-            &plan(),
-            InstallOptions {
-                pid: Some(PidFilter {
-                    pid: 42,
-                    follow: true,
-                }),
-                ..InstallOptions::default()
-            },
-        );
-        assert!(s.contains("I=$T/instances/coolkprobe_9\nmkdir $I\n"), "{s}");
-        assert!(s.contains("echo '1' > $I/options/event-fork\n"), "{s}");
-        assert!(
-            s.contains("echo $(ls /proc/42/task) > $I/set_event_pid\n"),
-            "{s}"
-        );
-        assert!(s.contains("echo '1' > $I/events/syscalls/sys_enter_getppid/enable"));
-        assert!(s.contains("#   cat $I/trace_pipe\n") && s.ends_with("#   rmdir $I\n"));
-        assert!(!s.contains("$T/set_event_pid") && !s.contains("$T/options"));
     }
 }

@@ -15,7 +15,10 @@
 //! other containers too, where the PID in the name means nothing.
 
 pub mod commands;
+pub mod format;
+pub mod hist;
 mod profile;
+pub mod script;
 mod session;
 
 pub use profile::probe_misses;
@@ -57,6 +60,9 @@ pub enum TracefsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// An event `format` file that does not say what it should.
+    #[error("format file: {what}")]
+    Format { what: String },
     #[error("tracepoint {system}:{event} does not exist (no {path})")]
     NoTracepoint {
         system: String,

@@ -196,10 +196,10 @@ pub struct SessionOptions {
     /// Existing events enabled beside the plan's (for the renderer: task
     /// names), `(system, event)`.
     pub extra_events: Vec<(String, String)>,
-    /// Echo every write to stderr (`echo '...' >> file`), as SPEC 1 asks.
+    /// Echo every write to stderr (`echo '...' >> file`), as the README says a live run does.
     pub echo: bool,
     /// Aggregations as hist triggers (the kernel path), see InstallOptions.
-    pub hist: Option<crate::agg::Features>,
+    pub hist: Option<super::hist::Features>,
     pub agg_size: Option<usize>,
 }
 
@@ -951,10 +951,7 @@ mod tests {
                         offset: 0x20,
                         symbol: None,
                     },
-                    fetchargs: vec![FetchArg {
-                        name: "a".into(),
-                        fetch: "%di".into(),
-                    }],
+                    fetchargs: vec![FetchArg::raw("a", "%di")],
                     filter: None,
                     fields: vec![],
                     aggs: vec![],

@@ -281,8 +281,8 @@ mod tests {
         // Nobody says: no package is guessed (`-fc-` is not Fedora's `.fc39`).
         assert_eq!(
             debuginfo_package(
-                "6.18.44-fc-v657",
-                "Linux version 6.18.44-fc-v657 (builder@sandboxing)"
+                "6.18.0-fc-custom",
+                "Linux version 6.18.0-fc-custom (builder@buildhost)"
             ),
             None
         );

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// Every `btf-fixtures/*.btf`, sorted; at least the three SPEC 5 asks for.
+/// Every `btf-fixtures/*.btf`, sorted; at least three kernels.
 pub fn btf() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("btf-fixtures");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -1,6 +1,8 @@
 //! Helpers shared by integration tests.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod dbg_kernel;
 pub mod fixtures;
 pub mod pahole;
+pub mod skip;

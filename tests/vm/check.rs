@@ -794,7 +794,7 @@ pub fn btf_args(vm: &Vm, s: &Scenario) -> Result<(), String> {
     })
 }
 
-/// 09 (issue 5): packet expressions on loopback ping, TCP and UDP.
+/// 09: packet expressions on loopback ping, TCP and UDP.
 pub fn packets(_vm: &Vm, s: &Scenario) -> Result<(), String> {
     let ping = s.kv_num("ping_pid")?;
     let ev = run_events(s, "run")?;
@@ -877,7 +877,7 @@ pub fn packets(_vm: &Vm, s: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
-/// 10 (issue 5): filters on packet fields pass exactly the matching packets.
+/// 10: filters on packet fields pass exactly the matching packets.
 pub fn packet_filters(_vm: &Vm, s: &Scenario) -> Result<(), String> {
     ensure(
         s.kv("got_5555")? == "to-5555" && s.kv("got_5557")? == "to-5557",

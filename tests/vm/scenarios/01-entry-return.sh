@@ -1,4 +1,4 @@
-# Issue 4.1: entry and return probes on the same function, with several
+# Entry and return probes on the same function, with several
 # probes in one run. The trigger opens an existing file, a missing one, and
 # the existing one again; every probe is filtered to the trigger's pid.
 echo present >/tmp/ckp-present

@@ -1,4 +1,4 @@
-# Issue 4.2: structured expressions. The trigger names itself "ckptrig"
+# Structured expressions. The trigger names itself "ckptrig"
 # (/proc/self/comm), forks one child, and opens a file: the child's
 # task_struct (wake_up_new_task's argument) carries the parent's comm, its
 # own pid and a fresh mm (mm_users 1); the struct filename reaching

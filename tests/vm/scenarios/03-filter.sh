@@ -1,4 +1,4 @@
-# Issue 4.3: filters let through exactly the matching events. Two shells
+# Filters let through exactly the matching events. Two shells
 # open the same files; f0 keeps one path (string compare) from both, f1
 # keeps everything of one pid, f2 both at once.
 echo y >/tmp/ckp-filter-yes

@@ -1,4 +1,4 @@
-# Issue 4.4: a probe inside a function. vmconf.sh disassembled fd_install
+# A probe inside a function. vmconf.sh disassembled fd_install
 # and found the instruction right after `mov %edi,%e<REG>`: there REG holds
 # the fd being installed, which is what open returns.
 kv offset "$FDINST_OFF"

@@ -1,4 +1,4 @@
-# Issue 4.6: --json output parses and carries the same values as text. Two
+# --json output parses and carries the same values as text. Two
 # runs at once (text and JSON, each in its own group) see the same events.
 echo j >/tmp/ckp-json-file
 trigger_prepare t 'printf ckpjson >/proc/self/comm; true & wait; true </tmp/ckp-json-file'

@@ -1,4 +1,4 @@
-# Issue 4.7: teardown. Someone else's probe is defined first. Then: a run
+# Teardown. Someone else's probe is defined first. Then: a run
 # stopped by SIGTERM; a run that ends by itself (-c 1); a run killed with
 # SIGKILL (it cannot clean up: its group stays); a new run, which removes
 # the dead run's group. Our probes must be gone after each, the other probe

@@ -1,4 +1,4 @@
-# Issue 4.8: the kernel's own BTF-argument support (6.12: an fprobe event
+# The kernel's own BTF-argument support (6.12: an fprobe event
 # naming the parameter, `p->mm->mm_users.counter`, `p->se.load.weight`) and
 # coolkprobe's computed offsets read the same members of the same task in
 # the same run. 6.1 has neither fprobe events nor BTF arguments: there the

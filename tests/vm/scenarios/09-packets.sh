@@ -1,4 +1,4 @@
-# Issue 5: packet expressions on live loopback traffic. Two pings to
+# Packet expressions on live loopback traffic. Two pings to
 # 127.0.0.1 (busybox ping: raw socket, echo id = its pid, seq = 0, 1 in
 # network order), seen at ip_rcv (l3) and icmp_rcv (l4); then a TCP exchange
 # on port 5555 (busybox nc) and a UDP datagram to port 5556 (a tftp request;

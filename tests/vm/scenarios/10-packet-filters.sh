@@ -1,5 +1,5 @@
-# Issue 5: filters on packet fields, with literals translated to what the
-# kernel compares (SPEC 2.4): `ip_src==127.0.0.1` on the raw address,
+# Filters on packet fields, with literals translated to what the
+# kernel compares (README, "Packet tracing"): `ip_src==127.0.0.1` on the raw address,
 # `b16_dport==5555` on the unswapped port. Pings and a TCP exchange on
 # loopback, plus traffic that must not pass (TCP on port 5557).
 IP='$(struct iphdr)l3'

@@ -1,4 +1,4 @@
-# Issue 6: arguments typed by the kernel's prototypes, live. No casts:
+# Arguments typed by the kernel's prototypes, live. No casts:
 # parameter names and `%N->member` take their types from BTF; `$retval`
 # follows the return type (an `int` -2 shows as -2; compared in a filter it
 # is fetched as s32); a syscall wrapper's arguments come out of its

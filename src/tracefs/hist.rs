@@ -112,10 +112,7 @@ mod tests {
             spec: String::new(),
             target,
             fetchargs: if comm {
-                vec![FetchArg {
-                    name: COMM_FIELD.into(),
-                    fetch: "$comm".into(),
-                }]
+                vec![FetchArg::new(COMM_FIELD, crate::fetch::Fetch::Comm, None)]
             } else {
                 vec![]
             },

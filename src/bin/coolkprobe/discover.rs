@@ -1,23 +1,22 @@
-//! Discovery at the CLI edge: look before you probe. A struct's layout,
-//! a function's arguments, functions by name, shell completions.
+//! Discovery: look before you probe. A struct's layout (`--layout`), a
+//! function's arguments (`--args`), functions by name (`--funcs`), shell
+//! completions (`--completions`). A name that is not there is bad input,
+//! reported as a diagnostic under the option.
 
 use std::io::Write as _;
 
-use anyhow::{anyhow, Context as _};
+use anyhow::Context as _;
 use clap::CommandFactory;
 
-use crate::app::Failure;
-use crate::arch::Arch;
-use crate::cli::Args;
-use crate::types::proto::{search, Signature};
-use crate::types::{self, layout, type_name, CompositeKind, TypeSource};
+use coolkprobe::arch::Arch;
+use coolkprobe::compile::{self, ArgAccess, Context};
+use coolkprobe::diag::{did_you_mean, Diagnostic, Span};
+use coolkprobe::types::proto::{search, Signature};
+use coolkprobe::types::{self, layout, type_name, CompositeKind, TypeSource};
 
-pub fn requested(args: &Args) -> bool {
-    args.layout.is_some()
-        || args.args.is_some()
-        || args.funcs.is_some()
-        || args.completions.is_some()
-}
+use crate::cli::Args;
+use crate::diagnostics::render_option;
+use crate::exit::Failure;
 
 pub fn run(args: &Args) -> Result<(), Failure> {
     let mut out = Vec::new();
@@ -26,17 +25,24 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         return emit(&out);
     }
     let src = types::load::open(args.vmlinux.as_deref()).context("cannot open the type source")?;
-    let arch = args.arch.unwrap_or_else(Arch::host);
+    let arch = args.arch();
+    let mut bad = String::new();
     if let Some(name) = &args.layout {
-        out.extend(layout_of(&*src, name, arch)?.into_bytes());
+        match layout_of(&*src, name, arch)? {
+            Ok(text) => out.extend(text.into_bytes()),
+            Err(d) => bad.push_str(&render_option(&d, "--layout", name)),
+        }
     }
     if let Some(func) = &args.args {
-        out.extend(arguments_of(&*src, func, arch)?.into_bytes());
+        match arguments_of(&*src, func, arch)? {
+            Ok(text) => out.extend(text.into_bytes()),
+            Err(d) => bad.push_str(&render_option(&d, "--args", func)),
+        }
         // The running kernel's syscall tracepoint names what a wrapper's
         // `struct pt_regs` holds.
         if args.vmlinux.is_none() && arch == Arch::host() {
             if let Some(sys) = arch.wrapped_syscall(func) {
-                out.extend(syscall_arguments(&*src, func, sys, arch)?.into_bytes());
+                out.extend(syscall_arguments(&*src, func, sys, arch).into_bytes());
             }
         }
     }
@@ -45,6 +51,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             out.extend(name.into_bytes());
             out.push(b'\n');
         }
+    }
+    if !bad.is_empty() {
+        return Err(Failure::Input(bad));
     }
     emit(&out)
 }
@@ -56,49 +65,67 @@ fn emit(bytes: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The span of the whole of `value`, as written.
+fn all_of(value: &str) -> Span {
+    Span::new(0, value.len())
+}
+
 /// `task_struct`, `struct task_struct` or `union bpf_attr`.
-fn layout_of(src: &dyn TypeSource, name: &str, arch: Arch) -> anyhow::Result<String> {
-    let name = name.trim();
-    let (kinds, bare): (&[CompositeKind], &str) = if let Some(n) = name.strip_prefix("struct ") {
+fn layout_of(
+    src: &dyn TypeSource,
+    name: &str,
+    arch: Arch,
+) -> anyhow::Result<Result<String, Diagnostic>> {
+    let bare_name = name.trim();
+    let (kinds, bare): (&[CompositeKind], &str) = if let Some(n) = bare_name.strip_prefix("struct ")
+    {
         (&[CompositeKind::Struct], n.trim())
-    } else if let Some(n) = name.strip_prefix("union ") {
+    } else if let Some(n) = bare_name.strip_prefix("union ") {
         (&[CompositeKind::Union], n.trim())
     } else {
-        (&[CompositeKind::Struct, CompositeKind::Union], name)
+        (&[CompositeKind::Struct, CompositeKind::Union], bare_name)
     };
     for &kind in kinds {
         if let Some(id) = src.find_composite(kind, bare)? {
-            return Ok(layout::render(src, id, arch.pointer_size())?);
+            return Ok(Ok(layout::render(src, id, arch.pointer_size())?));
         }
     }
     let mut names = src.composite_names(CompositeKind::Struct)?;
     names.extend(src.composite_names(CompositeKind::Union)?);
-    Err(anyhow!(
-        "no struct or union `{bare}` in {}{}",
-        src.describe(),
-        hint(bare, &names)
-    ))
-}
-
-/// `; did you mean `a` or `b`?` from the nearest names, or nothing.
-fn hint(want: &str, names: &[String]) -> String {
-    let near = crate::compile::suggest::nearest(want, names.iter().map(String::as_str));
-    if near.is_empty() {
-        return String::new();
-    }
-    let quoted: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
-    format!("; did you mean {}?", quoted.join(" or "))
+    let at = name
+        .rfind(bare)
+        .map_or(all_of(name), |i| Span::new(i, i + bare.len()));
+    Ok(Err(Diagnostic::error(
+        at,
+        format!("no struct or union `{bare}` in {}", src.describe()),
+    )
+    .with_help_opt(did_you_mean(
+        bare,
+        names.iter().map(String::as_str),
+        "",
+    ))))
 }
 
 /// The prototype, then one line per argument: how to name it in a probe.
-fn arguments_of(src: &dyn TypeSource, func: &str, arch: Arch) -> anyhow::Result<String> {
+fn arguments_of(
+    src: &dyn TypeSource,
+    func: &str,
+    arch: Arch,
+) -> anyhow::Result<Result<String, Diagnostic>> {
     let Some(sig) = Signature::of(src, func)? else {
         let names = src.func_names()?;
-        return Err(anyhow!(
-            "no function `{func}` with a prototype in {}{}",
-            src.describe(),
-            hint(func, &names)
-        ));
+        return Ok(Err(Diagnostic::error(
+            all_of(func),
+            format!(
+                "no function `{func}` with a prototype in {}",
+                src.describe()
+            ),
+        )
+        .with_help_opt(did_you_mean(
+            func,
+            names.iter().map(String::as_str),
+            "",
+        ))));
     };
     let mut s = format!("{}\n", sig.display(src));
     if let Some(sys) = arch.wrapped_syscall(func) {
@@ -107,7 +134,7 @@ fn arguments_of(src: &dyn TypeSource, func: &str, arch: Arch) -> anyhow::Result<
             "  (a syscall wrapper: %0..%5 are {sys}'s own arguments, read out of its struct pt_regs)\n"
         ));
         s.push_str(&format!("  $retval  {}\n", type_name(src, sig.ret)));
-        return Ok(s);
+        return Ok(Ok(s));
     }
     for (i, p) in sig.params.iter().enumerate() {
         let reg = arch
@@ -121,37 +148,32 @@ fn arguments_of(src: &dyn TypeSource, func: &str, arch: Arch) -> anyhow::Result<
         ));
     }
     s.push_str(&format!("  $retval  {}\n", type_name(src, sig.ret)));
-    Ok(s)
+    Ok(Ok(s))
 }
 
 /// A syscall wrapper's real arguments: name, C type, and where a probe on
 /// the wrapper reads them (compiled as `p FUNC x=%N` would be).
-fn syscall_arguments(
-    src: &dyn TypeSource,
-    func: &str,
-    sys: &str,
-    arch: Arch,
-) -> anyhow::Result<String> {
-    let Some(params) = crate::app::running_syscall_params(sys) else {
-        return Ok(String::new());
+fn syscall_arguments(src: &dyn TypeSource, func: &str, sys: &str, arch: Arch) -> String {
+    let Some(params) = coolkprobe::kernel::syscalls::params(sys) else {
+        return String::new();
     };
-    let lookup: &crate::compile::syscall::Lookup = &crate::app::running_syscall_params;
-    let cx = crate::compile::Context {
+    let lookup: &compile::syscall::Lookup = &coolkprobe::kernel::syscalls::params;
+    let cx = Context {
         arch,
         types: Some(src),
         user_types: &[],
-        arg_access: crate::compile::ArgAccess::Registers,
+        arg_access: ArgAccess::Registers,
         syscall_params: Some(lookup),
     };
     let mut s = format!("syscall {sys} (syscalls:sys_enter_{sys}), read out of struct pt_regs:\n");
     for (i, p) in params.iter().enumerate() {
         let spec = format!("p {func} x=%{i}");
-        let fetch = crate::spec::parse_probe(&spec)
+        let fetch = coolkprobe::spec::parse_probe(&spec)
             .ok()
-            .and_then(|probe| crate::compile::compile_probe(0, &probe, &cx).ok())
-            .and_then(|c| c.fetchargs.first().map(|f| f.fetch.clone()))
+            .and_then(|probe| compile::compile_probe(0, &probe, &cx).ok())
+            .and_then(|c| c.fetchargs.first().map(|f| f.fetch_text()))
             .unwrap_or_default();
         s.push_str(&format!("  %{i}  {:<24} {:<40} {fetch}\n", p.name, p.ctype));
     }
-    Ok(s)
+    s
 }

@@ -4,7 +4,7 @@
 //! `events/<system>/<event>/format`; the decoder is driven by that text
 //! alone, so new kernels and new fetch types need no code here.
 
-use super::RingError;
+use super::TracefsError;
 
 /// What a field holds, as far as decoding is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub struct EventFormat {
 
 impl EventFormat {
     /// Parse the text of a `format` file.
-    pub fn parse(text: &str) -> Result<EventFormat, RingError> {
+    pub fn parse(text: &str) -> Result<EventFormat, TracefsError> {
         let mut name = None;
         let mut id = None;
         let mut fields = Vec::new();
@@ -77,7 +77,7 @@ impl EventFormat {
             if let Some(v) = t.strip_prefix("name:") {
                 name = Some(v.trim().to_string());
             } else if let Some(v) = t.strip_prefix("ID:") {
-                id = Some(v.trim().parse::<u16>().map_err(|_| RingError::Format {
+                id = Some(v.trim().parse::<u16>().map_err(|_| TracefsError::Format {
                     what: format!("bad ID line `{t}`"),
                 })?);
             } else if t.starts_with("field:") {
@@ -88,10 +88,10 @@ impl EventFormat {
             apply_print_fmt(pf, &mut fields);
         }
         Ok(EventFormat {
-            name: name.ok_or_else(|| RingError::Format {
+            name: name.ok_or_else(|| TracefsError::Format {
                 what: "no `name:` line".into(),
             })?,
-            id: id.ok_or_else(|| RingError::Format {
+            id: id.ok_or_else(|| TracefsError::Format {
                 what: "no `ID:` line".into(),
             })?,
             fields,
@@ -111,8 +111,8 @@ impl EventFormat {
 }
 
 /// `field:unsigned long caller[8]; offset:16; size:64; signed:0;`
-fn parse_field(line: &str) -> Result<Field, RingError> {
-    let bad = || RingError::Format {
+fn parse_field(line: &str) -> Result<Field, TracefsError> {
+    let bad = || TracefsError::Format {
         what: format!("malformed field line `{line}`"),
     };
     let mut decl = None;

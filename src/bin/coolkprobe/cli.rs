@@ -1,0 +1,300 @@
+//! Command-line options, parsed once; the short flags are the old tool's
+//! and stay. What the library needs of them it gets as its own,
+//! clap-free, option structs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use coolkprobe::arch::Arch;
+use coolkprobe::live::{AggRun, LiveOptions};
+use coolkprobe::pipeline::{self, BuildError, Built, Source};
+use coolkprobe::tracefs::PidFilter;
+
+use crate::diagnostics::{render, render_probes};
+use crate::exit::Failure;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "coolkprobe",
+    version,
+    about = "Trace kernel and user functions with C-typed probe specs",
+    long_about = "Compiles probe specs written in C terms (`p wake_up_new_task comm=%0~(struct task_struct)->comm`) \
+                  into ftrace kprobe/uprobe definitions using the kernel's BTF, installs them through tracefs, \
+                  and streams the events as text or JSON."
+)]
+pub struct Args {
+    /// Probe specs: `TYPE PLACE [NAME=EXPR]... [f:FILTER]`, one quoted argument each.
+    #[arg(value_name = "PROBE")]
+    pub probes: Vec<String>,
+
+    /// Type source: an ELF vmlinux (its .BTF, else its DWARF) or a raw BTF file.
+    /// Default: /sys/kernel/btf/vmlinux (+ module BTF beside it).
+    #[arg(short = 'v', long = "vmlinux", value_name = "PATH")]
+    pub vmlinux: Option<PathBuf>,
+
+    /// Read probes from a file, one per line (`#` starts a comment).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Target architecture: x86_64 (x86), aarch64 (arm64), arm, riscv64. Default: the host's.
+    #[arg(short = 'a', long = "arch", value_name = "ARCH")]
+    pub arch: Option<Arch>,
+
+    /// Kernel stack trace with every event.
+    #[arg(short = 's', long = "stack")]
+    pub stack: bool,
+
+    /// Print the tracefs commands as a shell script and apply nothing.
+    #[arg(short = 'S', long = "show")]
+    pub show: bool,
+
+    /// One JSON object per event (NDJSON).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop after this long (e.g. `10`, `500ms`, `2m`).
+    #[arg(short = 'd', long = "duration", value_name = "TIME", value_parser = duration)]
+    pub duration: Option<Duration>,
+
+    /// Stop after this many events.
+    #[arg(short = 'c', long = "count", value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Write trace data to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Per-CPU ring-buffer size in KiB (the kernel's buffer_size_kb), restored on exit.
+    #[arg(long = "buffer-kb", value_name = "KB")]
+    pub buffer_kb: Option<u64>,
+
+    /// Only events from these CPUs (comma-separated list).
+    #[arg(long = "cpu", value_name = "LIST", value_delimiter = ',')]
+    pub cpus: Vec<u32>,
+
+    /// Print a struct's (or union's) layout with member offsets, like `pahole -C`.
+    #[arg(long = "layout", value_name = "STRUCT", help_heading = "Discovery")]
+    pub layout: Option<String>,
+
+    /// List a function's arguments with their types and registers, like `perf probe -V`.
+    #[arg(long = "args", value_name = "FUNC", help_heading = "Discovery")]
+    pub args: Option<String>,
+
+    /// Search functions by name: a glob (`tcp_*_rcv`) or a plain substring.
+    #[arg(long = "funcs", value_name = "PATTERN", help_heading = "Discovery")]
+    pub funcs: Option<String>,
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[arg(long = "completions", value_name = "SHELL", help_heading = "Discovery")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// How `%N` is read at a kprobe's entry: the kernel's `$argN`, the arch's registers,
+    /// or `auto` ($argN when the running kernel lists it and no -v/-a names another target).
+    #[arg(long = "arg-fetch", value_name = "HOW", default_value = "auto")]
+    pub arg_fetch: ArgFetch,
+
+    /// Only this process: its threads, and the tasks it starts from then on
+    /// (the kernel's set_event_pid with event-fork, in the run's instance).
+    #[arg(short = 'p', long = "pid", value_name = "PID", conflicts_with = "tid")]
+    pub pid: Option<u32>,
+
+    /// Only this thread (the kernel's set_event_pid, without event-fork).
+    #[arg(long = "tid", value_name = "TID")]
+    pub tid: Option<u32>,
+
+    /// Record coolkprobe's own threads too (left out by default).
+    #[arg(long = "trace-self")]
+    pub trace_self: bool,
+
+    /// Most KiB of events each CPU holds in memory between the kernel and the
+    /// output (default 4096); past it the kernel's ring buffer takes the load.
+    #[arg(long = "queue-kb", value_name = "KB")]
+    pub queue_kb: Option<u64>,
+
+    /// Where aggregations (`count()`, `hist(v)`...) are computed: in the kernel
+    /// (hist triggers), in user space (every event streamed), or `auto`
+    /// (the kernel when it has hist triggers).
+    #[arg(long = "agg", value_name = "WHERE", default_value = "auto")]
+    pub agg: AggWhere,
+
+    /// Entries of each aggregation's table (the kernel's hist `size=`:
+    /// a power of two, 128 to 131072; default 2048). Keys past it are dropped, and counted.
+    #[arg(long = "agg-size", value_name = "N")]
+    pub agg_size: Option<usize>,
+
+    /// Print the aggregations (totals so far) this often, e.g. `1s`.
+    #[arg(short = 'i', long = "interval", value_name = "TIME", value_parser = duration)]
+    pub interval: Option<Duration>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggWhere {
+    Auto,
+    Kernel,
+    User,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgFetch {
+    Auto,
+    Regs,
+    Argn,
+}
+
+/// What the options ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `--layout`, `--args`, `--funcs`, `--completions`.
+    Discover,
+    /// `-S`: the tracefs commands as a script.
+    Show,
+    /// A live run.
+    Trace,
+}
+
+/// `10` (seconds), `1.5s`, `500ms`, `2m`: a bad one is a usage error.
+fn duration(s: &str) -> Result<Duration, String> {
+    coolkprobe::live::parse_duration(s).map_err(|e| e.to_string())
+}
+
+impl Args {
+    pub fn mode(&self) -> Mode {
+        if self.layout.is_some()
+            || self.args.is_some()
+            || self.funcs.is_some()
+            || self.completions.is_some()
+        {
+            Mode::Discover
+        } else if self.show {
+            Mode::Show
+        } else {
+            Mode::Trace
+        }
+    }
+
+    pub fn arch(&self) -> Arch {
+        self.arch.unwrap_or_else(Arch::host)
+    }
+
+    /// The stages before tracefs; `check_running_kernel` for a live run.
+    pub fn pipeline(&self, check_running_kernel: bool) -> pipeline::Options {
+        pipeline::Options {
+            vmlinux: self.vmlinux.clone(),
+            arch: self.arch(),
+            arg_fetch: match self.arg_fetch {
+                ArgFetch::Auto => pipeline::ArgFetch::Auto,
+                ArgFetch::Regs => pipeline::ArgFetch::Regs,
+                ArgFetch::Argn => pipeline::ArgFetch::Argn,
+            },
+            check_running_kernel,
+            group_pid: std::process::id(),
+        }
+    }
+
+    /// Where aggregations are computed and how they are shown.
+    pub fn aggregation(&self) -> pipeline::AggOptions {
+        pipeline::AggOptions {
+            place: match self.agg {
+                AggWhere::Auto => pipeline::AggWhere::Auto,
+                AggWhere::Kernel => pipeline::AggWhere::Kernel,
+                AggWhere::User => pipeline::AggWhere::User,
+            },
+            size: self.agg_size,
+            interval: self.interval,
+            count: self.count,
+            show: self.show,
+        }
+    }
+
+    pub fn live(&self) -> LiveOptions {
+        LiveOptions {
+            json: self.json,
+            stack: self.stack,
+            duration: self.duration,
+            count: self.count,
+            output: self.output.clone(),
+            buffer_kb: self.buffer_kb,
+            cpus: self.cpus.clone(),
+            pid: self.pid_filter(),
+            trace_self: self.trace_self,
+            queue_kb: self.queue_kb,
+            no_name_events: false,
+            echo: true,
+            tracefs: None,
+            agg: None,
+        }
+    }
+
+    /// `-p` (the process, followed) or `--tid` (the one thread).
+    pub fn pid_filter(&self) -> Option<PidFilter> {
+        match (self.pid, self.tid) {
+            (Some(pid), _) => Some(PidFilter { pid, follow: true }),
+            (None, Some(pid)) => Some(PidFilter { pid, follow: false }),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The probes of the command line, then those of `-f FILE`, compiled; the
+/// warnings and notes are printed on the way.
+/// `-S` and a live run start from it, with where its aggregations are
+/// computed.
+pub fn plan(args: &Args, live: bool) -> Result<(Built, Option<AggRun>), Failure> {
+    let sources = sources(args)?;
+    let opts = args.pipeline(live);
+    match pipeline::build(&sources, &opts) {
+        Ok(built) => {
+            eprint!("{}", render_probes(&built.diagnostics, &sources));
+            let agg = pipeline::aggregation(&built.plan, &opts, &args.aggregation())
+                .map_err(|d| Failure::Input(render(&d, None, None)))?;
+            Ok((built, agg))
+        }
+        Err(BuildError::Probes(diags)) => Err(Failure::Input(render_probes(&diags, &sources))),
+        Err(e @ BuildError::Types { .. }) => Err(Failure::Runtime(e.into())),
+    }
+}
+
+fn sources(args: &Args) -> Result<Vec<Source>, Failure> {
+    let mut v: Vec<Source> = args
+        .probes
+        .iter()
+        .map(|p| Source {
+            text: p.clone(),
+            origin: None,
+        })
+        .collect();
+    if let Some(path) = &args.file {
+        let text = read_probe_file(path)
+            .with_context(|| format!("cannot read probe file {}", path.display()))?;
+        v.extend(pipeline::probes_in_file(&text, path));
+    }
+    if v.is_empty() {
+        return Err(Failure::Input(
+            "error: no probe given\n\nusage: coolkprobe [OPTIONS] PROBE...   (e.g. coolkprobe -S 'p do_exit')\n       see coolkprobe --help\n"
+                .into(),
+        ));
+    }
+    Ok(v)
+}
+
+/// A probe file, up to [`PROBE_FILE_LIMIT`] bytes: `-f /dev/zero` is an
+/// error, not a process growing until it is killed.
+fn read_probe_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(PROBE_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > PROBE_FILE_LIMIT {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            PROBE_FILE_LIMIT >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+const PROBE_FILE_LIMIT: u64 = 16 << 20;

@@ -1,0 +1,408 @@
+//! Probe specs in, a plan out: the stages before tracefs, in order, for
+//! the probes of one run: parse every spec, check kernel probes against
+//! the running kernel (a live run), load the types, compile. Every stage
+//! reports into one list of diagnostics; within a stage probes are
+//! independent, so every bad probe of a run is reported at once, and a
+//! run stops after the first stage that found an error, before anything
+//! is installed.
+
+use std::path::{Path, PathBuf};
+
+use crate::arch::Arch;
+use crate::compile::plan::Plan;
+use crate::compile::{self, ArgAccess, Context};
+use crate::diag::{Diagnostic, ProbeDiagnostics};
+use crate::spec::{self, Place, Probe};
+use crate::types::{self, TypeError, TypeSource};
+
+/// One probe spec and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub text: String,
+    /// `FILE:LINE` for probes read from a file.
+    pub origin: Option<String>,
+}
+
+/// The probes of a probe file: one per line; blank lines and lines
+/// starting with `#` skipped.
+pub fn probes_in_file(text: &str, path: &Path) -> Vec<Source> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .map(|(i, l)| Source {
+            text: l.trim().to_string(),
+            origin: Some(format!("{}:{}", path.display(), i + 1)),
+        })
+        .collect()
+}
+
+/// How `%N` is read at a kprobe's entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ArgFetch {
+    /// `$argN` when the running kernel is the target and has it, else
+    /// registers.
+    #[default]
+    Auto,
+    Regs,
+    Argn,
+}
+
+/// What a run asks of the stages besides the probes.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The type source; None: the running kernel's BTF.
+    pub vmlinux: Option<PathBuf>,
+    pub arch: Arch,
+    pub arg_fetch: ArgFetch,
+    /// Check kernel probe places against the running kernel. Only for a
+    /// live run: a `-S` script may be meant for another machine, and
+    /// reading /proc/kallsyms alone costs the kernel ~70 ms, ten times a
+    /// whole `-S` run.
+    pub check_running_kernel: bool,
+    /// The PID in the group name, `coolkprobe_<PID>` (a live run names
+    /// its own group, see tracefs::run_group).
+    pub group_pid: u32,
+}
+
+/// A plan, with what was said on the way.
+#[derive(Debug)]
+pub struct Built {
+    pub plan: Plan,
+    /// Warnings and notes, with the index of their probe.
+    pub diagnostics: ProbeDiagnostics,
+    /// How kprobes read `%N`, and why, when some kprobe reads an
+    /// argument register (`-S` says it in a comment).
+    pub arg_access: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The probes cannot be used as written: every error found, with the
+    /// index of its probe. (Warnings are about a run, and there is none.)
+    #[error("bad probes")]
+    Probes(ProbeDiagnostics),
+    /// The type source cannot be read (the reason is the source error).
+    #[error("cannot load C types from {what}")]
+    Types { what: String, source: TypeError },
+}
+
+/// Run the stages on `sources`.
+pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
+    let mut diags = ProbeDiagnostics::new();
+    let mut probes = Vec::with_capacity(sources.len());
+    for (i, s) in sources.iter().enumerate() {
+        match spec::parse_probe(&s.text) {
+            Ok(p) => probes.push(p),
+            Err(d) => diags.push((i, d)),
+        }
+    }
+    stop_on_errors(&diags)?;
+    if opts.check_running_kernel
+        && probes
+            .iter()
+            .any(|p| matches!(p.place.node, Place::Kernel { .. }))
+    {
+        if let Ok(syms) = crate::kernel::KernelSymbols::load() {
+            crate::kernel::check(&probes, &syms, &mut diags);
+        }
+        stop_on_errors(&diags)?;
+    }
+    let kernel_types = kernel_types(&probes, opts)?;
+    let user_types = user_types(&probes, kernel_types.is_some(), &mut diags);
+    stop_on_errors(&diags)?;
+    let (access, why) = arg_access(opts);
+    let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
+    let syscalls: &compile::syscall::Lookup = &crate::kernel::syscalls::params;
+    let cx = Context {
+        arch: opts.arch,
+        types: kernel_types.as_deref(),
+        user_types: &user_types,
+        arg_access: access,
+        syscall_params: local.then_some(syscalls),
+    };
+    let plan = compile::compile(
+        &probes,
+        &cx,
+        compile::group_name(opts.group_pid),
+        &mut diags,
+    );
+    stop_on_errors(&diags)?;
+    let Some(mut plan) = plan else {
+        return Err(BuildError::Probes(diags));
+    };
+    check_tracepoint_aggs(&probes, &mut plan, &mut diags);
+    stop_on_errors(&diags)?;
+    let arg_access = uses_kernel_args(&plan).then_some(why);
+    Ok(Built {
+        plan,
+        diagnostics: diags,
+        arg_access,
+    })
+}
+
+fn stop_on_errors(diags: &ProbeDiagnostics) -> Result<(), BuildError> {
+    if diags.iter().any(|(_, d)| d.is_error()) {
+        let errors = diags.iter().filter(|(_, d)| d.is_error()).cloned();
+        return Err(BuildError::Probes(errors.collect()));
+    }
+    Ok(())
+}
+
+/// The kernel's types: for kernel probes, and for uprobes when `-v` names
+/// a file (a binary without DWARF borrows layouts from it).
+fn kernel_types(
+    probes: &[Probe],
+    opts: &Options,
+) -> Result<Option<Box<dyn TypeSource>>, BuildError> {
+    let needs = probes.iter().any(|p| {
+        compile::needs_types(p)
+            && (compile::user_binary_for_types(p).is_none() || opts.vmlinux.is_some())
+    });
+    if needs {
+        return types::load::open(opts.vmlinux.as_deref())
+            .map(Some)
+            .map_err(|source| BuildError::Types {
+                what: match &opts.vmlinux {
+                    Some(p) => p.display().to_string(),
+                    None => types::load::SYSFS_VMLINUX_BTF.to_string(),
+                },
+                source,
+            });
+    }
+    // Only checks and niceties depend on them: without types the probes
+    // compile as the old tool compiled them.
+    let wants = probes
+        .iter()
+        .any(|p| compile::wants_types(p) && compile::user_binary_for_types(p).is_none());
+    Ok(wants
+        .then(|| types::load::open(opts.vmlinux.as_deref()).ok())
+        .flatten())
+}
+
+/// Each uprobe binary's own types (its DWARF), by path.
+fn user_types(
+    probes: &[Probe],
+    have_kernel_types: bool,
+    diags: &mut ProbeDiagnostics,
+) -> Vec<(String, Box<dyn TypeSource>)> {
+    let mut out: Vec<(String, Box<dyn TypeSource>)> = Vec::new();
+    for (i, p) in probes.iter().enumerate() {
+        let Some(path) = compile::user_binary_for_types(p) else {
+            continue;
+        };
+        if out.iter().any(|(q, _)| q == path) {
+            continue;
+        }
+        match types::load::open_file(Path::new(path)) {
+            Ok(src) => out.push((path.to_string(), src)),
+            // No DWARF, but -v gave types to use instead.
+            Err(_) if have_kernel_types => {}
+            Err(e) => diags.push((
+                i,
+                Diagnostic::error(
+                    p.place.span,
+                    format!("cannot load C types from {path}: {e}"),
+                )
+                .with_help("typed uprobe expressions read the binary's DWARF: build it with -g"),
+            )),
+        }
+    }
+    out
+}
+
+/// How `%N` is read, and why. `auto` asks the running kernel's tracefs,
+/// but only when it is the target: with `-v` or a foreign `-a` the target
+/// kernel is elsewhere, and registers work on every kernel.
+fn arg_access(opts: &Options) -> (ArgAccess, String) {
+    let arch = opts.arch;
+    let regs = |why: &str| (ArgAccess::Registers, format!("{arch} registers{why}"));
+    let argn = |why: &str| (ArgAccess::KernelArgs, format!("the kernel's $argN{why}"));
+    match opts.arg_fetch {
+        ArgFetch::Regs => regs(" (--arg-fetch regs)"),
+        ArgFetch::Argn => argn(" (--arg-fetch argn)"),
+        ArgFetch::Auto if opts.vmlinux.is_some() || arch != Arch::host() => {
+            regs(": the target is another kernel (--arg-fetch argn for $argN)")
+        }
+        ArgFetch::Auto => match crate::kernel::has_argn() {
+            Some(true) => argn(": the running kernel has it (--arg-fetch regs for registers)"),
+            Some(false) => regs(": the running kernel has no $argN"),
+            None => regs(": tracefs is not readable, so $argN support is unknown"),
+        },
+    }
+}
+
+/// Whether some kprobe reads an argument (so how it reads them matters).
+fn uses_kernel_args(plan: &Plan) -> bool {
+    plan.probes.iter().any(|p| {
+        matches!(p.target, compile::plan::Target::Kprobe { .. })
+            && p.fetchargs.iter().any(|f| f.value.reads_arguments())
+    })
+}
+
+/// Where aggregations are computed, as asked (`--agg`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AggWhere {
+    /// In the kernel when it has hist triggers, else in user space.
+    #[default]
+    Auto,
+    Kernel,
+    User,
+}
+
+/// What is asked of a run's aggregations besides the plan.
+#[derive(Clone, Debug, Default)]
+pub struct AggOptions {
+    pub place: AggWhere,
+    /// `--agg-size`.
+    pub size: Option<usize>,
+    /// `--interval`.
+    pub interval: Option<std::time::Duration>,
+    /// `-c`: events to print.
+    pub count: Option<u64>,
+    /// `-S`: the script may be for another machine.
+    pub show: bool,
+}
+
+/// Where a run's aggregations are computed, and why, from `opts` and what
+/// the target kernel has (asked only when it is the running kernel). None
+/// when no probe aggregates; a diagnostic for options that make no sense.
+pub fn aggregation(
+    plan: &Plan,
+    opts: &Options,
+    agg: &AggOptions,
+) -> Result<Option<crate::live::AggRun>, Diagnostic> {
+    use crate::agg::{Features, Path};
+    let wants_buckets = plan.probes.iter().any(|p| {
+        p.aggs
+            .iter()
+            .any(|a| matches!(a.func, compile::plan::AggFunc::Linear { .. }))
+    });
+    if !plan.probes.iter().any(|p| !p.aggs.is_empty()) {
+        for (flag, given) in [
+            ("--agg-size", agg.size.is_some()),
+            ("--interval", agg.interval.is_some()),
+            ("--agg", agg.place != AggWhere::Auto),
+        ] {
+            if given {
+                return Err(Diagnostic::error(
+                    None,
+                    format!("{flag} is for aggregations, and no probe has one"),
+                )
+                .with_help("add one to a probe, e.g. `p vfs_read n=count hist(n)[comm]`"));
+            }
+        }
+        return Ok(None);
+    }
+    crate::agg::table_size(agg.size).map_err(|e| Diagnostic::error(None, e))?;
+    let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
+    let readme = if local {
+        crate::tracefs::Tracefs::find().and_then(|t| t.read("README").ok())
+    } else {
+        None
+    };
+    let features = match &readme {
+        Some(r) => Features::from_readme(r),
+        None => Features::assumed(),
+    };
+    let lacks = if !features.hist {
+        Some("it has no hist triggers (CONFIG_HIST_TRIGGERS is off)")
+    } else if wants_buckets && !features.buckets {
+        Some("its hist triggers have no linear buckets (`.buckets=`, Linux 5.19)")
+    } else {
+        None
+    };
+    let (path, why) = match (agg.place, lacks) {
+        (AggWhere::User, _) => (Path::User, "--agg user".to_string()),
+        (AggWhere::Kernel, Some(l)) if readme.is_some() && !agg.show => {
+            return Err(Diagnostic::error(
+                None,
+                format!("--agg kernel, but the running kernel cannot: {l}"),
+            )
+            .with_help("--agg user counts the events in coolkprobe"))
+        }
+        (AggWhere::Kernel, _) => (Path::Kernel, "--agg kernel".to_string()),
+        (AggWhere::Auto, Some(l)) => (Path::User, format!("the running kernel cannot: {l}")),
+        (AggWhere::Auto, None) => (
+            Path::Kernel,
+            match readme {
+                Some(_) => "the running kernel has hist triggers".to_string(),
+                None => "the target kernel cannot be asked here: hist triggers assumed".to_string(),
+            },
+        ),
+    };
+    let only_aggs = plan.probes.iter().all(|p| !p.aggs.is_empty());
+    if agg.count.is_some() && only_aggs {
+        return Err(Diagnostic::error(
+            None,
+            "-c counts printed events, and every probe aggregates",
+        )
+        .with_help("end the run with -d TIME or Ctrl-C"));
+    }
+    Ok(Some(crate::live::AggRun {
+        path,
+        features,
+        size: agg.size,
+        interval: agg.interval,
+        why,
+    }))
+}
+
+/// The one line saying where aggregations are computed, and why.
+pub fn aggregation_why(a: &crate::live::AggRun) -> String {
+    match a.path {
+        crate::agg::Path::Kernel => {
+            format!("aggregating in the kernel with hist triggers ({})", a.why)
+        }
+        crate::agg::Path::User => format!(
+            "aggregating in user space, every event streamed to coolkprobe ({})",
+            a.why
+        ),
+    }
+}
+
+/// A tracepoint's aggregations name its fields: checked against its
+/// format on the running kernel, where it can be read (`-S` for another
+/// machine leaves the check to that kernel).
+fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDiagnostics) {
+    use crate::tracefs::format::{EventFormat, FieldKind};
+    use compile::aggs::{Named, ValueKind};
+    for (i, p) in probes.iter().enumerate() {
+        let Place::Tracepoint { system, event } = &p.place.node else {
+            continue;
+        };
+        if p.aggs.is_empty() {
+            continue;
+        }
+        let Some(fs) = crate::tracefs::Tracefs::find() else {
+            continue;
+        };
+        let Ok(text) = fs.read(&format!("events/{system}/{event}/format")) else {
+            continue;
+        };
+        let Ok(format) = EventFormat::parse(&text) else {
+            continue;
+        };
+        let named: Vec<Named> = format
+            .fields
+            .iter()
+            .map(|f| Named {
+                name: f.name.clone(),
+                kind: match f.kind {
+                    FieldKind::Int => ValueKind::Int,
+                    FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => {
+                        ValueKind::Str
+                    }
+                    _ => ValueKind::Array,
+                },
+                display: compile::plan::Display::Default,
+            })
+            .collect();
+        match compile::aggs::lower(p, Some(&named)) {
+            Ok(aggs) => plan.probes[i].aggs = aggs,
+            Err(d) => diags.push((i, d)),
+        }
+    }
+}
