@@ -625,12 +625,14 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     if emitting {
         r.flush();
     }
-    let counts = r.counts.clone();
+    let mut counts = r.counts.clone();
     let write_error = r.write_error.take();
     let mut output = r.into_out();
     // The kernel's state first; then what the output still has to take.
     let torn_down = session.teardown();
     output.finish(|| since_signal().is_some_and(|t| t >= WRITE_AFTER_SIGNAL));
+    // Events are those written; the rest is said to be not written.
+    counts.events = counts.events.saturating_sub(output.dropped_events);
     not_written += output.dropped_events;
     let write_error = write_error.or_else(|| output.take_error());
     let summary = Summary {

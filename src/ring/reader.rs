@@ -239,7 +239,22 @@ pub fn index_pages(
     buf: &[u8],
     items: &mut Vec<Item>,
 ) -> Result<(), String> {
+    index_pages_lead(layout, stack_id, buf, items, &mut None)
+}
+
+/// [`index_pages`], and in `lead` a kernel_stack record (start, len) that
+/// comes first in the batch, before any other record or loss: the stack
+/// of the last event of the batch before (the trigger records it just
+/// after its event, and a read can fall between the two).
+pub fn index_pages_lead(
+    layout: &PageLayout,
+    stack_id: Option<u16>,
+    buf: &[u8],
+    items: &mut Vec<Item>,
+    lead: &mut Option<(u32, u32)>,
+) -> Result<(), String> {
     let mut first_err = None;
+    let mut first = true;
     // The last event pushed, while a stack may still join it.
     let mut open: Option<usize> = None;
     for (i, bytes) in buf.chunks(layout.subbuf_size).enumerate() {
@@ -274,6 +289,10 @@ pub fn index_pages(
                         (r.payload.as_ptr() as usize - bytes.as_ptr() as usize + base) as u32;
                     let len = r.payload.len() as u32;
                     if stack_id.is_some() && super::common_type(r.payload) == stack_id {
+                        if first && items.is_empty() {
+                            *lead = Some((start, len));
+                        }
+                        first = false;
                         if let Some(Item::Event {
                             start: es,
                             stack_start,
@@ -289,6 +308,7 @@ pub fn index_pages(
                         }
                         continue;
                     }
+                    first = false;
                     open = Some(items.len());
                     items.push(Item::Event {
                         ts: r.ts,
@@ -351,8 +371,27 @@ pub fn spawn(
 fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::Result<()> {
     let sub = cfg.layout.subbuf_size;
     let aborted = || stop.load(Ordering::Relaxed) == ABORT || NEUTRALISED.load(Ordering::Relaxed);
+    // A full channel means the merge is behind: wait, unless told to end.
+    let send = |m: Msg| -> bool {
+        let mut m = m;
+        loop {
+            match tx.send_timeout(m, Duration::from_millis(50)) {
+                Ok(()) => return true,
+                Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                    if aborted() {
+                        return false;
+                    }
+                    m = back;
+                }
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
+            }
+        }
+    };
     // Losses reported so far, to count the unknown ones from the stats.
     let mut reported = 0u64;
+    // A batch whose last event may still get its stack from the next
+    // read, and since when it waits.
+    let mut held: Option<(Batch, Instant)> = None;
     loop {
         // Read the flag first: everything recorded before it was set is
         // read below, before we leave.
@@ -387,8 +426,22 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
         buf.truncate(pages * sub);
         if pages == 0 {
             me.pool.give_back(buf, items);
+            // Nothing more came: the held batch's last stack is not coming.
+            if held
+                .as_ref()
+                .is_some_and(|(_, t)| stopping || t.elapsed() >= HOLD_FOR_STACK)
+            {
+                if let Some((b, _)) = held.take() {
+                    if !send(Msg::Batch(b)) {
+                        return Ok(());
+                    }
+                }
+            }
         } else {
-            if let Err(what) = index_pages(&cfg.layout, cfg.stack_id, &buf, &mut items) {
+            let mut lead = None;
+            if let Err(what) =
+                index_pages_lead(&cfg.layout, cfg.stack_id, &buf, &mut items, &mut lead)
+            {
                 let _ = tx.send(Msg::Corrupt { cpu: me.cpu, what });
             }
             for it in items.iter_mut() {
@@ -414,33 +467,64 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
                 items,
                 arrival: Instant::now(),
             };
-            // A full channel means the merge is behind: wait, unless told
-            // to end.
-            let mut m = Msg::Batch(b);
-            loop {
-                match tx.send_timeout(m, Duration::from_millis(50)) {
-                    Ok(()) => break,
-                    Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
-                        if aborted() {
-                            return Ok(());
-                        }
-                        m = back;
+            if let Some((mut h, _)) = held.take() {
+                if let Some((start, len)) = lead {
+                    let s = start as usize;
+                    if let Some(st) = b.buf.get(s..s + len as usize) {
+                        join_stack(&mut h, st);
                     }
-                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return Ok(()),
+                }
+                if !send(Msg::Batch(h)) {
+                    return Ok(());
                 }
             }
-        }
-        me.busy.store(false, Ordering::SeqCst);
-        if empty {
-            if stopping {
+            if cfg.stack_id.is_some() && stack_may_follow(&b) {
+                held = Some((b, Instant::now()));
+            } else if !send(Msg::Batch(b)) {
                 return Ok(());
             }
-            wait_readable(&me.file, 50);
-            if stop.load(Ordering::Relaxed) == RUN {
+        }
+        me.busy.store(held.is_some(), Ordering::SeqCst);
+        if empty {
+            if stopping && held.is_none() {
+                return Ok(());
+            }
+            wait_readable(&me.file, if held.is_some() { 2 } else { 50 });
+            if stop.load(Ordering::Relaxed) == RUN && held.is_none() {
                 std::thread::sleep(cfg.gather);
             }
         }
     }
+}
+
+/// How long a batch waits for the stack of its last event.
+const HOLD_FOR_STACK: Duration = Duration::from_millis(10);
+
+/// Whether the batch ends with an event that has no stack yet.
+fn stack_may_follow(b: &Batch) -> bool {
+    matches!(b.items.last(), Some(Item::Event { stack_len: 0, .. }))
+}
+
+/// A stack read at the start of the next batch joins the last event of
+/// `b` when it is that event's task's (as [`index_pages`] joins them).
+fn join_stack(b: &mut Batch, stack: &[u8]) {
+    let at = b.buf.len() as u32;
+    let Some(Item::Event {
+        start,
+        stack_start,
+        stack_len,
+        ..
+    }) = b.items.last_mut()
+    else {
+        return;
+    };
+    let s = *start as usize;
+    if b.buf.get(s + 4..s + 8) != stack.get(4..8) {
+        return;
+    }
+    *stack_start = at;
+    *stack_len = stack.len() as u32;
+    b.buf.extend_from_slice(stack);
 }
 
 /// overrun + commit overrun + dropped events of a `per_cpu/cpuN/stats` file.

@@ -1144,8 +1144,10 @@ pub fn validation(_vm: &Vm, s: &Scenario) -> Result<(), String> {
 }
 
 /// 20: a return probe on a function 20 tasks sleep in at once misses hits
-/// (maxactive); the kernel's count (kprobe_profile, read just before the
-/// stop) is what coolkprobe reports, in the JSON stream and the summary.
+/// (maxactive); coolkprobe reports the kernel's count, in the JSON stream
+/// and the summary: at least what kprobe_profile said just before the
+/// stop (hits go on being missed until the probe is removed: the run's
+/// own threads sleep in it too).
 pub fn missed_hits(_vm: &Vm, s: &Scenario) -> Result<(), String> {
     let nmissed: u64 = s
         .file("profile")?
@@ -1165,14 +1167,13 @@ pub fn missed_hits(_vm: &Vm, s: &Scenario) -> Result<(), String> {
         .filter(|v| v["event"] == "f0")
         .filter_map(|v| v["missed"].as_u64())
         .collect();
-    ensure(reported == [nmissed], || {
-        format!("JSON missed records {reported:?}, kprobe_profile says {nmissed}")
+    ensure(reported.len() == 1 && reported[0] >= nmissed, || {
+        format!("JSON missed records {reported:?}, kprobe_profile said {nmissed}")
     })?;
+    let n = reported[0];
     let err = s.file("run.err")?;
     ensure(
-        err.contains(&format!(
-            "MISSED {nmissed} hits (kprobe_profile: f0: {nmissed})"
-        )),
+        err.contains(&format!("MISSED {n} hits (kprobe_profile: f0: {n})")),
         || format!("summary: {err}"),
     )
 }
