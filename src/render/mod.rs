@@ -121,13 +121,10 @@ impl TsCache {
             self.text.push(b'.');
         }
         b.extend_from_slice(&self.text);
-        let mut us = ((ts % 1_000_000_000) / 1000) as u32;
-        let mut d = [b'0'; 6];
-        for i in (0..6).rev() {
-            d[i] = b'0' + (us % 10) as u8;
-            us /= 10;
-        }
-        b.extend_from_slice(&d);
+        let us = ((ts % 1_000_000_000) / 1000) as usize;
+        let p = value::PAIRS;
+        let (hi, mid, lo) = (us / 10000 * 2, us / 100 % 100 * 2, us % 100 * 2);
+        b.extend_from_slice(&[p[hi], p[hi + 1], p[mid], p[mid + 1], p[lo], p[lo + 1]]);
     }
 }
 

@@ -6,16 +6,31 @@ use crate::compile::plan::Display;
 use crate::ring::Value;
 use crate::tracefs::format::{Field, Natural};
 
+/// "00" "01" ... "99": two digits per division.
+pub const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 pub fn push_u64(b: &mut Vec<u8>, mut v: u64) {
     let mut d = [0u8; 20];
     let mut i = d.len();
-    loop {
+    while v >= 100 {
+        let p = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        d[i] = PAIRS[p];
+        d[i + 1] = PAIRS[p + 1];
+    }
+    if v >= 10 {
+        let p = v as usize * 2;
+        i -= 2;
+        d[i] = PAIRS[p];
+        d[i + 1] = PAIRS[p + 1];
+    } else {
         i -= 1;
-        d[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        d[i] = b'0' + v as u8;
     }
     b.extend_from_slice(&d[i..]);
 }
@@ -440,6 +455,11 @@ mod tests {
 
     #[test]
     fn numbers() {
+        for v in [0u64, 7, 10, 99, 100, 101, 999, 1000, 123456789, u64::MAX] {
+            let mut b = Vec::new();
+            push_u64(&mut b, v);
+            assert_eq!(b, v.to_string().as_bytes());
+        }
         let mut b = Vec::new();
         push_u64(&mut b, 0);
         b.push(b' ');
