@@ -230,8 +230,8 @@ pub fn install_panic_hook() {
 /// After a signal, how long the run may go on draining what was recorded,
 /// and writing what was rendered, before it drops the rest: the whole
 /// exit stays under a second.
-const DRAIN_AFTER_SIGNAL: Duration = Duration::from_millis(300);
-const WRITE_AFTER_SIGNAL: Duration = Duration::from_millis(600);
+const DRAIN_AFTER_SIGNAL: Duration = Duration::from_millis(200);
+const WRITE_AFTER_SIGNAL: Duration = Duration::from_millis(400);
 
 /// For the output: a signal came, so a blocked output is given up on.
 fn output_give_up() -> bool {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
 use crate::compile::plan::Plan;
-use crate::compile::{self, ArgAccess, Context};
+use crate::compile::{self, ArgAccess, Context, ReturnArgs};
 use crate::diag::{Diagnostic, ProbeDiagnostics};
 use crate::spec::{self, Place, Probe};
 use crate::types::{self, TypeError, TypeSource};
@@ -65,6 +65,8 @@ pub struct Options {
     /// The PID in the group name, `coolkprobe_<PID>` (a live run names
     /// its own group, see tracefs::run_group).
     pub group_pid: u32,
+    /// `--raw`: numbers only, no names for them.
+    pub raw: bool,
 }
 
 /// A plan, with what was said on the way.
@@ -76,6 +78,9 @@ pub struct Built {
     /// How kprobes read `%N`, and why, when some kprobe reads an
     /// argument register (`-S` says it in a comment).
     pub arg_access: Option<String>,
+    /// The same of return probes, when one reads the arguments kept from
+    /// the entry.
+    pub return_arg_access: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,15 +118,22 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
     let kernel_types = kernel_types(&probes, opts)?;
     let user_types = user_types(&probes, kernel_types.is_some(), &mut diags);
     stop_on_errors(&diags)?;
-    let (access, why) = arg_access(opts);
+    let ((access, why), (return_args, ret_why)) = arg_access(opts);
     let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
     let syscalls: &compile::syscall::Lookup = &crate::kernel::syscalls::params;
+    let events: &compile::EventFields = &tracepoint_fields;
     let cx = Context {
-        arch: opts.arch,
-        types: kernel_types.as_deref(),
         user_types: &user_types,
         arg_access: access,
         syscall_params: local.then_some(syscalls),
+        event_fields: local.then_some(events),
+        raw: opts.raw,
+        known: crate::compile::known::Known::new(
+            opts.arch,
+            (local && !opts.raw).then(running_gfp).flatten(),
+        ),
+        return_args,
+        ..Context::new(opts.arch, kernel_types.as_deref())
     };
     let plan = compile::compile(
         &probes,
@@ -135,12 +147,30 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
     };
     check_tracepoint_aggs(&probes, &mut plan, &mut diags);
     stop_on_errors(&diags)?;
-    let arg_access = uses_kernel_args(&plan).then_some(why);
+    if !opts.raw {
+        name_tracepoint_fields(&mut plan);
+    }
+    let (entry, ret) = uses_kernel_args(&plan);
+    let arg_access = entry.then_some(why);
+    let return_arg_access = ret.then(|| {
+        format!(
+            "%N in return probes is read from the kernel's $argN, kept from the entry ({ret_why})"
+        )
+    });
     Ok(Built {
         plan,
         diagnostics: diags,
         arg_access,
+        return_arg_access,
     })
+}
+
+/// `gfp_t`'s names as the running kernel prints them (its `kmem:kmalloc`
+/// format), where tracefs can be read.
+fn running_gfp() -> Option<std::sync::Arc<compile::plan::NameTable>> {
+    let fs = crate::tracefs::Tracefs::find()?;
+    let text = fs.read("events/kmem/kmalloc/format").ok()?;
+    compile::known::gfp_from_format(&text).map(std::sync::Arc::new)
 }
 
 fn stop_on_errors(diags: &ProbeDiagnostics) -> Result<(), BuildError> {
@@ -213,33 +243,70 @@ fn user_types(
     out
 }
 
-/// How `%N` is read, and why. `auto` asks the running kernel's tracefs,
-/// but only when it is the target: with `-v` or a foreign `-a` the target
-/// kernel is elsewhere, and registers work on every kernel.
-fn arg_access(opts: &Options) -> (ArgAccess, String) {
+/// How `%N` is read at a kprobe's entry, and why; whether return probes
+/// read the arguments the kernel kept from the entry, and why. `auto`
+/// asks the running kernel's tracefs, but only when it is the target: with
+/// `-v` or a foreign `-a` the target kernel is elsewhere, and registers
+/// work at every kernel's entry.
+fn arg_access(opts: &Options) -> ((ArgAccess, String), (ReturnArgs, String)) {
     let arch = opts.arch;
+    let local = opts.vmlinux.is_none() && arch == Arch::host();
+    let running = match opts.arg_fetch {
+        ArgFetch::Auto if local => crate::kernel::argn(),
+        _ => None,
+    };
     let regs = |why: &str| (ArgAccess::Registers, format!("{arch} registers{why}"));
     let argn = |why: &str| (ArgAccess::KernelArgs, format!("the kernel's $argN{why}"));
-    match opts.arg_fetch {
-        ArgFetch::Regs => regs(" (--arg-fetch regs)"),
-        ArgFetch::Argn => argn(" (--arg-fetch argn)"),
-        ArgFetch::Auto if opts.vmlinux.is_some() || arch != Arch::host() => {
+    let entry = match (opts.arg_fetch, running) {
+        (ArgFetch::Regs, _) => regs(" (--arg-fetch regs)"),
+        (ArgFetch::Argn, _) => argn(" (--arg-fetch argn)"),
+        (ArgFetch::Auto, _) if !local => {
             regs(": the target is another kernel (--arg-fetch argn for $argN)")
         }
-        ArgFetch::Auto => match crate::kernel::has_argn() {
-            Some(true) => argn(": the running kernel has it (--arg-fetch regs for registers)"),
-            Some(false) => regs(": the running kernel has no $argN"),
-            None => regs(": tracefs is not readable, so $argN support is unknown"),
-        },
-    }
+        (ArgFetch::Auto, Some(a)) if a.entry => {
+            argn(": the running kernel has it (--arg-fetch regs for registers)")
+        }
+        (ArgFetch::Auto, Some(_)) => regs(": the running kernel has no $argN"),
+        (ArgFetch::Auto, None) => regs(": tracefs is not readable, so $argN support is unknown"),
+    };
+    let kept = |why: &str| (ReturnArgs::Kept, why.to_string());
+    let lost = |why: &str| (ReturnArgs::NotKept(why.to_string()), String::new());
+    let ret = match (opts.arg_fetch, running) {
+        (ArgFetch::Argn, _) => kept("--arg-fetch argn"),
+        (ArgFetch::Regs, _) => lost(
+            "--arg-fetch regs reads registers, and at a return they no longer hold the arguments",
+        ),
+        (ArgFetch::Auto, _) if !local => lost(
+            "the target kernel cannot be asked whether it keeps them for return probes \
+             (-v or -a names another kernel; Linux 6.10 and later do: then add --arg-fetch argn)",
+        ),
+        (ArgFetch::Auto, Some(a)) if a.ret => kept("the running kernel keeps them"),
+        (ArgFetch::Auto, Some(_)) => lost(
+            "the running kernel does not keep them for return probes \
+             (`$argN` in return probes came with Linux 6.10)",
+        ),
+        (ArgFetch::Auto, None) => lost(
+            "tracefs is not readable here, so whether the kernel keeps them for return probes is unknown \
+             (run as root, or add --arg-fetch argn: Linux 6.10 and later keep them)",
+        ),
+    };
+    (entry, ret)
 }
 
-/// Whether some kprobe reads an argument (so how it reads them matters).
-fn uses_kernel_args(plan: &Plan) -> bool {
-    plan.probes.iter().any(|p| {
-        matches!(p.target, compile::plan::Target::Kprobe { .. })
-            && p.fetchargs.iter().any(|f| f.value.reads_arguments())
-    })
+/// Whether some kprobe reads an argument at its entry (so how it reads
+/// them matters), and some return probe the arguments kept for it
+/// (`$argN`: a register there is a raw fetcharg, read as written).
+fn uses_kernel_args(plan: &Plan) -> (bool, bool) {
+    use crate::fetch::Fetch;
+    let kprobes = |ret: bool| {
+        plan.probes
+            .iter()
+            .filter(move |p| matches!(p.target, compile::plan::Target::Kprobe { ret: r, .. } if r == ret))
+            .flat_map(|p| &p.fetchargs)
+    };
+    let entry = kprobes(false).any(|f| f.value.reads_arguments());
+    let ret = kprobes(true).any(|f| matches!(f.value.root(), Fetch::ArgN(_)));
+    (entry, ret)
 }
 
 /// Where aggregations are computed, as asked (`--agg`).
@@ -363,11 +430,73 @@ pub fn aggregation_why(a: &crate::live::AggRun) -> String {
     }
 }
 
+/// A tracepoint's format on the running kernel, where it can be read.
+fn tracepoint_format(system: &str, event: &str) -> Option<crate::tracefs::format::EventFormat> {
+    let fs = crate::tracefs::Tracefs::find()?;
+    let text = fs.read(&format!("events/{system}/{event}/format")).ok()?;
+    crate::tracefs::format::EventFormat::parse(&text).ok()
+}
+
+/// A tracepoint's fields that the kernel's own print format names
+/// (`__print_symbolic`, `__print_flags`, `%pI4`) are shown that way
+/// (README, "Values by name"), from its format on the running kernel.
+fn name_tracepoint_fields(plan: &mut Plan) {
+    for p in &mut plan.probes {
+        let compile::plan::Target::Tracepoint { system, event } = &p.target else {
+            continue;
+        };
+        let Some(format) = tracepoint_format(system, event) else {
+            continue;
+        };
+        let Some(pf) = &format.print_fmt else {
+            continue;
+        };
+        for print in crate::tracefs::printfmt::parse(pf) {
+            if format.field(&print.field).is_none()
+                || p.fields.iter().any(|f| f.name == print.field)
+            {
+                continue;
+            }
+            p.fields.push(compile::plan::FieldPlan {
+                name: print.field.clone(),
+                names: Some(compile::plan::Names::Print(std::sync::Arc::new(print))),
+                ..Default::default()
+            });
+        }
+    }
+}
+
+/// A tracepoint's own fields, as its filter compares them: the kernel's
+/// filter reads `char` arrays, `__data_loc char[]` and `char *` as
+/// strings (trace_events_filter.c, filter_assign_type).
+fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::filter::FilterField>> {
+    use crate::tracefs::format::FieldKind;
+    use compile::filter::{FieldType, FilterField};
+    let format = tracepoint_format(system, event)?;
+    let fields = format.own_fields().map(|f| FilterField {
+        name: f.name.clone(),
+        display: compile::plan::Display::Default,
+        size: None,
+        ty: match f.kind {
+            FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => {
+                FieldType::String
+            }
+            _ if matches!(f.type_text.as_str(), "char *" | "const char *") => FieldType::String,
+            FieldKind::Int => FieldType::Int {
+                bytes: f.size as u32,
+                signed: f.signed,
+            },
+            _ => FieldType::Array,
+        },
+    });
+    Some(fields.collect())
+}
+
 /// A tracepoint's aggregations name its fields: checked against its
 /// format on the running kernel, where it can be read (`-S` for another
 /// machine leaves the check to that kernel).
 fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDiagnostics) {
-    use crate::tracefs::format::{EventFormat, FieldKind};
+    use crate::tracefs::format::FieldKind;
     use compile::aggs::{Named, ValueKind};
     for (i, p) in probes.iter().enumerate() {
         let Place::Tracepoint { system, event } = &p.place.node else {
@@ -376,13 +505,7 @@ fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDia
         if p.aggs.is_empty() {
             continue;
         }
-        let Some(fs) = crate::tracefs::Tracefs::find() else {
-            continue;
-        };
-        let Ok(text) = fs.read(&format!("events/{system}/{event}/format")) else {
-            continue;
-        };
-        let Ok(format) = EventFormat::parse(&text) else {
+        let Some(format) = tracepoint_format(system, event) else {
             continue;
         };
         let named: Vec<Named> = format

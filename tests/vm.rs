@@ -237,6 +237,9 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "13-no-btf" => vmcheck::no_btf(vm, s),
         "14-kernel-features" => vmcheck::kernel_features(vm, s),
         "15-aggregations" => vmcheck::aggregations(vm, s),
+        "16-values" => vmcheck::values(vm, s),
+        "30-return-args" => vmcheck::return_args(vm, s),
+        "31-atomic-script" => vmcheck::atomic_script(vm, s),
         "20-missed-hits" => vmcheck::missed_hits(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"

@@ -7,15 +7,16 @@
 
 pub mod aggs;
 mod args;
+mod checks;
 pub mod filter;
+pub mod known;
+mod names;
 pub mod plan;
 pub mod syscall;
 #[cfg(test)]
 mod tests;
 mod uprobe;
 mod walk;
-
-use std::path::PathBuf;
 
 use crate::arch::Arch;
 use crate::diag::{Diagnostic, ProbeDiagnostics};
@@ -79,8 +80,6 @@ pub enum ErrorKind {
     Binary { path: String, msg: String },
     #[error("symbol `{symbol}` not found in {path}")]
     NoSymbol { symbol: String, path: String },
-    #[error("bad filter: {0}")]
-    Filter(String),
     #[error("this probe needs C types, but no type source is open")]
     NoTypes,
     #[error("type information: {0}")]
@@ -119,6 +118,49 @@ pub struct Context<'a> {
     /// A wrapped syscall's arguments (from the running kernel's
     /// `syscalls:sys_enter_*` format), by syscall name.
     pub syscall_params: Option<&'a syscall::Lookup>,
+    /// `--raw`: numbers only, no names for them (README, "Values by name").
+    pub raw: bool,
+    /// Names the kernel's headers give and the types do not.
+    pub known: known::Known,
+    /// A tracepoint's fields (from the target kernel's `format` file), by
+    /// system and event: the names its filter may compare.
+    pub event_fields: Option<&'a EventFields>,
+    /// Whether return probes can read the function's arguments.
+    pub return_args: ReturnArgs,
+}
+
+/// A tracepoint's fields by `(system, event)`; None where unknown.
+pub type EventFields = dyn Fn(&str, &str) -> Option<Vec<filter::FilterField>>;
+
+/// Whether a return probe can read the probed function's arguments: the
+/// kernel keeps them for `$argN` in return probes from Linux 6.10 (its
+/// tracefs README then lists `kernel return probes support: $retval,
+/// $arg<N>, $comm`). At return the argument registers hold whatever the
+/// function left there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReturnArgs {
+    /// `%N` and parameter names in a return probe read `$argN`.
+    Kept,
+    /// They are refused; why (it completes "... because ...").
+    NotKept(String),
+}
+
+impl<'a> Context<'a> {
+    /// A context with `types` for `arch` and nothing else known: registers
+    /// for `%N`, no syscall or tracepoint formats, no arguments at return.
+    pub fn new(arch: Arch, types: Option<&'a dyn TypeSource>) -> Context<'a> {
+        Context {
+            arch,
+            types,
+            user_types: &[],
+            arg_access: ArgAccess::Registers,
+            syscall_params: None,
+            event_fields: None,
+            return_args: ReturnArgs::NotKept("the target kernel is not known".into()),
+            raw: false,
+            known: known::Known::default(),
+        }
+    }
 }
 
 impl<'a> Context<'a> {
@@ -151,6 +193,10 @@ impl<'a> Context<'a> {
             user_types: self.user_types,
             arg_access: self.arg_access,
             syscall_params: self.syscall_params,
+            raw: self.raw,
+            known: self.known.clone(),
+            event_fields: self.event_fields,
+            return_args: self.return_args.clone(),
         }
     }
 }
@@ -261,7 +307,16 @@ fn compile_probe_noted(
 ) -> std::result::Result<CompiledProbe, Vec<Diagnostic>> {
     let cx = &cx.for_probe(p);
     let func = args::Func::of(p, cx, sigs);
-    let target = target(p).map_err(|e| vec![e])?;
+    let target = target(p, cx.arch).map_err(|e| vec![e])?;
+    if let Some(a) = p.args.get(checks::MAX_ARGS) {
+        return Err(vec![error(
+            a.span,
+            ErrorKind::Unsupported(format!(
+                "a probe takes at most {} named values (the kernel's limit)",
+                checks::MAX_ARGS
+            )),
+        )]);
+    }
     if matches!(target, Target::Tracepoint { .. }) {
         if let Some(a) = p.args.first() {
             return Err(vec![error(
@@ -297,12 +352,10 @@ fn compile_probe_noted(
         return Err(errors);
     }
     let filter = match &p.filter {
-        Some(f) => Some(filter::translate(&f.node, &filter_fields).map_err(|e| {
-            vec![error(
-                Span::new(f.span.start + e.start, f.span.start + e.end),
-                ErrorKind::Filter(e.msg),
-            )]
-        })?),
+        Some(f) => {
+            let (fields, complete) = event_fields(&target, filter_fields, cx);
+            Some(filter::check(f, &fields, complete)?)
+        }
         None => None,
     };
     // A tracepoint's values are its format's fields, checked where the
@@ -340,8 +393,29 @@ fn compile_arg(
     let name = &a.name.node;
     let named = display_for_name(name);
     let mut width = None;
+    let mut names = None;
+    let kernel_return = matches!(p.place.node, Place::Kernel { .. }) && func.ret;
     let (fetch, display, size) = match &a.expr {
-        Expr::Raw(r) => (FetchArg::raw(name, &r.node), Display::Default, None),
+        Expr::Raw(r) => {
+            checks::raw_registers(&r.node, r.span, cx.arch)?;
+            let f = FetchArg::raw(name, &r.node);
+            // `$retval:s32` in a kernel return probe: an `int` return.
+            if kernel_return
+                && !cx.raw
+                && named.is_none()
+                && f.value == Fetch::Retval
+                && matches!(
+                    f.ty,
+                    Some(crate::fetch::FetchType::Int {
+                        kind: crate::fetch::IntKind::Signed,
+                        bytes: 4 | 8
+                    })
+                )
+            {
+                names = Some(plan::Names::Errno);
+            }
+            (f, Display::Default, None)
+        }
         Expr::Typed(t) => match args::typed(t, cx, func, named == Some(Display::Ip), notes)? {
             // A bare `$retval` with nothing to type it by.
             None => (
@@ -349,14 +423,27 @@ fn compile_arg(
                 Display::Default,
                 None,
             ),
-            Some(leaf) => {
-                let d = leaf.display();
+            Some(mut leaf) => {
+                if named.is_none() && t.format.is_none() {
+                    names = leaf_names(&leaf, t, p, cx, kernel_return)?;
+                    // A kernel code pointer: the kernel's `symbol` type
+                    // (its own text output names it too, for `-S`).
+                    if names == Some(plan::Names::Symbol)
+                        && matches!(p.place.node, Place::Kernel { .. })
+                    {
+                        leaf.ty = crate::fetch::FetchType::Symbol;
+                    }
+                }
+                let d = match (&names, cx.types, leaf.ctype) {
+                    (Some(n), Some(types), Some(ty)) => names::raw_display(types, ty, n)?,
+                    _ => leaf.display(),
+                };
                 if let Some(n) = named {
                     check_named_width(name, n, &leaf, t.span)?;
                 }
                 let size = match leaf.kind {
                     walk::LeafKind::Scalar { size } => Some(size),
-                    walk::LeafKind::Bytes { len } => Some(len),
+                    walk::LeafKind::Array { elem, len } => Some(elem * len),
                     _ => None,
                 };
                 // A bare `$retval` stays the raw fetcharg (README: raw
@@ -367,10 +454,7 @@ fn compile_arg(
                     && t.cast.is_none()
                     && t.steps.is_empty()
                     && matches!(leaf.kind, walk::LeafKind::Scalar { .. })
-                    && !p
-                        .filter
-                        .as_ref()
-                        .is_some_and(|f| filter::mentions(&f.node, name))
+                    && !p.filter.as_ref().is_some_and(|f| f.expr.mentions(name))
                     && !aggs::aggregates(p, name);
                 if bare_retval {
                     let psize = cx.arch.pointer_size();
@@ -382,33 +466,171 @@ fn compile_arg(
             }
         },
     };
+    if let Expr::Typed(t) = &a.expr {
+        check_return_arg(a, t, &fetch, p, cx, func, notes)?;
+    }
+    checks::arg_limits(&a.name, &fetch, a.expr.span())?;
     let display = named.unwrap_or(display);
+    let ty = filter::FieldType::of(&fetch, cx.arch.pointer_size());
     Ok((
         fetch,
         FieldPlan {
             name: name.clone(),
             display,
             width,
+            names,
         },
         filter::FilterField {
             name: name.clone(),
             display,
             size,
+            ty,
         },
     ))
+}
+
+/// The names a typed value's numbers get (README, "Values by name"):
+/// from its C type, and `-ENOENT` for a kernel function's `int`/`long`
+/// return value.
+fn leaf_names(
+    leaf: &Leaf,
+    t: &crate::spec::TypedExpr,
+    p: &Probe,
+    cx: &Context<'_>,
+    kernel_return: bool,
+) -> Result<Option<plan::Names>> {
+    let (Some(types), Some(ctype), false) = (cx.types, leaf.ctype, cx.raw) else {
+        return Ok(None);
+    };
+    if !matches!(
+        leaf.kind,
+        walk::LeafKind::Scalar { .. } | walk::LeafKind::Bitfield { .. }
+    ) {
+        return Ok(None);
+    }
+    let whole_retval =
+        matches!(t.base.node, Base::Retval) && t.cast.is_none() && t.steps.is_empty();
+    if kernel_return && whole_retval && names::returns_errno(types, ctype)? {
+        return Ok(Some(plan::Names::Errno));
+    }
+    let kernel = !matches!(p.place.node, Place::User { .. });
+    let member = leaf.member.as_ref().map(|(s, m)| (s.as_str(), m.as_str()));
+    names::of_type(types, ctype, member, kernel, &cx.known)
+}
+
+/// In a return probe, `%N` and parameter names mean the entry's
+/// arguments: read through what the kernel kept from the entry (`$argN`),
+/// never from the argument registers, which at the return hold whatever
+/// the function left there. Raw fetchargs (`%di` written by hand) are not
+/// typed expressions and stay as written.
+fn check_return_arg(
+    a: &crate::spec::Arg,
+    t: &crate::spec::TypedExpr,
+    fetch: &FetchArg,
+    p: &Probe,
+    cx: &Context<'_>,
+    func: &args::Func,
+    notes: &mut Vec<Diagnostic>,
+) -> Result<()> {
+    if p.kind.node != ProbeKind::Return || !fetch.value.reads_arguments() {
+        return Ok(());
+    }
+    let what = &p.text[t.base.span.start..t.base.span.end];
+    let user = matches!(p.place.node, Place::User { .. });
+    if let Fetch::ArgN(n) = fetch.value.root() {
+        if fetch.value.depth() > 0
+            && !notes
+                .iter()
+                .any(|d| d.message.contains("the entry's value"))
+        {
+            notes.push(Diagnostic::note(
+                t.base.span,
+                format!(
+                    "in a return probe, `{what}` is the entry's value (the kernel's {}); what it points to is read at the return",
+                    Fetch::ArgN(*n)
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let why = match (&cx.return_args, user) {
+        (_, true) => "the kernel keeps a function's arguments for return probes of kernel functions only (uprobes have no `$argN`)",
+        (ReturnArgs::NotKept(why), _) => why.as_str(),
+        (ReturnArgs::Kept, _) => "it is not read at a function's entry",
+    };
+    let func_name = func.name();
+    let text = |s: Span| &p.text[s.start..s.end];
+    let entry = format!("p {} {}", text(p.place.span), text(a.span));
+    Err(error(
+        t.base.span,
+        ErrorKind::Unsupported(format!(
+            "a return probe cannot read `{what}`, an argument of `{func_name}`: {why}"
+        )),
+    )
+    .with_help(format!(
+        "read it at the entry (`{entry}`), or carry it from the entry to the return with an entry capture (the latency feature)"
+    )))
+}
+
+/// Every field a filter on this probe's event can compare, its own first
+/// (as the kernel looks them up); whether that is all of them (a
+/// tracepoint's own fields are known only where its format can be read).
+fn event_fields(
+    target: &Target,
+    own: Vec<filter::FilterField>,
+    cx: &Context<'_>,
+) -> (Vec<filter::FilterField>, bool) {
+    let word = filter::FieldType::Int {
+        bytes: cx.arch.pointer_size(),
+        signed: false,
+    };
+    let probe_field = |name: &str| filter::FilterField {
+        name: name.into(),
+        display: Display::Hex,
+        size: None,
+        ty: word,
+    };
+    let (mut fields, complete) = match target {
+        Target::Tracepoint { system, event } => {
+            match cx.event_fields.and_then(|f| f(system, event)) {
+                Some(fields) => (fields, true),
+                None => (Vec::new(), false),
+            }
+        }
+        // The probe's own fields beside its values (trace_probe.h).
+        Target::Kprobe { ret: false, .. } | Target::Uprobe { ret: false, .. } => {
+            let mut v = own;
+            v.push(probe_field("__probe_ip"));
+            (v, true)
+        }
+        _ => {
+            let mut v = own;
+            v.push(probe_field("__probe_func"));
+            v.push(probe_field("__probe_ret_ip"));
+            (v, true)
+        }
+    };
+    fields.extend(filter::common_fields());
+    (fields, complete)
 }
 
 /// `ip_` needs an IPv4 word or IPv6 bytes; `B16_`... a value of that width.
 fn check_named_width(name: &str, d: Display, leaf: &Leaf, span: Span) -> Result<()> {
     let what = match leaf.kind {
         walk::LeafKind::Scalar { size } => format!("{} bits wide", size * 8),
-        walk::LeafKind::Bytes { len } => format!("{len} bytes"),
+        walk::LeafKind::Array { elem, len } => format!("{len} values of {elem} bytes"),
         walk::LeafKind::String => "a string".into(),
         walk::LeafKind::Bitfield { width } => format!("a {width}-bit bitfield"),
     };
     let ok = match (d, leaf.kind) {
         (Display::Ip, walk::LeafKind::Scalar { size: 4 }) => true,
-        (Display::Ip, walk::LeafKind::Bytes { len: 16 }) => true,
+        (
+            Display::Ip,
+            walk::LeafKind::Array {
+                elem: 1,
+                len: 4 | 16,
+            },
+        ) => true,
         (Display::Swapped { bits, .. }, walk::LeafKind::Scalar { size }) => bits as u32 == size * 8,
         _ => false,
     };
@@ -450,30 +672,73 @@ pub fn display_for_name(name: &str) -> Option<Display> {
     None
 }
 
-fn target(p: &Probe) -> Result<Target> {
+/// Where the probe goes. A kernel place inside a function, and a uprobe's,
+/// must be on an instruction (fixed-size instructions), a uprobe's within
+/// its symbol; a relative binary path is made absolute (uprobe_events
+/// wants the file itself).
+fn target(p: &Probe, arch: Arch) -> Result<Target> {
     let ret = p.kind.node == ProbeKind::Return;
     Ok(match &p.place.node {
-        Place::Kernel { symbol, offset, .. } => Target::Kprobe {
-            ret,
-            symbol: symbol.clone(),
-            offset: *offset,
-        },
+        Place::Kernel {
+            symbol,
+            offset,
+            spans,
+        } => {
+            if *offset > 0 {
+                checks::alignment(*offset, arch, false, spans.offset.unwrap_or(p.place.span))?;
+            }
+            Target::Kprobe {
+                ret,
+                symbol: symbol.clone(),
+                offset: *offset,
+            }
+        }
         Place::Tracepoint { system, event } => Target::Tracepoint {
             system: system.clone(),
             event: event.clone(),
         },
         Place::User { path, loc } => {
+            // A relative path is the file it names here, as the shell
+            // would resolve it (an absolute one stays as written).
+            let rel = std::path::Path::new(path).is_relative();
+            let path = match std::fs::canonicalize(path) {
+                Ok(c) if rel => Ok(c),
+                _ => std::path::absolute(path),
+            }
+            .map_err(|e| {
+                error(
+                    p.place.span,
+                    ErrorKind::Binary {
+                        path: path.clone(),
+                        msg: e.to_string(),
+                    },
+                )
+            })?;
+            let shown = path.display().to_string();
             let (offset, symbol) = match loc {
                 UserLoc::Offset(o) => (*o, None),
                 UserLoc::Symbol { name, offset } => {
-                    let at = uprobe::symbol_file_offset(path, name)
+                    let (at, size) = uprobe::symbol_file_offset(&shown, name)
                         .map_err(|k| error(p.place.span, k))?;
+                    if size > 0 && *offset >= size {
+                        return Err(error(
+                            p.place.span,
+                            ErrorKind::Unsupported(format!(
+                                "`+{offset:#x}` is outside `{name}` ({size:#x} bytes long)"
+                            )),
+                        )
+                        .with_help(format!(
+                            "offsets count from the function's first byte: the last one is +{:#x}",
+                            size - 1
+                        )));
+                    }
                     (at + offset, Some(name.clone()))
                 }
             };
+            checks::alignment(offset, arch, true, p.place.span)?;
             Target::Uprobe {
                 ret,
-                path: PathBuf::from(path),
+                path,
                 offset,
                 symbol,
             }

@@ -27,6 +27,11 @@ pub struct Leaf {
     /// The letter the fetch type was made with: the user's, or for forms
     /// typed by a prototype (no cast), the C type's signedness.
     pub letter: Option<Format>,
+    /// The value's C type, where the walk reached one (names for its
+    /// numbers come from it).
+    pub ctype: Option<TypeId>,
+    /// `(struct, member)` when the value is a member of a named struct.
+    pub member: Option<(String, String)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,8 +44,10 @@ pub enum LeafKind {
         width: u32,
     },
     String,
-    /// Raw bytes (`u8[N]`), e.g. an IPv6 address.
-    Bytes {
+    /// `len` integers of `elem` bytes, read with the kernel's array fetch
+    /// type (`x8[6]`, `u32[4]`); an IPv6 address is `u8[16]`.
+    Array {
+        elem: u32,
         len: u32,
     },
 }
@@ -55,6 +62,8 @@ impl Leaf {
                 size: arch.pointer_size(),
             },
             letter: f,
+            ctype: None,
+            member: None,
         }
     }
 
@@ -68,7 +77,6 @@ impl Leaf {
     pub fn display(&self) -> Display {
         match self.kind {
             LeafKind::String => Display::String,
-            LeafKind::Bytes { .. } => Display::Hex,
             _ => match self.letter {
                 Some(Format::Signed) => Display::Signed,
                 Some(Format::Unsigned) => Display::Unsigned,
@@ -125,6 +133,8 @@ pub(super) struct State {
     /// signedness (`s32` for `int`) rather than the hex default of the
     /// README's "Expressions".
     natural: bool,
+    /// `(struct, member)` of the last member step, the struct named.
+    member: Option<(String, String)>,
 }
 
 /// `+OFF(BASE)`, or `+uOFF(BASE)` for user memory: the kernel must use
@@ -298,6 +308,7 @@ pub(super) fn walk_typed_cast(
             path: format!("{}~({} {})", arg_no(t), c.kind, c.name.node),
             packet_header: None,
             natural: false,
+            member: None,
         },
         Some(pk) => {
             let Some(&(_, layer)) = PACKET_HEADERS.iter().find(|(n, _)| *n == c.name.node) else {
@@ -369,6 +380,7 @@ pub(super) fn walk_typed_cast(
                 path: format!("{}~$(struct {}){marker}", arg_no(t), c.name.node),
                 packet_header: Some((target, layer)),
                 natural: false,
+                member: None,
             }
         }
     };
@@ -396,6 +408,7 @@ pub(super) fn walk_typed(
         path,
         packet_header: None,
         natural: t.format.is_none(),
+        member: None,
     };
     steps(src, arch, st, t, ip)
 }
@@ -521,6 +534,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     user,
                 };
                 st.set_member(bits, &m);
+                st.member = comp.name.clone().map(|c| (c, name.clone()));
                 st.path.push_str(&format!("->{name}"));
                 if !matches!(st.cur, Cur::Ty(_)) {
                     unreachable_state(step.span)?
@@ -563,6 +577,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     user: *user,
                 };
                 st.set_member(bits, &m);
+                st.member = comp.name.clone().map(|c| (c, name.clone()));
                 st.path.push_str(&format!(".{name}"));
             }
             Step::Index(i) => {
@@ -621,6 +636,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     user: *user,
                 };
                 st.cur = Cur::Ty(elem);
+                st.member = None;
                 st.path.push_str(&format!("[{i}]"));
             }
         }
@@ -729,6 +745,7 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
     if l.letter.is_none() {
         l.letter = t.format.map(|f| f.node);
     }
+    l.member = st.member;
     Ok(l)
 }
 
@@ -741,6 +758,7 @@ fn leaf_of(
     letter: impl Fn(&Type) -> Option<Format>,
 ) -> Result<Leaf> {
     let f = t.format.map(|f| f.node);
+    let explicit = f;
     let psize = arch.pointer_size();
     let at = |loc: &Loc| match loc {
         Loc::Value { value, .. } => value.clone(),
@@ -778,6 +796,8 @@ fn leaf_of(
                 ty: scalar_type(f, psize),
                 kind: LeafKind::Scalar { size: psize },
                 letter: f,
+                ctype: None,
+                member: None,
             })
         }
         Cur::Unit(n) => {
@@ -786,6 +806,8 @@ fn leaf_of(
                 ty: scalar_type(f, n),
                 kind: LeafKind::Scalar { size: n },
                 letter: f,
+                ctype: None,
+                member: None,
             })
         }
         Cur::Ty(id) => id,
@@ -804,8 +826,10 @@ fn leaf_of(
                     elem: Box::new(FetchType::int(IntKind::Unsigned, 1)),
                     len: 16,
                 },
-                kind: LeafKind::Bytes { len: 16 },
+                kind: LeafKind::Array { elem: 1, len: 16 },
                 letter: f,
+                ctype: None,
+                member: None,
             });
         }
     }
@@ -842,6 +866,8 @@ fn leaf_of(
                     },
                     kind: LeafKind::Bitfield { width },
                     letter: f,
+                    ctype: None,
+                    member: None,
                 });
             }
             if !matches!(n, 1 | 2 | 4 | 8) {
@@ -855,13 +881,18 @@ fn leaf_of(
                 ty: scalar_type(f, n),
                 kind: LeafKind::Scalar { size: n },
                 letter: f,
+                ctype: None,
+                member: None,
             })
         };
-        return match ty {
+        let value_type = id;
+        let found = match ty {
             Type::Int(i) => size(i.size),
             Type::Enum { size: n, .. } => size(n),
             Type::Pointer { target, user } => {
-                if is_char(src, target)? {
+                // A `char`-family pointer without a letter is a string
+                // (README, "Bytes and strings"); with one, the pointer.
+                if explicit.is_none() && is_char(src, target)? {
                     // The string's own address is not a dereference: plain
                     // `+0(...)`, with `ustring` saying where it lives.
                     // A word in hand marked user points there; a pointer
@@ -872,27 +903,30 @@ fn leaf_of(
                         ty: string(user),
                         kind: LeafKind::String,
                         letter: f,
+                        ctype: None,
+                        member: None,
                     })
                 } else {
                     size(psize)
                 }
             }
             Type::Array { elem, len } => {
-                if is_char(src, elem)? {
-                    let Loc::Mem { base, off, user } = &loc else {
-                        return unreachable_state(t.span);
-                    };
-                    Ok(Leaf {
+                let Loc::Mem { base, off, user } = &loc else {
+                    return unreachable_state(t.span);
+                };
+                if explicit.is_none() && is_char(src, elem)? {
+                    return Ok(Leaf {
                         value: mem(base, *off, false),
                         ty: string(*user),
                         kind: LeafKind::String,
                         letter: f,
-                    })
-                } else {
-                    unfetchable(
-                        format!("an array of {len} `{}`", type_name(src, elem)),
-                        Some(format!("index it: `{}[0]`", st.path)),
-                    )
+                        ctype: None,
+                        member: None,
+                    });
+                }
+                match array_leaf(src, arch, mem(base, *off, *user), elem, len, &letter)? {
+                    Ok(l) => Ok(l),
+                    Err(why) => unfetchable(why, Some(format!("index it: `{}[0]`", st.path))),
                 }
             }
             Type::Composite(c) => {
@@ -933,6 +967,10 @@ fn leaf_of(
             Type::Void => unfetchable("`void`".into(), None),
             other => unfetchable(format!("a {}", kind_word(&other)), None),
         };
+        return found.map(|l| Leaf {
+            ctype: Some(value_type),
+            ..l
+        });
     }
     Err(error(
         t.span,
@@ -941,6 +979,74 @@ fn leaf_of(
             st.path
         )),
     ))
+}
+
+/// The kernel's limit on an array fetch type's length
+/// (kernel/trace/trace_probe.h, `MAX_ARRAY_LEN`).
+pub const MAX_ARRAY_LEN: u64 = 64;
+
+/// A whole array of integers (or pointers) at `at`, read with the
+/// kernel's array fetch type (`x8[6]`); `Err` says why it cannot be.
+/// Arrays of arrays are read flat, in memory order.
+fn array_leaf(
+    src: &dyn TypeSource,
+    arch: Arch,
+    at: Fetch,
+    elem: TypeId,
+    len: u64,
+    letter: &impl Fn(&Type) -> Option<Format>,
+) -> Result<std::result::Result<Leaf, String>> {
+    let mut id = elem;
+    let mut count = len;
+    let described = || format!("an array of {len} `{}`", type_name(src, elem));
+    for _ in 0..16 {
+        let (_, ty) = resolve(src, id)?;
+        let size = match &ty {
+            Type::Int(i) => i.size,
+            Type::Enum { size, .. } => *size,
+            Type::Pointer { .. } => arch.pointer_size(),
+            Type::Array {
+                elem: inner,
+                len: n,
+            } => {
+                count = count.saturating_mul(*n);
+                id = *inner;
+                continue;
+            }
+            _ => return Ok(Err(described())),
+        };
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            return Ok(Err(described()));
+        }
+        if count == 0 {
+            return Ok(Err(format!(
+                "{}: a flexible array, of no fixed length",
+                described()
+            )));
+        }
+        if count > MAX_ARRAY_LEN {
+            return Ok(Err(format!(
+                "{}, and the kernel reads at most {MAX_ARRAY_LEN} elements at once",
+                described()
+            )));
+        }
+        let l = letter(&ty);
+        return Ok(Ok(Leaf {
+            value: at,
+            ty: FetchType::Array {
+                elem: Box::new(scalar_type(l, size)),
+                len: count as u32,
+            },
+            kind: LeafKind::Array {
+                elem: size,
+                len: count as u32,
+            },
+            letter: l,
+            ctype: None,
+            member: None,
+        }));
+    }
+    Ok(Err(described()))
 }
 
 fn kind_word(t: &Type) -> &'static str {

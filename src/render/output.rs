@@ -207,7 +207,7 @@ impl Out for Output {
                     // give it a little while, then drop and count.
                     if (self.give_up)() {
                         let t = *self.stalled_since.get_or_insert_with(Instant::now);
-                        if t.elapsed() > Duration::from_millis(300) {
+                        if t.elapsed() > Duration::from_millis(150) {
                             self.dropped_events += events;
                             self.abandoned = true;
                             return Ok(());

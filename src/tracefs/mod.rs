@@ -17,6 +17,7 @@
 pub mod commands;
 pub mod format;
 pub mod hist;
+pub mod printfmt;
 mod profile;
 pub mod script;
 mod session;

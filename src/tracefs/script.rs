@@ -1,17 +1,20 @@
 //! The `-S` output: a POSIX sh script that installs a plan on the target
 //! as root, with reading and teardown shown as comments. The writes are
 //! the ones a live session makes ([`super::commands`]).
+//!
+//! The install is all or nothing: when the kernel refuses a write (a
+//! definition it cannot place, a filter it cannot parse), or the script
+//! is interrupted, an exit trap takes back every write made so far, in
+//! reverse order ([`commands::undo`]), prints the kernel's own reason
+//! (the new entry of tracefs' `error_log`) and exits non-zero.
 
 use std::fmt::Write as _;
 
-use super::commands::{self, InstallOptions};
+use super::commands::{self, InstallOptions, Write};
 use super::PidFilter;
 use crate::compile::plan::Plan;
 
 /// The script; each of `comments` becomes a `# ` line of the header.
-/// With a pid filter it works in an instance of its own, like a live
-/// run, so that the machine's own `set_event_pid` and options stay as
-/// they are.
 pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "#!/bin/sh");
@@ -55,6 +58,8 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
          \tfi\n\
          fi\n",
     );
+    // With a pid filter, an instance of the script's own: set_event_pid
+    // and options are per instance, so the machine's stay as they are.
     let inst = if let Some(p) = opts.pid {
         // An empty write to set_event_pid clears it (everything is
         // recorded): the process must exist for its threads to be listed.
@@ -67,13 +72,12 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
         }
         let _ = writeln!(s, "I=$T/instances/{}", plan.group);
         let _ = writeln!(s, "mkdir $I");
-        "$I"
+        Some("$I")
     } else {
-        "$T"
+        None
     };
-    for w in commands::install(plan, opts) {
-        let _ = writeln!(s, "{}", w.to_shell("$T", inst));
-    }
+    install_atomically(&mut s, &commands::install(plan, opts), inst);
+    let inst = inst.unwrap_or("$T");
     if plan.probes.iter().any(|p| commands::streamed(p, opts)) {
         let _ = writeln!(s, "# read the events:");
         let _ = writeln!(s, "#   cat {inst}/trace_pipe");
@@ -105,6 +109,57 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
     s
 }
 
+/// The install writes, each after the count of writes tried so far,
+/// with the trap that takes them back when one fails. The write that
+/// failed is taken back too: a filter the kernel refuses replaces the
+/// event's filter with its error text (a disabled filter).
+fn install_atomically(s: &mut String, writes: &[Write], inst: Option<&str>) {
+    let to_shell = |w: &Write| w.to_shell("$T", inst.unwrap_or("$T"));
+    s.push_str(
+        "# all or nothing: on a failure, what this script wrote is taken back\n\
+         ckp_n=0\n\
+         ckp_log=$(cat \"$T/error_log\" 2>/dev/null || :)\n\
+         ckp_undo() {\n\
+         \tckp_rc=$?\n\
+         \tset +e\n\
+         \ttrap - EXIT INT TERM HUP\n\
+         \tckp_now=$(cat \"$T/error_log\" 2>/dev/null)\n\
+         \t# the kernel's reason: the entry the failed write added (3 lines)\n\
+         \t[ \"$ckp_now\" = \"$ckp_log\" ] || printf '%s\\n' \"$ckp_now\" | tail -n 3 >&2\n",
+    );
+    for (i, w) in writes.iter().enumerate().rev() {
+        if let Some(u) = commands::undo(w) {
+            let _ = writeln!(
+                s,
+                "\t[ \"$ckp_n\" -lt {} ] || {{ {}; }} 2>/dev/null",
+                i + 1,
+                to_shell(&u)
+            );
+        }
+    }
+    if let Some(i) = inst {
+        // The script's own instance: what was set in it goes with it.
+        let _ = writeln!(s, "\trmdir {i} 2>/dev/null");
+    }
+    let _ = writeln!(
+        s,
+        "\techo \"coolkprobe: stopped at write $ckp_n of {}; every write of this script is taken back\" >&2",
+        writes.len(),
+    );
+    s.push_str(
+        "\t[ \"$ckp_rc\" -ne 0 ] || ckp_rc=1\n\
+         \texit \"$ckp_rc\"\n\
+         }\n\
+         trap ckp_undo EXIT\n\
+         trap 'exit 130' INT TERM HUP\n",
+    );
+    for (i, w) in writes.iter().enumerate() {
+        let _ = writeln!(s, "ckp_n={}", i + 1);
+        let _ = writeln!(s, "{}", to_shell(w));
+    }
+    s.push_str("trap - EXIT INT TERM HUP\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,7 +184,7 @@ mod tests {
     }
 
     /// `-S -p`: an instance of the script's own; nothing global but the
-    /// definitions.
+    /// definitions; a failure takes the instance back too.
     #[test]
     fn pid_script_uses_an_instance() {
         let s = show_script(
@@ -150,6 +205,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("echo '1' > $I/events/syscalls/sys_enter_getppid/enable"));
+        assert!(s.contains("\trmdir $I 2>/dev/null\n"), "{s}");
         assert!(s.contains("#   cat $I/trace_pipe\n") && s.ends_with("#   rmdir $I\n"));
         assert!(!s.contains("$T/set_event_pid") && !s.contains("$T/options"));
     }
