@@ -336,16 +336,25 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         // Everything is counted in the kernel: nothing to read until the end.
         let mut output = Output::start(target, output_give_up).map_err(LiveError::Output)?;
         session.install(plan, &sess_opts)?;
-        let aggs = aggs_of(&fs, &inst, plan, agg_size)?;
+        let aggs = aggs_of(plan, &formats_of(&fs, &inst, plan)?, agg_size)?;
         let deadline = opts.duration.and_then(|d| started.checked_add(d));
         let interval = opts.agg.as_ref().and_then(|a| a.interval);
         let mut next = interval.map(|i| started + i);
+        let mut last_check = Instant::now();
+        let mut vanished = None;
         let ended = loop {
             if STOP.load(Ordering::Acquire) {
                 break Ended::Signal(SIGNAL.load(Ordering::Relaxed));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break Ended::Duration;
+            }
+            if last_check.elapsed() >= Duration::from_millis(250) {
+                last_check = Instant::now();
+                if let Err(what) = session.check_intact() {
+                    vanished = Some(what);
+                    break Ended::Vanished;
+                }
             }
             if let Some(n) = next.filter(|n| Instant::now() >= *n) {
                 let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
@@ -356,13 +365,19 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
-        let path = crate::agg::Path::Kernel;
-        write_tables(&mut output, &aggs, &tables, path, opts.json, None)?;
-        report_drops(&aggs, &tables);
+        // The hist files go with the instance: read them if they are there.
+        if vanished.is_none() {
+            let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
+            let path = crate::agg::Path::Kernel;
+            write_tables(&mut output, &aggs, &tables, path, opts.json, None)?;
+            report_drops(&aggs, &tables);
+        }
         let torn_down = session.teardown();
         output.finish(|| since_signal().is_some_and(|t| t >= WRITE_AFTER_SIGNAL));
         torn_down?;
+        if let Some(what) = vanished {
+            return Err(LiveError::Vanished { what, events: 0 });
+        }
         if let Some(e) = output.take_error() {
             if e.kind() != io::ErrorKind::BrokenPipe {
                 return Err(LiveError::Output(e));
@@ -440,21 +455,8 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     let output = Output::start(target, output_give_up).map_err(LiveError::Output)?;
 
     session.install(plan, &sess_opts)?;
-    let mut formats = Vec::new();
-    for p in &plan.probes {
-        let (sys, ev) = p.event_path(&plan.group);
-        formats.push(read_format(
-            &fs,
-            &format!("{inst}/events/{sys}/{ev}/format"),
-        )?);
-    }
-    let size = crate::agg::table_size(agg_size).map_err(LiveError::Agg)?;
-    let mut aggs = Vec::new();
-    for (p, f) in plan.probes.iter().zip(&formats) {
-        for i in 0..p.aggs.len() {
-            aggs.push(crate::agg::Agg::new(p, i, f, size).map_err(LiveError::Agg)?);
-        }
-    }
+    let formats = formats_of(&fs, &inst, plan)?;
+    let aggs = aggs_of(plan, &formats, agg_size)?;
     let mut aggregator = crate::agg::user::Aggregator::new(aggs.clone(), plan.probes.len());
     aggregator.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
     let user_formats = formats.clone();
@@ -662,20 +664,29 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     Ok(summary)
 }
 
-/// The aggregations of every probe, with their events' formats.
+/// The format of each probe's event, as the run's instance has it.
+fn formats_of(fs: &Tracefs, inst: &str, plan: &Plan) -> Result<Vec<EventFormat>, LiveError> {
+    plan.probes
+        .iter()
+        .map(|p| {
+            let (sys, ev) = p.event_path(&plan.group);
+            read_format(fs, &format!("{inst}/events/{sys}/{ev}/format"))
+        })
+        .collect()
+}
+
+/// The aggregations of every probe, in plan order (`formats[i]` is
+/// probe i's).
 fn aggs_of(
-    fs: &Tracefs,
-    inst: &str,
     plan: &Plan,
+    formats: &[EventFormat],
     agg_size: Option<usize>,
 ) -> Result<Vec<crate::agg::Agg>, LiveError> {
     let size = crate::agg::table_size(agg_size).map_err(LiveError::Agg)?;
     let mut aggs = Vec::new();
-    for p in &plan.probes {
-        let (sys, ev) = p.event_path(&plan.group);
-        let f = read_format(fs, &format!("{inst}/events/{sys}/{ev}/format"))?;
+    for (p, f) in plan.probes.iter().zip(formats) {
         for i in 0..p.aggs.len() {
-            aggs.push(crate::agg::Agg::new(p, i, &f, size).map_err(LiveError::Agg)?);
+            aggs.push(crate::agg::Agg::new(p, i, f, size).map_err(LiveError::Agg)?);
         }
     }
     Ok(aggs)
