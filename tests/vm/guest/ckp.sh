@@ -117,13 +117,16 @@ ckp_wait() {
     dump $1.err /tmp/$1.err
 }
 
-# wait_nonempty FILE...: wait (up to 5s) until every FILE has content, e.g.
-# what a listening `nc` received: under emulation it may still be writing
-# when the client has already returned.
+# wait_nonempty FILE...: wait (up to 30s for each) until every FILE has
+# content, e.g. what a listening `nc` received: under emulation, with the
+# other kernels of the matrix booted beside it on a loaded host, the
+# listener may be scheduled seconds after the client has returned (6.1's
+# 10-packet-filters saw all four segments arrive and an empty file after a
+# shared 5s budget). It returns as soon as the files are written.
 wait_nonempty() {
-    _i=0
     for _f in "$@"; do
-        while [ ! -s "$_f" ] && [ $_i -lt 100 ]; do
+        _i=0
+        while [ ! -s "$_f" ] && [ $_i -lt 600 ]; do
             sleep 0.05
             _i=$((_i + 1))
         done
