@@ -21,6 +21,8 @@ pub(super) struct Shown {
     label_text: Vec<u8>,
     /// `"name":` for JSON (quoted once).
     label_json: Vec<u8>,
+    /// The event's field name, JSON-quoted.
+    name_json: Vec<u8>,
     /// Values of its struct left out after it.
     cut: usize,
     /// A signed bitfield's width, its bits sign-extended.
@@ -96,6 +98,7 @@ pub(super) fn plan(fields: Vec<(Field, Option<&FieldPlan>)>) -> Vec<Op> {
                 q.push(b':');
                 q
             },
+            name_json: quoted(&field.name),
             display: fp.map_or(Display::Default, |fp| fp.display),
             names: fp.and_then(|fp| fp.names.clone()),
             cut: fp.map_or(0, |fp| fp.cut),
@@ -130,6 +133,9 @@ pub(super) struct Scratch {
     pub raw: Vec<u8>,
     /// JSON: `"sk":95` for each struct cut short.
     pub cut: Vec<u8>,
+    /// JSON: the quoted field names of the values the kernel could not
+    /// read (a string through a bad address), shown as `null`.
+    pub faults: Vec<Vec<u8>>,
 }
 
 /// Write the values of one event (`args`' contents in JSON).
@@ -149,6 +155,7 @@ pub(super) fn write(
     s.raw_keys.clear();
     s.raw.clear();
     s.cut.clear();
+    s.faults.clear();
     let mut top_label: &[u8] = b"";
     for (i, op) in ops.iter().enumerate() {
         match op {
@@ -186,6 +193,10 @@ pub(super) fn write(
                     }
                     (v, _) => v,
                 };
+                if v == Some(crate::ring::Value::Fault) {
+                    // By the event's field name: unique, also in a struct.
+                    s.faults.push(sh.name_json.clone());
+                }
                 s.name.clear();
                 let spelled = match (&sh.names, v) {
                     (Some(n), Some(v)) => named::spell(n, f, v, kallsyms, &mut s.name),
@@ -194,7 +205,8 @@ pub(super) fn write(
                 match (spelled, json) {
                     (None, true) => value::push_json(b, f, v, sh.display),
                     (None, false) => value::push_text(b, f, v, sh.display),
-                    (Some(_), false) => b.extend_from_slice(&s.name),
+                    // A print format may spell a task's name: escaped like one.
+                    (Some(_), false) => value::push_escaped(b, &s.name, 0),
                     (Some(Spelled::Bool), true) => b.extend_from_slice(&s.name),
                     (Some(Spelled::Text), true) => {
                         value::push_json_str(b, &s.name);

@@ -17,6 +17,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let (built, agg) = crate::cli::plan(args, false)?;
     let mut opts = InstallOptions {
         stack: args.stack,
+        pid: args.pid_filter(),
         ..InstallOptions::default()
     };
     let mut comments = Vec::new();
