@@ -742,7 +742,11 @@ impl Layouts<'_> {
             return false;
         }
         let e = l.values().next().unwrap().clone();
-        if e.bit.is_some() || e.decl.contains('[') || e.decl.ends_with('*') {
+        if e.decl.contains('[') {
+            // An array is several values.
+            return false;
+        }
+        if e.bit.is_some() || e.decl.ends_with('*') {
             return e.bit.is_none();
         }
         match self.get(&e.decl) {

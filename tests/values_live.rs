@@ -335,3 +335,40 @@ fn whole_struct_filtered_by_leaf_paths() {
         );
     }
 }
+
+/// A struct with more values than a probe takes (140 leaves): cut to
+/// the kernel's 128 values, which the kernel accepts; a warning names
+/// what was left out, text ends the struct with ` ...`, JSON says how
+/// many in "left_out"; every value kept is right.
+#[test]
+fn whole_struct_cut_at_the_kernels_limit() {
+    let Some(_lock) = live_lock("a whole struct cut at 128 values") else {
+        return;
+    };
+    let bin = build(&format!("ckpm{}", std::process::id() % 100_000));
+    let spec = format!("p {}:take_many m=*m", bin.display());
+    let def = common::cli::run(&["-S", &spec]);
+    let err = String::from_utf8_lossy(&def.stderr);
+    assert!(
+        err.contains("warning: `m` shows 128 values of `struct many`; left out: 12 of its values past what the kernel takes of one probe")
+            && err.contains("p[64].x, p[64].y, p[65].x"),
+        "{err}"
+    );
+    let run = || {
+        assert!(Command::new(&bin).status().unwrap().success());
+    };
+    let text = trace(&[&spec, "-c", "1"], 1, run);
+    let line = text.stdout.lines().next().unwrap_or("");
+    assert!(
+        line.contains(" m={p={{x=0 y=0},{x=1 y=-1},") && line.ends_with(",{x=63 y=-63}} ...}"),
+        "{line}"
+    );
+    let json = trace(&[&spec, "--json", "-c", "1"], 1, run);
+    let ev: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    let p = ev["args"]["m"]["p"].as_array().unwrap();
+    assert_eq!(p.len(), 64, "{ev}");
+    for (i, e) in p.iter().enumerate() {
+        assert_eq!(e, &serde_json::json!({"x": i, "y": -(i as i64)}), "{ev}");
+    }
+    assert_eq!(ev["left_out"], serde_json::json!({"m": 12}), "{ev}");
+}

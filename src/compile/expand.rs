@@ -443,6 +443,8 @@ pub(super) fn one_value(src: &dyn TypeSource, c: &Composite) -> Result<Option<(u
         off += m.bit_offset;
         match resolve(src, m.ty)?.1 {
             Type::Composite(inner) => c = inner,
+            // An array is several values (`struct { struct point p[70]; }`).
+            Type::Array { .. } => return Ok(None),
             _ => return Ok(Some((off, m.ty))),
         }
     }

@@ -136,6 +136,8 @@ pub(super) struct Scratch {
     /// JSON: the quoted field names of the values the kernel could not
     /// read (a string through a bad address), shown as `null`.
     pub faults: Vec<Vec<u8>>,
+    /// Text: ` ...` is due where the struct cut short closes.
+    cut_pending: bool,
 }
 
 /// Write the values of one event (`args`' contents in JSON).
@@ -156,6 +158,7 @@ pub(super) fn write(
     s.raw.clear();
     s.cut.clear();
     s.faults.clear();
+    s.cut_pending = false;
     let mut top_label: &[u8] = b"";
     for (i, op) in ops.iter().enumerate() {
         match op {
@@ -173,6 +176,11 @@ pub(super) fn write(
             }
             Op::Close => {
                 let l = s.levels.pop().unwrap_or_default();
+                // Values left out: said at the end of the whole struct.
+                if s.cut_pending && s.levels.len() == 1 {
+                    b.extend_from_slice(b" ...");
+                    s.cut_pending = false;
+                }
                 b.push(if json && l.array { b']' } else { b'}' });
                 s.raw_keys.pop();
                 if l.raw_open {
@@ -231,7 +239,7 @@ pub(super) fn write(
                         s.cut.push(b':');
                         value::push_u64(&mut s.cut, sh.cut as u64);
                     } else {
-                        b.extend_from_slice(b" ...");
+                        s.cut_pending = true;
                     }
                 }
             }

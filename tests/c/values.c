@@ -35,6 +35,11 @@ struct values {
 	long count;
 };
 
+/* More values than one probe takes (the kernel's 128): cut. */
+struct many {
+	struct point p[70];
+};
+
 static unsigned char payload[4] = { 0xde, 0xad, 0xbe, 0xef };
 
 __attribute__((noinline)) int twice(int v)
@@ -47,9 +52,20 @@ __attribute__((noinline)) int take(struct values *v, enum state s, bool flag)
 	return v->words[0] + (int)s + flag;
 }
 
+__attribute__((noinline)) int take_many(struct many *m)
+{
+	return m->p[69].x;
+}
+
 int main(int argc, char **argv)
 {
 	static struct values v;
+	static struct many m;
+	for (int i = 0; i < 70; i++) {
+		m.p[i].x = i;
+		m.p[i].y = -i;
+	}
+	take_many(&m);
 	(void)argv;
 	memcpy(v.mac, "\x02\x00\x5e\x10\x20\x30", 6);
 	v.words[0] = 1;

@@ -335,7 +335,8 @@ pub fn struct_members(v: &str) -> Result<BTreeMap<String, String>, String> {
     let inner = inner.trim_end().trim_end_matches("...").trim_end();
     let mut out = BTreeMap::new();
     for (k, v) in parse_args(inner)? {
-        if v.starts_with('{') && v.contains('=') {
+        // A nested struct; an array (of structs too: `{{x=1},{x=2}}`) stays whole.
+        if v.starts_with('{') && !v.starts_with("{{") && v.contains('=') {
             for (k2, v2) in struct_members(&v)? {
                 out.insert(format!("{k}.{k2}"), v2);
             }
@@ -1615,6 +1616,21 @@ pub fn values(_vm: &Vm, s: &Scenario) -> Result<(), String> {
             || format!("sock_common with X: {}", e.line),
         )?;
     }
+    // A whole struct sock, cut to what the kernel takes of one probe (the
+    // kernel accepted the definition): its sock_common right, ` ...` last.
+    let cut = of(&ev, "f7");
+    nonempty("tcp_sendmsg (*sk)", &cut)?;
+    for e in &cut {
+        let text = e.arg("s")?;
+        let m = struct_members(text)?;
+        ensure(
+            text.ends_with(" ...}")
+                && m.get("__sk_common.skc_family").map(String::as_str) == Some("AF_INET")
+                && m.get("__sk_common.skc_dport").map(String::as_str) == Some("46357")
+                && m.len() > 100,
+            || format!("a cut struct sock: {}", e.line),
+        )?;
+    }
     // JSON: the same names, the numbers beside them.
     run_events(s, "json")?;
     let objs: Vec<serde_json::Value> = s
@@ -1655,6 +1671,11 @@ pub fn values(_vm: &Vm, s: &Scenario) -> Result<(), String> {
                 || (c["skc_state"] == "TCP_CLOSE_WAIT" && r["skc_state"] == 8))
             && c["skc_dport"] == 46357
             && c["skc_bind_node"]["next"].is_string()
+    })?;
+    check("f7", "a cut struct sock", &|j| {
+        j["args"]["s"]["__sk_common"]["skc_family"] == "AF_INET"
+            && j["raw"]["s"]["__sk_common"]["skc_family"] == 2
+            && j["left_out"]["s"].as_u64().is_some_and(|n| n > 0)
     })?;
     check("f4", "perm_addr", &|j| {
         j["args"]["pa"]
