@@ -217,7 +217,7 @@ fn whole_struct_live() {
     for want in [
         " v={mac=\"\\x02\" words={1,16,4294967295,4} data=0x",
         " name=\"values\" raw={0,7,128} state=ST_RUNNING unknown=5 perm=P_READ|P_EXEC on=true off=false at={x=-3 y=9} path={{x=10 y=11},{x=12 y=13}} cb=0x",
-        " bits=5 neg=-2 count=1} s=ST_DONE",
+        " bits=5 neg=-2 count=1 counters={5,-6}} s=ST_DONE",
     ] {
         assert!(line.contains(want), "{want} in {line}");
     }
@@ -235,6 +235,7 @@ fn whole_struct_live() {
         serde_json::json!([1, 16, 4294967295u64, 4]),
         "{ev}"
     );
+    assert_eq!(v["counters"], serde_json::json!([5, -6]), "{ev}");
     assert_eq!(v["state"], "ST_RUNNING", "{ev}");
     assert_eq!(v["neg"], -2, "{ev}");
     assert_eq!(

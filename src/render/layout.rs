@@ -58,7 +58,9 @@ pub(super) fn plan(fields: Vec<(Field, Option<&FieldPlan>)>) -> Vec<Op> {
         let path = fp.map_or(&[][..], |fp| &fp.path[..]);
         let (groups, label) = match path.split_last() {
             Some((PathPart::Member(m), groups)) => (groups.to_vec(), m.clone()),
-            _ => (Vec::new(), field.name.clone()),
+            // An element of an array of one-value structs (`atomic_t a[2]`).
+            Some((PathPart::Index(i), groups)) => (groups.to_vec(), i.to_string()),
+            None => (Vec::new(), field.name.clone()),
         };
         let common = open.iter().zip(&groups).take_while(|(a, b)| a == b).count();
         for _ in common..open.len() {
@@ -66,8 +68,8 @@ pub(super) fn plan(fields: Vec<(Field, Option<&FieldPlan>)>) -> Vec<Op> {
         }
         open.truncate(common);
         for (j, g) in groups.iter().enumerate().skip(common) {
-            // A group whose parts are indexes is an array (of structs).
-            let array = matches!(groups.get(j + 1).or(None), Some(PathPart::Index(_)));
+            // A group whose parts are indexes is an array.
+            let array = matches!(path.get(j + 1), Some(PathPart::Index(_)));
             let (text, json, raw) = match g {
                 PathPart::Member(m) => {
                     let q = quoted(m);

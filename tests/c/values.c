@@ -33,6 +33,9 @@ struct values {
 	unsigned int bits : 3;
 	signed int neg : 5;
 	long count;
+	struct counter {
+		int c;
+	} counters[2];
 };
 
 /* More values than one probe takes (the kernel's 128): cut. */
@@ -92,6 +95,8 @@ int main(int argc, char **argv)
 	v.bits = 5;
 	v.neg = -2;
 	v.count = argc;
+	v.counters[0].c = 5;
+	v.counters[1].c = -6;
 	printf("%d %d\n", take(&v, ST_DONE, true), v.cb(1));
 	if (argc > 1) {
 		/* A call into the C library, its caller in this program; then
