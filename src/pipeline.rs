@@ -65,10 +65,8 @@ pub struct Options {
     /// reading /proc/kallsyms alone costs the kernel ~70 ms, ten times a
     /// whole `-S` run.
     pub check_running_kernel: bool,
-    /// Only this process: `common_pid==PID` joins every filter (so that
-    /// `-S` shows it too).
-    pub pid: Option<u32>,
-    /// The PID in the group name, `coolkprobe_<PID>`.
+    /// The PID in the group name, `coolkprobe_<PID>` (a live run names
+    /// its own group, see tracefs::run_group).
     pub group_pid: u32,
     /// `--raw`: numbers only, no names for them.
     pub raw: bool,
@@ -386,10 +384,7 @@ fn compile_target(
         syscall_params: local.then_some(syscalls),
         event_fields: local.then_some(events),
         raw: opts.raw,
-        known: crate::compile::known::Known::new(
-            arch,
-            (local && !opts.raw).then(running_gfp).flatten(),
-        ),
+        known: crate::compile::known::Known::new(arch, local.then(running_gfp).flatten()),
         return_args,
         ..Context::new(arch, kernel_types)
     };
@@ -404,14 +399,6 @@ fn compile_target(
     );
     for &i in &failed {
         out[i] = None;
-    }
-    if let Some(pid) = opts.pid {
-        for p in out.iter_mut().flatten() {
-            p.filter = Some(match p.filter.take() {
-                Some(f) => format!("({f}) && common_pid=={pid}"),
-                None => format!("common_pid=={pid}"),
-            });
-        }
     }
     let (entry, ret) = uses_kernel_args(out.iter().flatten());
     Compiled {
@@ -735,7 +722,19 @@ fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::filter::F
     use crate::tracefs::format::FieldKind;
     use compile::filter::{FieldType, FilterField};
     let format = tracepoint_format(system, event)?;
+    // Names its print format gives a field's numbers (`newstate`'s
+    // `TCP_ESTABLISHED`): a filter may compare with them.
+    let prints = format
+        .print_fmt
+        .as_deref()
+        .map(crate::tracefs::printfmt::parse)
+        .unwrap_or_default();
     let fields = format.own_fields().map(|f| FilterField {
+        path: None,
+        names: prints
+            .iter()
+            .find(|p| p.field == f.name && !p.names().is_empty())
+            .map(|p| compile::plan::Names::Print(std::sync::Arc::new(p.clone()))),
         name: f.name.clone(),
         display: compile::plan::Display::Default,
         size: None,

@@ -319,6 +319,7 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "30-return-args" => vmcheck::return_args(vm, s),
         "31-atomic-script" => vmcheck::atomic_script(vm, s),
         "18-fleet" => vmcheck::fleet(vm, s),
+        "20-missed-hits" => vmcheck::missed_hits(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"
         )),

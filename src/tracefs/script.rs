@@ -16,8 +16,42 @@
 use std::fmt::Write as _;
 
 use super::commands::{self, sh_quote, InstallOptions, Write};
+use super::PidFilter;
 use crate::arch::Arch;
 use crate::compile::plan::Plan;
+
+/// A line per whole struct of the probe (README, "Whole structs"): its
+/// fields, and how many of its values the kernel's limits left out.
+fn whole_structs(p: &crate::compile::plan::CompiledProbe) -> Vec<String> {
+    use crate::compile::plan::PathPart;
+    let mut out: Vec<(String, Vec<&str>, usize)> = Vec::new();
+    for f in &p.fields {
+        let Some(PathPart::Member(top)) = f.path.first() else {
+            continue;
+        };
+        match out.last_mut() {
+            Some((t, names, cut)) if t == top => {
+                names.push(&f.name);
+                *cut += f.cut;
+            }
+            _ => out.push((top.clone(), vec![&f.name], f.cut)),
+        }
+    }
+    out.into_iter()
+        .map(|(top, names, cut)| {
+            let (first, last) = (names[0], names[names.len() - 1]);
+            let left = if cut > 0 {
+                format!("; {cut} more left out (the kernel's limits)")
+            } else {
+                String::new()
+            };
+            format!(
+                "{top}: a whole struct, member by member: {} fields {first} .. {last}{left}",
+                names.len()
+            )
+        })
+        .collect()
+}
 
 /// The script; each of `comments` becomes a `# ` line of the header.
 pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> String {
@@ -29,12 +63,13 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
         plan.probes.len(),
         plan.group
     );
-    probe_lines(&mut s, plan, comments);
+    probe_lines(&mut s, plan, comments, opts);
     s.push_str("set -e\n");
     s.push_str(MOUNT);
-    install_atomically(&mut s, &commands::install(plan, opts));
-    reading(&mut s, plan, opts);
-    removal(&mut s, plan, opts, "");
+    let inst = instance(&mut s, plan, opts);
+    install_atomically(&mut s, &commands::install(plan, opts), inst);
+    reading(&mut s, plan, opts, inst);
+    removal(&mut s, plan, opts, "", inst);
     s
 }
 
@@ -69,7 +104,7 @@ pub fn fleet_script(
         first.group,
         kernels.len()
     );
-    probe_lines(&mut s, first, comments);
+    probe_lines(&mut s, first, comments, opts);
     s.push_str("# kernels, each with the definitions compiled for its own types:\n");
     for (i, (k, _)) in kernels.iter().enumerate() {
         let id = match &k.build_id {
@@ -82,25 +117,26 @@ pub fn fleet_script(
     s.push_str(BUILD_ID_FN);
     identify(&mut s, kernels);
     s.push_str(MOUNT);
+    let inst = instance(&mut s, first, opts);
     s.push_str("case $K in\n");
     for (i, (_, plan)) in kernels.iter().enumerate() {
         let _ = writeln!(s, "{})", i + 1);
-        install_atomically(&mut s, &commands::install(plan, opts));
+        install_atomically(&mut s, &commands::install(plan, opts), inst);
         s.push_str(";;\n");
     }
     s.push_str("esac\n");
-    reading(&mut s, first, opts);
+    reading(&mut s, first, opts, inst);
     let removals: Vec<Vec<String>> = kernels
         .iter()
         .map(|(_, p)| {
             commands::uninstall(p, opts)
                 .iter()
-                .map(|w| w.to_shell("$T"))
+                .map(|w| w.to_shell("$T", inst.unwrap_or("$T")))
                 .collect()
         })
         .collect();
     if removals.iter().all(|r| *r == removals[0]) {
-        removal(&mut s, first, opts, "");
+        removal(&mut s, first, opts, "", inst);
     } else {
         for (i, (k, plan)) in kernels.iter().enumerate() {
             removal(
@@ -108,6 +144,7 @@ pub fn fleet_script(
                 plan,
                 opts,
                 &format!(" on k{} ({})", i + 1, line(&k.name)),
+                inst,
             );
         }
     }
@@ -119,13 +156,52 @@ fn line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
-fn probe_lines(s: &mut String, plan: &Plan, comments: &[String]) {
+fn probe_lines(s: &mut String, plan: &Plan, comments: &[String], opts: InstallOptions) {
     for p in &plan.probes {
         let _ = writeln!(s, "#   {}: {}", p.event_name(), line(&p.spec));
+        for w in whole_structs(p) {
+            let _ = writeln!(s, "#     {w}");
+        }
     }
     for c in comments {
         let _ = writeln!(s, "# {}", line(c));
     }
+    match opts.pid {
+        Some(PidFilter { pid, follow: true }) => {
+            let _ = writeln!(
+                s,
+                "# -p {pid}: process {pid}, its threads and the tasks it starts, in instance {}",
+                plan.group
+            );
+        }
+        Some(PidFilter { pid, follow: false }) => {
+            let _ = writeln!(
+                s,
+                "# --tid {pid}: thread {pid} only, in instance {}",
+                plan.group
+            );
+        }
+        None => {}
+    }
+}
+
+/// With a pid filter, an instance of the script's own (`$I`):
+/// set_event_pid and options are per instance, so the machine's stay as
+/// they are.
+fn instance(s: &mut String, plan: &Plan, opts: InstallOptions) -> Option<&'static str> {
+    let p = opts.pid?;
+    // An empty write to set_event_pid clears it (everything is
+    // recorded): the process must exist for its threads to be listed.
+    if p.follow {
+        let _ = writeln!(
+            s,
+            "[ -d /proc/{0}/task ] || {{ echo 'no process {0}' >&2; exit 1; }}",
+            p.pid
+        );
+    }
+    let _ = writeln!(s, "I=$T/instances/{}", plan.group);
+    let _ = writeln!(s, "mkdir $I");
+    Some("$I")
 }
 
 /// Finds tracefs, mounting it where it is not.
@@ -261,10 +337,11 @@ fn identify(s: &mut String, kernels: &[(ScriptKernel, &Plan)]) {
 }
 
 /// How to read what the probes give.
-fn reading(s: &mut String, plan: &Plan, opts: InstallOptions) {
+fn reading(s: &mut String, plan: &Plan, opts: InstallOptions, inst: Option<&str>) {
+    let inst = inst.unwrap_or("$T");
     if plan.probes.iter().any(|p| commands::streamed(p, opts)) {
         let _ = writeln!(s, "# read the events:");
-        let _ = writeln!(s, "#   cat $T/trace_pipe");
+        let _ = writeln!(s, "#   cat {inst}/trace_pipe");
     }
     let counted: Vec<_> = plan
         .probes
@@ -275,7 +352,7 @@ fn reading(s: &mut String, plan: &Plan, opts: InstallOptions) {
         let _ = writeln!(s, "# read the aggregations (the kernel keeps counting):");
         for p in &counted {
             let (sys, ev) = p.event_path(&plan.group);
-            let _ = writeln!(s, "#   cat $T/events/{sys}/{ev}/hist");
+            let _ = writeln!(s, "#   cat {inst}/events/{sys}/{ev}/hist");
         }
         s.push_str(
             "# one line per key: `{ __comm: dd, n: ~ 2^7 } hitcount: 3` is 3 events of\n\
@@ -286,10 +363,13 @@ fn reading(s: &mut String, plan: &Plan, opts: InstallOptions) {
 }
 
 /// The writes that remove `plan`, as comments; `on` says for which kernel.
-fn removal(s: &mut String, plan: &Plan, opts: InstallOptions, on: &str) {
+fn removal(s: &mut String, plan: &Plan, opts: InstallOptions, on: &str, inst: Option<&str>) {
     let _ = writeln!(s, "# remove the probes{on}:");
     for w in commands::uninstall(plan, opts) {
-        let _ = writeln!(s, "#   {}", w.to_shell("$T"));
+        let _ = writeln!(s, "#   {}", w.to_shell("$T", inst.unwrap_or("$T")));
+    }
+    if inst.is_some() {
+        let _ = writeln!(s, "#   rmdir $I");
     }
 }
 
@@ -297,7 +377,8 @@ fn removal(s: &mut String, plan: &Plan, opts: InstallOptions, on: &str) {
 /// with the trap that takes them back when one fails. The write that
 /// failed is taken back too: a filter the kernel refuses replaces the
 /// event's filter with its error text (a disabled filter).
-fn install_atomically(s: &mut String, writes: &[Write]) {
+fn install_atomically(s: &mut String, writes: &[Write], inst: Option<&str>) {
+    let to_shell = |w: &Write| w.to_shell("$T", inst.unwrap_or("$T"));
     s.push_str(
         "# all or nothing: on a failure, what this script wrote is taken back\n\
          ckp_n=0\n\
@@ -316,9 +397,13 @@ fn install_atomically(s: &mut String, writes: &[Write]) {
                 s,
                 "\t[ \"$ckp_n\" -lt {} ] || {{ {}; }} 2>/dev/null",
                 i + 1,
-                u.to_shell("$T")
+                to_shell(&u)
             );
         }
+    }
+    if let Some(i) = inst {
+        // The script's own instance: what was set in it goes with it.
+        let _ = writeln!(s, "\trmdir {i} 2>/dev/null");
     }
     let _ = writeln!(
         s,
@@ -334,7 +419,58 @@ fn install_atomically(s: &mut String, writes: &[Write]) {
     );
     for (i, w) in writes.iter().enumerate() {
         let _ = writeln!(s, "ckp_n={}", i + 1);
-        let _ = writeln!(s, "{}", w.to_shell("$T"));
+        let _ = writeln!(s, "{}", to_shell(w));
     }
     s.push_str("trap - EXIT INT TERM HUP\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::plan::{CompiledProbe, Target};
+
+    fn plan() -> Plan {
+        Plan {
+            group: "coolkprobe_9".into(),
+            probes: vec![CompiledProbe {
+                index: 0,
+                spec: "t syscalls:sys_enter_getppid f:common_pid==3".into(),
+                target: Target::Tracepoint {
+                    system: "syscalls".into(),
+                    event: "sys_enter_getppid".into(),
+                },
+                fetchargs: vec![],
+                filter: Some("common_pid==3".into()),
+                fields: vec![],
+                aggs: vec![],
+            }],
+        }
+    }
+
+    /// `-S -p`: an instance of the script's own; nothing global but the
+    /// definitions; a failure takes the instance back too.
+    #[test]
+    fn pid_script_uses_an_instance() {
+        let s = show_script(
+            &plan(),
+            InstallOptions {
+                pid: Some(PidFilter {
+                    pid: 42,
+                    follow: true,
+                }),
+                ..InstallOptions::default()
+            },
+            &[],
+        );
+        assert!(s.contains("I=$T/instances/coolkprobe_9\nmkdir $I\n"), "{s}");
+        assert!(s.contains("echo '1' > $I/options/event-fork\n"), "{s}");
+        assert!(
+            s.contains("echo $(ls /proc/42/task) > $I/set_event_pid\n"),
+            "{s}"
+        );
+        assert!(s.contains("echo '1' > $I/events/syscalls/sys_enter_getppid/enable"));
+        assert!(s.contains("\trmdir $I 2>/dev/null\n"), "{s}");
+        assert!(s.contains("#   cat $I/trace_pipe\n") && s.ends_with("#   rmdir $I\n"));
+        assert!(!s.contains("$T/set_event_pid") && !s.contains("$T/options"));
+    }
 }

@@ -49,6 +49,7 @@ fn emit(args: &Args, script: &str) -> Result<(), Failure> {
 fn install_options(args: &Args, agg: Option<&AggRun>) -> (InstallOptions, Vec<String>) {
     let mut opts = InstallOptions {
         stack: args.stack,
+        pid: args.pid_filter(),
         ..InstallOptions::default()
     };
     let mut comments = Vec::new();
