@@ -447,6 +447,58 @@ mod tests {
         }
     }
 
+    /// A fleet script with `-p`: the instance is made once the kernel is
+    /// identified (a refusal leaves nothing), each kernel's install and
+    /// its trap use it, the removal takes it away.
+    #[test]
+    fn fleet_pid_script_makes_its_instance_after_identifying() {
+        let p = plan();
+        let k = |n: &str, a: Arch| ScriptKernel {
+            name: n.into(),
+            release: Some(n.into()),
+            arch: a,
+            build_id: None,
+        };
+        let s = fleet_script(
+            &[
+                (k("6.1.0-1", Arch::X86_64), &p),
+                (k("6.12.0-1", Arch::Aarch64), &p),
+            ],
+            InstallOptions {
+                pid: Some(PidFilter {
+                    pid: 42,
+                    follow: false,
+                }),
+                ..InstallOptions::default()
+            },
+            &[],
+        );
+        let at = |what: &str| {
+            s.find(what)
+                .unwrap_or_else(|| panic!("no {what:?} in:\n{s}"))
+        };
+        assert!(
+            at("nothing installed\"") < at("\nT=/sys/kernel/tracing\n"),
+            "{s}"
+        );
+        assert!(at("\nT=/sys/kernel/tracing\n") < at("I=$T/instances/coolkprobe_9\nmkdir $I\n"));
+        assert!(at("mkdir $I\n") < at("case $K in\n"), "{s}");
+        assert_eq!(s.matches("\trmdir $I 2>/dev/null\n").count(), 2, "{s}");
+        assert_eq!(
+            s.matches("echo '42' > $I/set_event_pid\n").count(),
+            2,
+            "{s}"
+        );
+        assert!(
+            s.contains("#   cat $I/trace_pipe\n") && s.ends_with("#   rmdir $I\n"),
+            "{s}"
+        );
+        assert!(
+            !s.contains("$T/set_event_pid") && !s.contains("$T/options"),
+            "{s}"
+        );
+    }
+
     /// `-S -p`: an instance of the script's own; nothing global but the
     /// definitions; a failure takes the instance back too.
     #[test]

@@ -39,8 +39,13 @@ pub struct Unpacked {
 /// The type file inside `bytes` (the contents of `path`) when they are
 /// xz-compressed or a tar; None when they are neither.
 pub fn unpack(path: &Path, bytes: &[u8]) -> Result<Option<Unpacked>> {
+    unpack_cached(path, bytes, super::dwarf::cache::default_dir().as_deref())
+}
+
+/// [`unpack`], decompressed streams kept in `cache` (none: kept nowhere).
+pub fn unpack_cached(path: &Path, bytes: &[u8], cache: Option<&Path>) -> Result<Option<Unpacked>> {
     if is_xz(bytes) {
-        let inner = decompressed(path, bytes, super::dwarf::cache::default_dir().as_deref())?;
+        let inner = decompressed(path, bytes, cache)?;
         if is_tar(inner.bytes()) {
             return tar_member(path, inner.bytes()).map(Some);
         }

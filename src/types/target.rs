@@ -208,6 +208,18 @@ fn is_base_btf(head: &[u8], f: &mut std::fs::File) -> bool {
 /// file its header, build-id note and `linux_banner`; for any file its
 /// name and a `.notes` copy beside it.
 pub fn identify(path: &Path) -> Result<Kernel> {
+    if path == Path::new(super::load::SYSFS_VMLINUX_BTF) {
+        let mut running = Kernel::running();
+        running.path = Some(path.to_path_buf());
+        return Ok(running);
+    }
+    let backing = map_or_read(path)?;
+    identify_bytes(path, backing.bytes())
+}
+
+/// [`identify`] of a file's contents (`path` names it, and the `.notes`
+/// beside it).
+pub fn identify_bytes(path: &Path, bytes: &[u8]) -> Result<Kernel> {
     let mut k = Kernel {
         path: Some(path.to_path_buf()),
         release: None,
@@ -216,13 +228,6 @@ pub fn identify(path: &Path) -> Result<Kernel> {
         arch_from: "",
         build_id: None,
     };
-    if path == Path::new(super::load::SYSFS_VMLINUX_BTF) {
-        let mut running = Kernel::running();
-        running.path = k.path;
-        return Ok(running);
-    }
-    let backing = map_or_read(path)?;
-    let bytes = backing.bytes();
     if bytes.starts_with(b"\x7fELF") {
         let elf = object::File::parse(bytes).map_err(|e| TypeError::BadElf {
             path: path.display().to_string(),
