@@ -436,6 +436,20 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
         while pages < cfg.batch_pages {
             if aborted() {
                 me.drop_unsent(held.as_ref().map(|(b, _)| b));
+                // And the pages of this batch read so far.
+                let mut lead = None;
+                let _ = index_pages_lead(
+                    &cfg.layout,
+                    cfg.stack_id,
+                    buf.get(..pages * sub).unwrap_or_default(),
+                    &mut items,
+                    &mut lead,
+                );
+                let n = items
+                    .iter()
+                    .filter(|it| matches!(it, Item::Event { .. }))
+                    .count();
+                me.unsent.fetch_add(n as u64, Ordering::AcqRel);
                 return Ok(());
             }
             let at = pages * sub;
