@@ -99,6 +99,9 @@ pub struct LiveOptions {
     pub tracefs: Option<PathBuf>,
     /// Set when some probe aggregates.
     pub agg: Option<AggRun>,
+    /// `--raw`: uprobe places as addresses (values are named, or not, by
+    /// the plan).
+    pub raw: bool,
 }
 
 /// `10` (seconds), `1.5s`, `500ms`, `2m`, `1h`.
@@ -477,6 +480,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     if let Some(k) = kallsyms {
         r.kallsyms = k;
     }
+    r.raw = opts.raw;
     let mut names = Vec::new();
     for (s, e) in &sess_opts.extra_events {
         names.push(read_format(&fs, &format!("{inst}/events/{s}/{e}/format"))?);

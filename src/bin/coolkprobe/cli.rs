@@ -330,6 +330,7 @@ impl Args {
             echo: true,
             tracefs: None,
             agg: None,
+            raw: self.raw,
         }
     }
 
