@@ -763,7 +763,7 @@ fn stack_traces_with_every_event() {
                     "stack resolves to kernel symbols: {l}"
                 );
             }
-            assert_eq!(n, 200);
+            assert_eq!(n, 200, "{err}");
         } else {
             // Each event line of the generator is followed by ` => sym` lines.
             let lines: Vec<&str> = text.lines().collect();
@@ -781,7 +781,7 @@ fn stack_traces_with_every_event() {
                     );
                 }
             }
-            assert_eq!(n, 200);
+            assert_eq!(n, 200, "{err}");
         }
         assert_clean(&group);
     }

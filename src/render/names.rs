@@ -22,6 +22,14 @@ impl Kallsyms {
         }
     }
 
+    /// The table, read now rather than at the first lookup.
+    pub fn loaded(mut self) -> Kallsyms {
+        if !self.loaded {
+            self.load();
+        }
+        self
+    }
+
     fn load(&mut self) {
         self.loaded = true;
         let path = self.path.clone().unwrap_or_else(|| "/proc/kallsyms".into());
