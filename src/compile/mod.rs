@@ -20,7 +20,7 @@ mod uprobe;
 mod walk;
 
 use crate::arch::Arch;
-use crate::diag::{Diagnostic, ProbeDiagnostics};
+use crate::diag::{Code, Diagnostic, ProbeDiagnostics};
 use crate::fetch::Fetch;
 use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
 use crate::types::{CompositeKind, TypeError, TypeSource};
@@ -89,7 +89,17 @@ pub enum ErrorKind {
 
 /// The diagnostic for `kind` at `span`.
 pub(crate) fn error(span: Span, kind: ErrorKind) -> Diagnostic {
-    Diagnostic::error(span, kind.to_string())
+    let code = match kind {
+        ErrorKind::UnknownComposite { .. } => Some(Code::UnknownType),
+        ErrorKind::UnknownMember { .. } => Some(Code::UnknownMember),
+        ErrorKind::ArgBeyondRegisters { .. } => Some(Code::Arch),
+        _ => None,
+    };
+    let d = Diagnostic::error(span, kind.to_string());
+    match code {
+        Some(c) => d.with_code(c),
+        None => d,
+    }
 }
 
 /// A type-source failure mid-walk; the expression's span is added where
@@ -266,21 +276,32 @@ pub fn compile(
     group: String,
     diags: &mut ProbeDiagnostics,
 ) -> Option<Plan> {
-    let mut out = Vec::with_capacity(probes.len());
+    let out = compile_each(probes, cx, diags);
+    let probes: Option<Vec<CompiledProbe>> = out.into_iter().collect();
+    probes.map(|probes| Plan { group, probes })
+}
+
+/// Compile every probe on its own: each one's result (None when it has an
+/// error), every diagnostic to `diags` with its probe's index.
+pub fn compile_each(
+    probes: &[Probe],
+    cx: &Context<'_>,
+    diags: &mut ProbeDiagnostics,
+) -> Vec<Option<CompiledProbe>> {
     let mut sigs = Signatures::new();
-    let mut failed = false;
+    let mut out = Vec::with_capacity(probes.len());
     for (i, p) in probes.iter().enumerate() {
         let mut notes = Vec::new();
         match compile_probe_noted(i, p, cx, &mut notes, &mut sigs) {
-            Ok(c) => out.push(c),
+            Ok(c) => out.push(Some(c)),
             Err(errors) => {
-                failed = true;
+                out.push(None);
                 notes.extend(errors);
             }
         }
         diags.extend(notes.into_iter().map(|d| (i, d)));
     }
-    (!failed).then_some(Plan { group, probes: out })
+    out
 }
 
 /// Compile one probe; `index` makes its event name `f<index>`. Its first

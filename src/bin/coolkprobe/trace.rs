@@ -7,6 +7,7 @@ use crate::cli::Args;
 use crate::exit::Failure;
 
 pub fn run(args: &Args) -> Result<(), Failure> {
+    crate::cli::one_kernel(args, "a live run")?;
     let (built, agg) = crate::cli::plan(args, true)?;
     if let Some(a) = &agg {
         eprintln!("coolkprobe: {}", coolkprobe::pipeline::aggregation_why(a));
