@@ -9,8 +9,8 @@
 //! (`${XDG_CACHE_HOME:-~/.cache}/coolkprobe/xz-KEY`, KEY from the
 //! archive's path, size, mtime and inode) and later runs map it.
 
-use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::Read as _;
+use std::path::Path;
 
 use super::btf::{has_btf_magic, map_or_read, Backing};
 use super::{Result, TypeError};
@@ -83,30 +83,9 @@ pub fn decompressed(path: &Path, bytes: &[u8], cache: Option<&Path>) -> Result<B
     if let Some(file) = &cached {
         // A cache that cannot be written costs the next run the
         // decompression again, nothing more.
-        let _ = store(file, &out);
+        let _ = super::dwarf::cache::write_aside(file, &out);
     }
     Ok(Backing::Owned(out))
-}
-
-/// Written aside, then renamed: a reader never maps half a file.
-fn store(file: &Path, data: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // Unique to this process and call: a fleet's kernels are read by
-    // several threads, and the same archive may be named twice.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp: PathBuf = file.with_extension(format!("tmp{}.{call}", std::process::id()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        std::fs::rename(&tmp, file)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
 }
 
 /// What names one version of an archive: its real path, size, mtime and

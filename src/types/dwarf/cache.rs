@@ -39,16 +39,65 @@ pub fn load(dir: &Path, key: &[u8], info_len: u64) -> Option<Index> {
 /// Save an index (written aside, then renamed: readers never see half a
 /// file, and concurrent runs do not corrupt each other).
 pub fn store(dir: &Path, key: &[u8], idx: &Index) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let path = file_for(dir, key);
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    write_aside(&file_for(dir, key), idx.bytes())
+}
+
+/// Write `data` to `file` (and its directory): written aside under a name
+/// unique to this process and call, then renamed, so that a reader never
+/// maps half a file and writers (processes, or a fleet's threads storing
+/// the same kernel twice) never write into one file together.
+pub fn write_aside(file: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let tmp = file.with_extension(format!("tmp{}.{call}", std::process::id()));
     let res = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(idx.bytes())?;
-        std::fs::rename(&tmp, &path)
+        f.write_all(data)?;
+        std::fs::rename(&tmp, file)
     })();
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Threads of one process storing the same file at once (a fleet
+    /// naming one archive twice): every write succeeds, and the file is
+    /// always one writer's whole data, never a mix or a cut.
+    #[test]
+    fn concurrent_writers_of_one_file() {
+        let dir = std::env::temp_dir().join(format!("ckp-aside-{}", std::process::id()));
+        let file = dir.join("xz-0000000000000001");
+        let datas: Vec<Vec<u8>> = (0..8u8)
+            .map(|i| vec![i; 64 * 1024 * (1 + i as usize)])
+            .collect();
+        for _ in 0..20 {
+            std::thread::scope(|s| {
+                let hs: Vec<_> = datas
+                    .iter()
+                    .map(|d| s.spawn(|| write_aside(&file, d)))
+                    .collect();
+                for h in hs {
+                    h.join().unwrap().unwrap();
+                }
+            });
+            let got = std::fs::read(&file).unwrap();
+            assert!(
+                datas.contains(&got),
+                "a mixed or cut file of {} bytes",
+                got.len()
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "temporary files left: {left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
