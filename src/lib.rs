@@ -18,7 +18,8 @@
 //! checks against them, syscall formats, features), `pipeline` (the
 //! stages before tracefs, in order, for one run) and `live` (a live run:
 //! session, readers, merge, render; `agg`, aggregations in the kernel's
-//! hist triggers or in user space).
+//! hist triggers or in user space; `latency`, entry-to-return latencies
+//! paired in user space where the kernel's synthetic events are missing).
 
 pub mod agg;
 pub mod arch;
@@ -26,6 +27,7 @@ pub mod compile;
 pub mod diag;
 pub mod fetch;
 pub mod kernel;
+pub mod latency;
 pub mod live;
 pub mod pipeline;
 pub mod render;

@@ -50,6 +50,14 @@ pub struct AggRun {
     pub why: String,
 }
 
+/// Latencies: where they are paired, and why.
+#[derive(Clone, Debug)]
+pub struct LatencyRun {
+    pub path: crate::latency::Path,
+    pub features: crate::tracefs::hist::Features,
+    pub why: String,
+}
+
 /// What a live run is asked to do besides the plan (the options of the
 /// README's "Live tracing").
 #[derive(Clone, Debug, Default)]
@@ -68,6 +76,8 @@ pub struct LiveOptions {
     pub tracefs: Option<PathBuf>,
     /// Set when some probe aggregates.
     pub agg: Option<AggRun>,
+    /// Set when some probe ends a latency.
+    pub latency: Option<LatencyRun>,
 }
 
 /// `10` (seconds), `1.5s`, `500ms`, `2m`, `1h`.
@@ -111,6 +121,8 @@ pub struct Summary {
     pub kernel_lost: Vec<(u32, u64)>,
     /// Whether any event went through the ring buffer.
     pub streamed: bool,
+    /// Latencies paired in user space: what could not be paired.
+    pub latency: Vec<String>,
 }
 
 impl Summary {
@@ -199,10 +211,16 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         .filter(|a| a.path == crate::agg::Path::Kernel)
         .map(|a| a.features);
     let agg_size = opts.agg.as_ref().and_then(|a| a.size);
+    let latency = opts
+        .latency
+        .as_ref()
+        .filter(|l| l.path == crate::latency::Path::Kernel)
+        .map(|l| l.features);
     let install = crate::tracefs::commands::InstallOptions {
         stack: opts.stack,
         hist,
         agg_size,
+        latency,
     };
     let sess_opts = SessionOptions {
         stack: opts.stack,
@@ -212,18 +230,29 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         echo: opts.echo,
         hist,
         agg_size,
+        latency,
     };
     let mut out_tables = out.try_clone().map_err(LiveError::Output)?;
     let mut session = Session::start(fs.clone(), plan, &sess_opts)?;
     let inst = session.instance().to_string();
 
+    // Each probe's own event, and the event its output is read from: for
+    // the end of a latency, its completed calls (the kernel's synthetic
+    // event, or the records the user-space pairing makes).
+    let mut own = Vec::new();
     let mut formats = Vec::new();
     for p in &plan.probes {
         let (sys, ev) = p.event_path(&plan.group);
-        formats.push(read_format(
-            &fs,
-            &format!("{inst}/events/{sys}/{ev}/format"),
-        )?);
+        let f = read_format(&fs, &format!("{inst}/events/{sys}/{ev}/format"))?;
+        formats.push(match (p.latency_end(), latency) {
+            (Some(_), Some(_)) => {
+                let (sys, ev) = crate::tracefs::commands::shown_event(p, &plan.group, install);
+                read_format(&fs, &format!("{inst}/events/{sys}/{ev}/format"))?
+            }
+            (Some(l), None) => crate::latency::completed_format(l, f.id),
+            (None, _) => f.clone(),
+        });
+        own.push(f);
     }
     let size = crate::agg::table_size(agg_size).map_err(LiveError::Agg)?;
     let mut aggs = Vec::new();
@@ -257,7 +286,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
                 break Ended::Duration;
             }
             if let Some(n) = next.filter(|n| Instant::now() >= *n) {
-                let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
+                let tables = kernel_tables(&fs, &inst, plan, install, &aggs)?;
                 write_tables(
                     &mut out_tables,
                     &aggs,
@@ -270,7 +299,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
+        let tables = kernel_tables(&fs, &inst, plan, install, &aggs)?;
         write_tables(
             &mut out_tables,
             &aggs,
@@ -286,6 +315,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             counts: Counts::default(),
             kernel_lost: Vec::new(),
             streamed: false,
+            latency: Vec::new(),
         });
     }
     let stack = if opts.stack || any_stacks {
@@ -313,7 +343,21 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     r.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
     r.limit = opts.count;
     let stack_id = r.stack_id();
-    let mut r = crate::agg::user::Tap::new(r, aggregator, &user_formats, stack_format.as_ref());
+    let r = crate::agg::user::Tap::new(r, aggregator, &user_formats, stack_format.as_ref());
+    let mut r = if latency.is_none() {
+        crate::latency::Pairer::new(r, plan, &own, &user_formats).map_err(LiveError::Agg)?
+    } else {
+        crate::latency::Pairer::new(
+            r,
+            &Plan {
+                group: String::new(),
+                probes: Vec::new(),
+            },
+            &[],
+            &[],
+        )
+        .map_err(LiveError::Agg)?
+    };
     let user_aggs = agg_path == Some(crate::agg::Path::User);
     let mut next_interval = opts
         .agg
@@ -374,7 +418,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             let (flow, hold) = merger.emit(&mut r);
             if flow == Flow::Stop {
                 emitting = false;
-                ended.get_or_insert(if r.inner.write_error.is_some() {
+                ended.get_or_insert(if r.inner.inner.write_error.is_some() {
                     Ended::ClosedOutput
                 } else {
                     Ended::Count
@@ -383,7 +427,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             if let Some(h) = hold {
                 wait = wait.min(h.max(Duration::from_millis(1)));
             }
-            if r.inner.flush() == Flow::Stop {
+            if r.inner.inner.flush() == Flow::Stop {
                 emitting = false;
                 ended.get_or_insert(Ended::ClosedOutput);
             }
@@ -398,14 +442,14 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         if let Some(n) = next_interval.filter(|n| Instant::now() >= *n) {
             let elapsed = Some(started.elapsed());
             let (tables, path) = if user_aggs {
-                (r.agg.tables(), crate::agg::Path::User)
+                (r.inner.agg.tables(), crate::agg::Path::User)
             } else {
                 (
-                    kernel_tables(&fs, &inst, plan, &aggs)?,
+                    kernel_tables(&fs, &inst, plan, install, &aggs)?,
                     crate::agg::Path::Kernel,
                 )
             };
-            r.inner.flush();
+            r.inner.inner.flush();
             write_tables(&mut out_tables, &aggs, &tables, path, opts.json, elapsed)?;
             next_interval = opts.agg.as_ref().and_then(|a| a.interval).map(|i| n + i);
         }
@@ -425,22 +469,23 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         }
     }
     if emitting {
-        r.inner.flush();
+        r.inner.inner.flush();
     }
     drop(readers);
     if !aggs.is_empty() {
         let (tables, path) = if user_aggs {
-            (r.agg.tables(), crate::agg::Path::User)
+            (r.inner.agg.tables(), crate::agg::Path::User)
         } else {
             (
-                kernel_tables(&fs, &inst, plan, &aggs)?,
+                kernel_tables(&fs, &inst, plan, install, &aggs)?,
                 crate::agg::Path::Kernel,
             )
         };
         write_tables(&mut out_tables, &aggs, &tables, path, opts.json, None)?;
         report_drops(&aggs, &tables);
     }
-    let mut r = r.inner;
+    let latency_report = r.report();
+    let mut r = r.inner.inner;
     let kernel_lost = cpus
         .iter()
         .map(|&c| (c, stats_lost(&fs, &inst, c)))
@@ -451,6 +496,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         counts: r.counts.clone(),
         kernel_lost,
         streamed: plan.probes.iter().any(|p| p.aggs.is_empty()),
+        latency: latency_report,
     };
     session.teardown()?;
     if let Some(e) = write_error {
@@ -498,8 +544,12 @@ fn kernel_tables(
     fs: &Tracefs,
     inst: &str,
     plan: &Plan,
+    install: crate::tracefs::commands::InstallOptions,
     aggs: &[crate::agg::Agg],
 ) -> Result<Vec<crate::agg::Table>, LiveError> {
+    let shown = |p: &crate::compile::plan::CompiledProbe| {
+        crate::tracefs::commands::shown_event(p, &plan.group, install)
+    };
     use crate::agg::histfile;
     let mut sections: std::collections::HashMap<
         (String, String),
@@ -508,7 +558,7 @@ fn kernel_tables(
     let mut out = Vec::with_capacity(aggs.len());
     for a in aggs {
         let p = &plan.probes[a.probe];
-        let ev = p.event_path(&plan.group);
+        let ev = shown(p);
         if !sections.contains_key(&ev) {
             let rel = format!("{inst}/events/{}/{}/hist", ev.0, ev.1);
             let path = fs.path(&rel);
@@ -526,10 +576,7 @@ fn kernel_tables(
                 .collect();
             // Every aggregation of this event: its string fields.
             let mut strings = strings;
-            for b in aggs
-                .iter()
-                .filter(|b| plan.probes[b.probe].event_path(&plan.group) == ev)
-            {
+            for b in aggs.iter().filter(|b| shown(&plan.probes[b.probe]) == ev) {
                 strings.extend(
                     b.key_fields
                         .iter()
@@ -604,6 +651,9 @@ fn report_drops(aggs: &[crate::agg::Agg], tables: &[crate::agg::Table]) {
 
 /// The exit summary on stderr: events, and losses per CPU when any.
 pub fn print_summary(s: &Summary) {
+    for l in &s.latency {
+        eprintln!("coolkprobe: {l}");
+    }
     if !s.streamed {
         return;
     }

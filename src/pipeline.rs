@@ -124,6 +124,7 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
         user_types: &user_types,
         arg_access: access,
         syscall_params: local.then_some(syscalls),
+        tracepoint_fields: local.then_some(&tracepoint_fields),
     };
     let plan = compile::compile(
         &probes,
@@ -274,6 +275,9 @@ pub struct AggOptions {
     pub count: Option<u64>,
     /// `-S`: the script may be for another machine.
     pub show: bool,
+    /// Latencies are paired in user space: their aggregations are
+    /// computed there too (no kernel event holds their completed calls).
+    pub latency_user: bool,
 }
 
 /// Where a run's aggregations are computed, and why, from `opts` and what
@@ -317,10 +321,22 @@ pub fn aggregation(
         Some(r) => Features::from_readme(r),
         None => Features::assumed(),
     };
+    let wants_max = plan
+        .probes
+        .iter()
+        .any(|p| p.aggs.iter().any(|a| a.func == compile::plan::AggFunc::Max));
+    let latency_aggs = plan
+        .probes
+        .iter()
+        .any(|p| p.latency_end().is_some() && !p.aggs.is_empty());
     let lacks = if !features.hist {
         Some("it has no hist triggers (CONFIG_HIST_TRIGGERS is off)")
     } else if wants_buckets && !features.buckets {
         Some("its hist triggers have no linear buckets (`.buckets=`, Linux 5.19)")
+    } else if wants_max && !features.onmax {
+        Some("its hist triggers cannot keep a maximum with its values (`onmax().save()`)")
+    } else if agg.latency_user && latency_aggs {
+        Some("the latencies are paired in user space, so their completed calls are too")
     } else {
         None
     };
@@ -360,6 +376,114 @@ pub fn aggregation(
     }))
 }
 
+/// Where latencies are paired, as asked (`--latency`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LatencyWhere {
+    /// In the kernel when it has synthetic events, else in user space.
+    #[default]
+    Auto,
+    Kernel,
+    User,
+}
+
+/// The most variables a hist trigger holds (TRACING_MAP_VARS_MAX in the
+/// kernel's kernel/trace/tracing_map.h): a start's time and its values.
+const MAX_HIST_VARS: usize = 16;
+
+/// Where a run's latencies are paired, and why, from `place` and what the
+/// target kernel has (asked only when it is the running kernel). None
+/// when no probe ends a latency.
+pub fn latency(
+    plan: &Plan,
+    opts: &Options,
+    place: LatencyWhere,
+    show: bool,
+) -> Result<Option<crate::live::LatencyRun>, Diagnostic> {
+    use crate::latency::Path;
+    let ends: Vec<_> = plan.probes.iter().filter_map(|p| p.latency_end()).collect();
+    if ends.is_empty() {
+        if place != LatencyWhere::Auto {
+            return Err(Diagnostic::error(
+                None,
+                "--latency is for latencies, and no probe has one",
+            )
+            .with_help("add one, e.g. `l do_sys_openat2 fn=filename` or `t syscalls:sys_exit_read lat=since(f0)`"));
+        }
+        return Ok(None);
+    }
+    let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
+    let readme = if local {
+        crate::tracefs::Tracefs::find().and_then(|t| t.read("README").ok())
+    } else {
+        None
+    };
+    let features = match &readme {
+        Some(r) => crate::tracefs::hist::Features::from_readme(r),
+        None => crate::tracefs::hist::Features::assumed(),
+    };
+    let carried = ends
+        .iter()
+        .map(|l| {
+            l.fields
+                .iter()
+                .filter(|f| f.from == compile::plan::FieldFrom::Start)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let lacks = if !features.hist {
+        Some("it has no hist triggers (CONFIG_HIST_TRIGGERS is off)".to_string())
+    } else if !features.synth {
+        Some("it has no synthetic events fed by hist triggers (CONFIG_SYNTH_EVENTS, the `trace()` action)".to_string())
+    } else if carried + 1 > MAX_HIST_VARS {
+        Some(format!(
+            "a hist trigger holds {MAX_HIST_VARS} variables, and a start carries {carried} values and its time"
+        ))
+    } else {
+        None
+    };
+    let (path, why) = match (place, lacks) {
+        (LatencyWhere::User, _) => (Path::User, "--latency user".to_string()),
+        (LatencyWhere::Kernel, Some(l)) if readme.is_some() && !show => {
+            return Err(Diagnostic::error(
+                None,
+                format!("--latency kernel, but the running kernel cannot: {l}"),
+            )
+            .with_help("--latency user pairs the events in coolkprobe"))
+        }
+        (LatencyWhere::Kernel, _) => (Path::Kernel, "--latency kernel".to_string()),
+        (LatencyWhere::Auto, Some(l)) => (Path::User, format!("the running kernel cannot: {l}")),
+        (LatencyWhere::Auto, None) => (
+            Path::Kernel,
+            match readme {
+                Some(_) => "the running kernel has synthetic events".to_string(),
+                None => {
+                    "the target kernel cannot be asked here: synthetic events assumed".to_string()
+                }
+            },
+        ),
+    };
+    Ok(Some(crate::live::LatencyRun {
+        path,
+        features,
+        why,
+    }))
+}
+
+/// The one line saying where latencies are paired, and why.
+pub fn latency_why(l: &crate::live::LatencyRun) -> String {
+    match l.path {
+        crate::latency::Path::Kernel => format!(
+            "pairing latencies in the kernel with a synthetic event and hist triggers ({})",
+            l.why
+        ),
+        crate::latency::Path::User => format!(
+            "pairing latencies in user space, every start and end streamed to coolkprobe ({})",
+            l.why
+        ),
+    }
+}
+
 /// The one line saying where aggregations are computed, and why.
 pub fn aggregation_why(a: &crate::live::AggRun) -> String {
     match a.path {
@@ -373,6 +497,39 @@ pub fn aggregation_why(a: &crate::live::AggRun) -> String {
     }
 }
 
+/// A tracepoint's fields from its format on the running kernel, as a
+/// latency carries them (None where the format cannot be read).
+fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::latency::TpField>> {
+    use crate::tracefs::format::{EventFormat, FieldKind, Natural};
+    use compile::plan::{Display, SynthType};
+    let fs = crate::tracefs::Tracefs::find()?;
+    let text = fs.read(&format!("events/{system}/{event}/format")).ok()?;
+    let format = EventFormat::parse(&text).ok()?;
+    Some(
+        format
+            .own_fields()
+            .map(|f| compile::latency::TpField {
+                name: f.name.clone(),
+                ty: match f.kind {
+                    FieldKind::Int if (1..=8).contains(&f.size) => Some(SynthType::Int {
+                        bytes: f.size as u32,
+                        signed: f.signed,
+                    }),
+                    FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => {
+                        Some(SynthType::Str)
+                    }
+                    _ => None,
+                },
+                display: if f.natural == Natural::Hex {
+                    Display::Hex
+                } else {
+                    Display::Default
+                },
+            })
+            .collect(),
+    )
+}
+
 /// A tracepoint's aggregations name its fields: checked against its
 /// format on the running kernel, where it can be read (`-S` for another
 /// machine leaves the check to that kernel).
@@ -383,7 +540,9 @@ fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDia
         let Place::Tracepoint { system, event } = &p.place.node else {
             continue;
         };
-        if p.aggs.is_empty() {
+        // A latency's aggregations are of its completed calls: checked
+        // when it was linked.
+        if p.aggs.is_empty() || plan.probes[i].latency.is_some() {
             continue;
         }
         let Some(fs) = crate::tracefs::Tracefs::find() else {

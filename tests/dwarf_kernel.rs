@@ -731,6 +731,7 @@ fn compiled_fetchargs_match_btf() {
                     user_types: &[],
                     arg_access: coolkprobe::compile::ArgAccess::Registers,
                     syscall_params: None,
+                    tracepoint_fields: None,
                 },
             )
         };
@@ -754,6 +755,7 @@ fn compiled_fetchargs_match_btf() {
                 user_types: &[],
                 arg_access: coolkprobe::compile::ArgAccess::Registers,
                 syscall_params: None,
+                tracepoint_fields: None,
             },
         )
         .unwrap();

@@ -619,6 +619,7 @@ fn check_fixture(fx: &Path) -> (String, usize) {
         user_types: &[],
         arg_access: coolkprobe::compile::ArgAccess::Registers,
         syscall_params: None,
+        tracepoint_fields: None,
     };
     let mut cache = HashMap::new();
     let batch = prefetch(fx);

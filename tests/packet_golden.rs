@@ -202,6 +202,7 @@ fn display_plan() {
         user_types: &[],
         arg_access: coolkprobe::compile::ArgAccess::Registers,
         syscall_params: None,
+        tracepoint_fields: None,
     };
     let p = parse_probe(
         "p ip_rcv ip_s=%0~$(struct iphdr)->saddr ip_6=%0~$(struct ipv6hdr)->daddr B16_a=%0~$(struct tcphdr)l4->source \

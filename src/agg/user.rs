@@ -404,6 +404,7 @@ mod tests {
             filter: None,
             fields: vec![],
             aggs,
+            latency: None,
         }
     }
 

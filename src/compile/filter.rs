@@ -46,6 +46,40 @@ fn number(t: &str) -> Option<u64> {
     }
 }
 
+/// A time as nanoseconds: `1500` (ns), `1500ns`, `12us`, `1.5ms`, `2s`.
+pub fn duration_ns(t: &str) -> Option<u64> {
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale: u64 = match unit {
+        "" | "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        _ => return None,
+    };
+    if num.is_empty() {
+        return None;
+    }
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if frac.contains('.') || frac.len() > 9 {
+        return None;
+    }
+    let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut f: u64 = 0;
+    let mut fscale = scale;
+    for c in frac.chars() {
+        fscale /= 10;
+        f += c.to_digit(10)? as u64 * fscale;
+        if fscale == 0 && c != '0' {
+            // Finer than a nanosecond.
+            return None;
+        }
+    }
+    whole.checked_mul(scale)?.checked_add(f)
+}
+
 /// Whether the filter compares the field called `name`.
 pub fn mentions(filter: &str, name: &str) -> bool {
     lexed(filter)
@@ -128,6 +162,14 @@ pub fn translate(filter: &str, fields: &[FilterField]) -> Result<String, FilterE
                 };
                 format!("{swapped:#x}")
             }
+            Display::Duration => match duration_ns(lit) {
+                Some(ns) => ns.to_string(),
+                None => {
+                    return Err(err(format!(
+                        "`{lit}` is not a time to compare with `{name}` (e.g. 500us, 10ms, 1.5s; a bare number is nanoseconds)"
+                    )))
+                }
+            },
             _ => continue,
         };
         out.push_str(&filter[copied..ls]);
@@ -141,6 +183,31 @@ pub fn translate(filter: &str, fields: &[FilterField]) -> Result<String, FilterE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_ns("1500"), Some(1500));
+        assert_eq!(duration_ns("1500ns"), Some(1500));
+        assert_eq!(duration_ns("12us"), Some(12_000));
+        assert_eq!(duration_ns("1.5ms"), Some(1_500_000));
+        assert_eq!(duration_ns("2s"), Some(2_000_000_000));
+        assert_eq!(duration_ns("0.000000001s"), Some(1));
+        assert_eq!(duration_ns("1.5ns"), None);
+        assert_eq!(duration_ns("10 ms"), None);
+        assert_eq!(duration_ns("ms"), None);
+        assert_eq!(duration_ns("10h"), None);
+        let f = [FilterField {
+            name: "lat".into(),
+            display: Display::Duration,
+            size: Some(8),
+        }];
+        assert_eq!(
+            translate("lat>10ms && lat<=1s", &f).unwrap(),
+            "lat>10000000 && lat<=1000000000"
+        );
+        let e = translate("lat>10h", &f).unwrap_err();
+        assert_eq!((e.start, e.end), (4, 7));
+    }
 
     fn fields() -> Vec<FilterField> {
         vec![

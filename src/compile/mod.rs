@@ -8,6 +8,7 @@
 pub mod aggs;
 mod args;
 pub mod filter;
+pub mod latency;
 pub mod plan;
 pub mod syscall;
 #[cfg(test)]
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 use crate::arch::Arch;
 use crate::diag::{Diagnostic, ProbeDiagnostics};
 use crate::fetch::Fetch;
-use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
+use crate::spec::{self, Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
 use crate::types::{CompositeKind, TypeError, TypeSource};
 use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
 
@@ -119,6 +120,9 @@ pub struct Context<'a> {
     /// A wrapped syscall's arguments (from the running kernel's
     /// `syscalls:sys_enter_*` format), by syscall name.
     pub syscall_params: Option<&'a syscall::Lookup>,
+    /// A tracepoint's fields (from its format on the running kernel), for
+    /// the values a latency carries.
+    pub tracepoint_fields: Option<&'a latency::TracepointFields>,
 }
 
 impl<'a> Context<'a> {
@@ -151,6 +155,7 @@ impl<'a> Context<'a> {
             user_types: self.user_types,
             arg_access: self.arg_access,
             syscall_params: self.syscall_params,
+            tracepoint_fields: self.tracepoint_fields,
         }
     }
 }
@@ -181,7 +186,7 @@ pub fn needs_types(p: &Probe) -> bool {
         Expr::Typed(t) => {
             t.cast.is_some() || !t.steps.is_empty() || matches!(t.base.node, Base::Param(_))
         }
-        Expr::Raw(_) => false,
+        Expr::Raw(_) | Expr::Since(_) => false,
     })
 }
 
@@ -213,18 +218,45 @@ pub fn group_name(pid: u32) -> String {
 /// Compile every probe. Every diagnostic goes to `diags`, with the index
 /// of its probe; probes are independent, so one bad probe does not hide
 /// another's errors. The plan, when no probe had an error.
+///
+/// A latency is linked once every probe is compiled: `since(fN)` needs
+/// probe N's values. The entry of an `l` probe comes after the probes the
+/// user wrote (`f<N>_entry`).
 pub fn compile(
     probes: &[Probe],
     cx: &Context<'_>,
     group: String,
     diags: &mut ProbeDiagnostics,
 ) -> Option<Plan> {
+    use latency::Shape;
     let mut out = Vec::with_capacity(probes.len());
     let mut sigs = Signatures::new();
     let mut failed = false;
+    let mut entries = Vec::new();
+    let mut ends = Vec::new();
     for (i, p) in probes.iter().enumerate() {
         let mut notes = Vec::new();
-        match compile_probe_noted(i, p, cx, &mut notes, &mut sigs) {
+        let mut one =
+            |p: &Probe, linked: bool| compile_probe_noted(i, p, cx, &mut notes, &mut sigs, linked);
+        let r = match latency::shape(p) {
+            Err(e) => Err(vec![e]),
+            Ok(Shape::Plain) => one(p, false),
+            Ok(Shape::Function { entry, ret }) => match (one(&entry, true), one(&ret, true)) {
+                (Ok(e), Ok(r)) => {
+                    entries.push((i, e));
+                    Ok(r)
+                }
+                (Err(mut a), Err(b)) => {
+                    a.extend(b);
+                    Err(a)
+                }
+                (Err(a), _) | (_, Err(a)) => Err(a),
+            },
+            Ok(Shape::Since { probe, name, since }) => one(&probe, true).inspect(|_| {
+                ends.push((i, (name, since)));
+            }),
+        };
+        match r {
             Ok(c) => out.push(c),
             Err(errors) => {
                 failed = true;
@@ -233,18 +265,77 @@ pub fn compile(
         }
         diags.extend(notes.into_iter().map(|d| (i, d)));
     }
+    if failed {
+        return None;
+    }
+    let ptr = cx.arch.pointer_size();
+    let values_of = |c: &CompiledProbe| match &c.target {
+        Target::Tracepoint { system, event } => {
+            latency::Values::of_tracepoint(cx.tracepoint_fields.and_then(|f| f(system, event)))
+        }
+        _ => latency::Values::of_probe(c, ptr),
+    };
+    for (owner, mut e) in entries {
+        e.index = out.len();
+        e.latency = Some(plan::Latency::Start {
+            end: owner,
+            name: Some(format!("f{owner}_entry")),
+        });
+        let start = e.index;
+        out.push(e);
+        let end_values = values_of(&out[owner]);
+        let start_values = values_of(&out[start]);
+        let r = latency::link(
+            &probes[owner],
+            &mut out[owner],
+            &end_values,
+            start,
+            &start_values,
+            spec::LATENCY_NAME,
+            None,
+            &group,
+        );
+        if let Err(d) = r {
+            failed = true;
+            diags.push((owner, d));
+        }
+    }
+    for (i, (name, since)) in ends {
+        let r = latency::check_start(&since, i, &out).and_then(|start| {
+            let end_values = values_of(&out[i]);
+            let start_values = values_of(&out[start]);
+            latency::link(
+                &probes[i],
+                &mut out[i],
+                &end_values,
+                start,
+                &start_values,
+                &name.node,
+                since.key.as_ref(),
+                &group,
+            )?;
+            out[start].latency = Some(plan::Latency::Start { end: i, name: None });
+            Ok(())
+        });
+        if let Err(d) = r {
+            failed = true;
+            diags.push((i, d));
+        }
+    }
     (!failed).then_some(Plan { group, probes: out })
 }
 
 /// Compile one probe; `index` makes its event name `f<index>`. Its first
 /// error, if it has any.
 pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
-    compile_probe_noted(index, p, cx, &mut Vec::new(), &mut Signatures::new()).map_err(|errors| {
-        errors
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Diagnostic::error(None, ""))
-    })
+    compile_probe_noted(index, p, cx, &mut Vec::new(), &mut Signatures::new(), false).map_err(
+        |errors| {
+            errors
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Diagnostic::error(None, ""))
+        },
+    )
 }
 
 /// The prototypes looked up so far in a run, by type source and function.
@@ -252,12 +343,15 @@ type Signatures = std::collections::HashMap<String, Option<crate::types::proto::
 
 /// One probe: its target, then each `NAME=EXPR` (independently: every
 /// argument's error is reported), then the filter, which needs them all.
+/// `linked`: a part of a latency, whose filter and aggregations are the
+/// completed call's, checked when the latency is linked.
 fn compile_probe_noted(
     index: usize,
     p: &Probe,
     cx: &Context<'_>,
     notes: &mut Vec<Diagnostic>,
     sigs: &mut Signatures,
+    linked: bool,
 ) -> std::result::Result<CompiledProbe, Vec<Diagnostic>> {
     let cx = &cx.for_probe(p);
     let func = args::Func::of(p, cx, sigs);
@@ -296,6 +390,18 @@ fn compile_probe_noted(
     if !errors.is_empty() {
         return Err(errors);
     }
+    if linked {
+        return Ok(CompiledProbe {
+            index,
+            spec: p.text.clone(),
+            target,
+            fetchargs,
+            filter: None,
+            fields,
+            aggs: Vec::new(),
+            latency: None,
+        });
+    }
     let filter = match &p.filter {
         Some(f) => Some(filter::translate(&f.node, &filter_fields).map_err(|e| {
             vec![error(
@@ -325,6 +431,7 @@ fn compile_probe_noted(
         filter,
         fields,
         aggs: agg_plans,
+        latency: None,
     })
 }
 
@@ -342,6 +449,13 @@ fn compile_arg(
     let mut width = None;
     let (fetch, display, size) = match &a.expr {
         Expr::Raw(r) => (FetchArg::raw(name, &r.node), Display::Default, None),
+        // Taken out of the probe before its values are compiled.
+        Expr::Since(s) => {
+            return Err(error(
+                s.span,
+                ErrorKind::Unsupported("`since(...)` is not a fetched value".into()),
+            ))
+        }
         Expr::Typed(t) => match args::typed(t, cx, func, named == Some(Display::Ip), notes)? {
             // A bare `$retval` with nothing to type it by.
             None => (
@@ -451,7 +565,7 @@ pub fn display_for_name(name: &str) -> Option<Display> {
 }
 
 fn target(p: &Probe) -> Result<Target> {
-    let ret = p.kind.node == ProbeKind::Return;
+    let ret = matches!(p.kind.node, ProbeKind::Return | ProbeKind::Latency);
     Ok(match &p.place.node {
         Place::Kernel { symbol, offset, .. } => Target::Kprobe {
             ret,

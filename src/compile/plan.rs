@@ -32,6 +32,88 @@ pub struct CompiledProbe {
     /// Aggregations of this probe's events (`count()[comm]`, `hist(n)`):
     /// when there are any, the events are counted, not printed.
     pub aggs: Vec<AggPlan>,
+    /// Its part in a latency: the start of one (its events are not
+    /// shown), or the end (its events are the completed calls).
+    pub latency: Option<Latency>,
+}
+
+/// A probe's part in a latency (`l FUNC`, `NAME=since(fN)`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Latency {
+    /// Its events start the interval that probe `end` ends; they are
+    /// carried to it, not shown. `name`: the event's name when the probe
+    /// is not one the user wrote (the entry of `l FUNC`, `f0_entry`).
+    Start { end: usize, name: Option<String> },
+    /// Its events end an interval: each one that finds its start is a
+    /// completed call, shown (filtered, aggregated) with the start's values.
+    End(LatencyPlan),
+}
+
+/// How a probe's events become completed calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencyPlan {
+    /// The probe (index in the plan) whose events start the interval.
+    pub start: usize,
+    /// Pairing key: None — the thread (`common_pid`); Some — a value both
+    /// probes name (a request pointer).
+    pub key: Option<String>,
+    /// A completed call's values, in order: the start's, the end's own,
+    /// then the latency. In the kernel these are the synthetic event's
+    /// fields; in user space, the fields of the record coolkprobe makes.
+    pub fields: Vec<SynthField>,
+    /// The synthetic event's name (`<group>_f<N>`: synthetic events share
+    /// one namespace, so the run's group is in it).
+    pub synth: String,
+}
+
+/// One value of a completed call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SynthField {
+    pub name: String,
+    pub from: FieldFrom,
+    pub ty: SynthType,
+}
+
+/// Where a completed call's value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldFrom {
+    /// The start event's field of the same name.
+    Start,
+    /// The end event's own field of the same name.
+    End,
+    /// End time minus start time, in nanoseconds.
+    Latency,
+}
+
+/// A synthetic event field's type (Documentation/trace/histogram.rst,
+/// "Synthetic Events": `u64`, `s32`, `char name[]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynthType {
+    Int {
+        bytes: u32,
+        signed: bool,
+    },
+    /// A string; `char NAME[]` where the kernel has dynamic strings, else
+    /// a fixed `char NAME[N]` of this many bytes.
+    Str,
+}
+
+/// Bytes of a string in a synthetic event of a kernel without dynamic
+/// strings (the kernel's STR_VAR_LEN_MAX is 256; a path fits in most).
+pub const SYNTH_STR_LEN: u32 = 64;
+
+impl SynthType {
+    /// The type as synthetic_events takes it, and the field's name after
+    /// it (`char fn[]`).
+    pub fn declare(self, name: &str, dynamic_strings: bool) -> String {
+        match self {
+            SynthType::Int { bytes, signed } => {
+                format!("{}{} {name}", if signed { 's' } else { 'u' }, bytes * 8)
+            }
+            SynthType::Str if dynamic_strings => format!("char {name}[]"),
+            SynthType::Str => format!("char {name}[{SYNTH_STR_LEN}]"),
+        }
+    }
 }
 
 /// One aggregation of a probe's events, checked against its named values.
@@ -56,6 +138,9 @@ pub enum AggFunc {
     Linear {
         step: u64,
     },
+    /// The largest value, with the other values of its event (the
+    /// kernel's `onmax(...).save(...)`).
+    Max,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +216,9 @@ pub enum Display {
     String,
     /// `ip_*`: dotted IPv4 (32-bit) or IPv6 text (128-bit).
     Ip,
+    /// A time in nanoseconds (a latency): `12.345us` as text, the number
+    /// of nanoseconds in JSON.
+    Duration,
     /// `B16_/B32_/B64_` (hex) and `b16_/b32_/b64_` (decimal): byte-swapped.
     Swapped {
         bits: u8,
@@ -139,9 +227,26 @@ pub enum Display {
 }
 
 impl CompiledProbe {
-    /// The event's name inside the group: `f0`, `f1`, ...
+    /// The event's name inside the group: `f0`, `f1`, ... (`f0_entry`
+    /// for the entry of `l FUNC`).
     pub fn event_name(&self) -> String {
-        format!("f{}", self.index)
+        match &self.latency {
+            Some(Latency::Start { name: Some(n), .. }) => n.clone(),
+            _ => format!("f{}", self.index),
+        }
+    }
+
+    /// How its events become completed calls, when they end a latency.
+    pub fn latency_end(&self) -> Option<&LatencyPlan> {
+        match &self.latency {
+            Some(Latency::End(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Whether its events start a latency (and are not shown).
+    pub fn starts_latency(&self) -> bool {
+        matches!(self.latency, Some(Latency::Start { .. }))
     }
 
     /// The file of tracefs this probe's definition is appended to.
@@ -220,6 +325,7 @@ mod tests {
             filter: None,
             fields: vec![],
             aggs: vec![],
+            latency: None,
         }
     }
 

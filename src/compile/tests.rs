@@ -208,6 +208,7 @@ fn compile(g: &Graph, spec: &str) -> std::result::Result<String, String> {
         user_types: &[],
         arg_access: crate::compile::ArgAccess::Registers,
         syscall_params: None,
+        tracepoint_fields: None,
     };
     let p = parse_probe(spec).unwrap();
     compile_probe(0, &p, &cx)

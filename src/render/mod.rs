@@ -463,6 +463,8 @@ impl<W: Write> Sink for Renderer<W> {
 
 fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
     let place = match &p.target {
+        // A completed call: the synthetic event's values only.
+        _ if p.latency_end().is_some() => Place::None,
         Target::Kprobe { ret: false, .. } => Place::KernelIp,
         Target::Kprobe { ret: true, .. } => Place::KernelRet,
         Target::Uprobe { ret: false, .. } => Place::UserIp,

@@ -13,6 +13,7 @@ pub mod format;
 pub mod hist;
 pub mod script;
 mod session;
+pub mod synth;
 
 pub use session::{cleanup_stale, Session, SessionOptions, Tracefs};
 

@@ -19,7 +19,14 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
     );
     for p in &plan.probes {
         let spec = p.spec.replace(['\n', '\r'], " ");
-        let _ = writeln!(s, "#   {}: {spec}", p.event_name());
+        match &p.latency {
+            Some(crate::compile::plan::Latency::Start { end, name: Some(_) }) => {
+                let _ = writeln!(s, "#   {}: the entry of f{end}", p.event_name());
+            }
+            _ => {
+                let _ = writeln!(s, "#   {}: {spec}", p.event_name());
+            }
+        }
     }
     for c in comments {
         let _ = writeln!(s, "# {}", c.replace(['\n', '\r'], " "));
@@ -44,12 +51,12 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
     let counted: Vec<_> = plan
         .probes
         .iter()
-        .filter(|p| !commands::streamed(p, opts))
+        .filter(|p| !p.aggs.is_empty() && !commands::streamed(p, opts))
         .collect();
     if !counted.is_empty() {
         let _ = writeln!(s, "# read the aggregations (the kernel keeps counting):");
         for p in &counted {
-            let (sys, ev) = p.event_path(&plan.group);
+            let (sys, ev) = commands::shown_event(p, &plan.group, opts);
             let _ = writeln!(s, "#   cat $T/events/{sys}/{ev}/hist");
         }
         s.push_str(

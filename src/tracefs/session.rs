@@ -140,6 +140,8 @@ pub struct SessionOptions {
     /// Aggregations as hist triggers (the kernel path), see InstallOptions.
     pub hist: Option<super::hist::Features>,
     pub agg_size: Option<usize>,
+    /// Latencies paired in the kernel, see InstallOptions.
+    pub latency: Option<super::hist::Features>,
 }
 
 /// A live run's tracefs state. Dropping it undoes everything it did.
@@ -224,6 +226,7 @@ impl Session {
                 stack: opts.stack,
                 hist: opts.hist,
                 agg_size: opts.agg_size,
+                latency: opts.latency,
             },
         );
         for w in writes {
@@ -235,11 +238,8 @@ impl Session {
             s.put(&rel, &w.text, w.append)?;
             if w.append && rel.ends_with("/trigger") {
                 s.triggers.push((rel, format!("!{}", w.text)));
-            } else if w.append {
-                if let Some((_, name)) = w.text.split_once(':') {
-                    let name = name.split_whitespace().next().unwrap_or("");
-                    s.defined.push((w.file.clone(), format!("-:{name}")));
-                }
+            } else if let Some(undo) = commands::undefine(&w) {
+                s.defined.push((w.file.clone(), undo));
             }
         }
         Ok(s)
@@ -494,6 +494,7 @@ mod tests {
                     filter: Some("__syscall_nr==110".into()),
                     fields: vec![],
                     aggs: vec![],
+                    latency: None,
                 },
                 CompiledProbe {
                     index: 1,
@@ -508,6 +509,7 @@ mod tests {
                     filter: None,
                     fields: vec![],
                     aggs: vec![],
+                    latency: None,
                 },
             ],
         };

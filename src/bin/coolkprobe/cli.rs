@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use coolkprobe::arch::Arch;
-use coolkprobe::live::{AggRun, LiveOptions};
+use coolkprobe::live::{AggRun, LatencyRun, LiveOptions};
 use coolkprobe::pipeline::{self, BuildError, Built, Source};
 
 use crate::diagnostics::{render, render_probes};
@@ -110,6 +110,12 @@ pub struct Args {
     #[arg(long = "agg-size", value_name = "N")]
     pub agg_size: Option<usize>,
 
+    /// Where latencies (`l FUNC`, `since(fN)`) are paired: in the kernel (a
+    /// synthetic event fed by hist triggers), in user space (both events
+    /// streamed), or `auto` (the kernel when it has synthetic events).
+    #[arg(long = "latency", value_name = "WHERE", default_value = "auto")]
+    pub latency: AggWhere,
+
     /// Print the aggregations (totals so far) this often, e.g. `1s`.
     #[arg(short = 'i', long = "interval", value_name = "TIME", value_parser = duration)]
     pub interval: Option<Duration>,
@@ -192,6 +198,7 @@ impl Args {
             interval: self.interval,
             count: self.count,
             show: self.show,
+            latency_user: false,
         }
     }
 
@@ -209,23 +216,47 @@ impl Args {
             echo: true,
             tracefs: None,
             agg: None,
+            latency: None,
         }
     }
+}
+
+/// A compiled run: the plan, where its aggregations are computed and
+/// where its latencies are paired.
+pub struct Planned {
+    pub built: Built,
+    pub agg: Option<AggRun>,
+    pub latency: Option<LatencyRun>,
 }
 
 /// The probes of the command line, then those of `-f FILE`, compiled; the
 /// warnings and notes are printed on the way.
 /// `-S` and a live run start from it, with where its aggregations are
 /// computed.
-pub fn plan(args: &Args, live: bool) -> Result<(Built, Option<AggRun>), Failure> {
+pub fn plan(args: &Args, live: bool) -> Result<Planned, Failure> {
     let sources = sources(args)?;
     let opts = args.pipeline(live);
     match pipeline::build(&sources, &opts) {
         Ok(built) => {
             eprint!("{}", render_probes(&built.diagnostics, &sources));
-            let agg = pipeline::aggregation(&built.plan, &opts, &args.aggregation())
+            let place = match args.latency {
+                AggWhere::Auto => pipeline::LatencyWhere::Auto,
+                AggWhere::Kernel => pipeline::LatencyWhere::Kernel,
+                AggWhere::User => pipeline::LatencyWhere::User,
+            };
+            let latency = pipeline::latency(&built.plan, &opts, place, args.show)
                 .map_err(|d| Failure::Input(render(&d, None, None)))?;
-            Ok((built, agg))
+            let mut aggs = args.aggregation();
+            aggs.latency_user = latency
+                .as_ref()
+                .is_some_and(|l| l.path == coolkprobe::latency::Path::User);
+            let agg = pipeline::aggregation(&built.plan, &opts, &aggs)
+                .map_err(|d| Failure::Input(render(&d, None, None)))?;
+            Ok(Planned {
+                built,
+                agg,
+                latency,
+            })
         }
         Err(BuildError::Probes(diags)) => Err(Failure::Input(render_probes(&diags, &sources))),
         Err(e @ BuildError::Types { .. }) => Err(Failure::Runtime(e.into())),

@@ -164,6 +164,7 @@ fn syscall_arguments(src: &dyn TypeSource, func: &str, sys: &str, arch: Arch) ->
         user_types: &[],
         arg_access: ArgAccess::Registers,
         syscall_params: Some(lookup),
+        tracepoint_fields: None,
     };
     let mut s = format!("syscall {sys} (syscalls:sys_enter_{sys}), read out of struct pt_regs:\n");
     for (i, p) in params.iter().enumerate() {

@@ -12,12 +12,20 @@ use crate::cli::Args;
 use crate::exit::Failure;
 
 pub fn run(args: &Args) -> Result<(), Failure> {
-    let (built, agg) = crate::cli::plan(args, false)?;
+    let crate::cli::Planned {
+        built,
+        agg,
+        latency,
+    } = crate::cli::plan(args, false)?;
     let mut opts = InstallOptions {
         stack: args.stack,
         ..InstallOptions::default()
     };
     let mut comments = Vec::new();
+    if let Some(l) = &latency {
+        opts.latency = (l.path == coolkprobe::latency::Path::Kernel).then_some(l.features);
+        comments.push(coolkprobe::pipeline::latency_why(l));
+    }
     if let Some(a) = &agg {
         opts.hist = (a.path == Path::Kernel).then_some(a.features);
         opts.agg_size = a.size;
