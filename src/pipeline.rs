@@ -144,6 +144,11 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
                 Some(f) => format!("({f}) && common_pid=={pid}"),
                 None => format!("common_pid=={pid}"),
             });
+            // The end's own event too: its events of other processes
+            // would be ends without a start.
+            if let Some(compile::plan::Latency::End(l)) = &mut p.latency {
+                l.end_filter = Some(format!("common_pid=={pid}"));
+            }
         }
     }
     let arg_access = uses_kernel_args(&plan).then_some(why);

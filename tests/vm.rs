@@ -237,6 +237,7 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "13-no-btf" => vmcheck::no_btf(vm, s),
         "14-kernel-features" => vmcheck::kernel_features(vm, s),
         "15-aggregations" => vmcheck::aggregations(vm, s),
+        "16-latency" => vmcheck::latency(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"
         )),

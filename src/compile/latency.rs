@@ -147,12 +147,9 @@ impl Values {
                     .iter()
                     .find(|f| f.name == a.name)
                     .map_or(Display::Default, |f| f.display);
-                let (mut ty, hex) = synth_type(a, ptr_bytes);
-                // A bare `$retval` is fetched as the word, shown as its C
-                // type: the completed call holds it signed when shown so.
-                if let (Some(SynthType::Int { signed, .. }), Display::Signed) = (&mut ty, shown) {
-                    *signed = true;
-                }
+                // The kernel passes a value to a synthetic field of the
+                // same size and sign only: the fetched type's.
+                let (ty, hex) = synth_type(a, ptr_bytes);
                 // The synthetic event's format prints integers in
                 // decimal: a value the probe's format shows in hex says so.
                 let display = match shown {
@@ -330,6 +327,7 @@ pub(super) fn link(
         key: key.map(|k| k.node.clone()),
         fields,
         synth: format!("{group}_{}", end.event_name()),
+        end_filter: None,
     }));
     Ok(())
 }

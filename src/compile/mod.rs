@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use crate::arch::Arch;
 use crate::diag::{Diagnostic, ProbeDiagnostics};
-use crate::fetch::Fetch;
+use crate::fetch::{Fetch, FetchType};
 use crate::spec::{self, Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
 use crate::types::{CompositeKind, TypeError, TypeSource};
 use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
@@ -373,7 +373,7 @@ fn compile_probe_noted(
     let mut filter_fields = Vec::new();
     let mut values: Vec<aggs::Named> = Vec::new();
     for a in &p.args {
-        match compile_arg(a, p, cx, &func, notes) {
+        match compile_arg(a, p, cx, &func, notes, linked) {
             Ok((fetch, field, filter_field)) => {
                 values.push(aggs::Named {
                     name: field.name.clone(),
@@ -391,6 +391,15 @@ fn compile_probe_noted(
         return Err(errors);
     }
     if linked {
+        // A synthetic event's field must have the type of the value it is
+        // given, and the kernel's default type of a fetch varies (a 6.12
+        // kernel types `$retval` from BTF): say it.
+        let word = FetchType::int(crate::fetch::IntKind::Hex, cx.arch.pointer_size());
+        for f in &mut fetchargs {
+            if f.ty.is_none() && f.value != Fetch::Comm {
+                f.ty = Some(word.clone());
+            }
+        }
         return Ok(CompiledProbe {
             index,
             spec: p.text.clone(),
@@ -443,6 +452,7 @@ fn compile_arg(
     cx: &Context<'_>,
     func: &args::Func,
     notes: &mut Vec<Diagnostic>,
+    linked: bool,
 ) -> Result<(FetchArg, FieldPlan, filter::FilterField)> {
     let name = &a.name.node;
     let named = display_for_name(name);
@@ -477,7 +487,10 @@ fn compile_arg(
                 // fetchargs pass unchanged), typed for display only;
                 // unless a filter compares it, which the kernel does on
                 // the fetched type: then `$retval:s32`.
-                let bare_retval = matches!(t.base.node, Base::Retval)
+                // Nor in a latency: the synthetic event's field takes the
+                // fetched type, which must be known.
+                let bare_retval = !linked
+                    && matches!(t.base.node, Base::Retval)
                     && t.cast.is_none()
                     && t.steps.is_empty()
                     && matches!(leaf.kind, walk::LeafKind::Scalar { .. })

@@ -134,8 +134,12 @@ pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
                 (Some(_), None) => {}
                 // Paired in user space: both streamed; the end's filter
                 // is the completed call's, applied where it is made.
-                (None, _) => {
-                    if let (Some(f), false) = (&p.filter, p.latency_end().is_some()) {
+                (None, end) => {
+                    let f = match end {
+                        Some(l) => l.end_filter.as_ref(),
+                        None => p.filter.as_ref(),
+                    };
+                    if let Some(f) = f {
                         out.push(Write::put(format!("{dir}/filter"), f.clone()));
                     }
                     out.push(Write::put(format!("{dir}/enable"), "1"));
@@ -212,7 +216,11 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
         if p.latency.is_some() {
             if opts.latency.is_none() {
                 out.push(Write::put(format!("{dir}/enable"), "0"));
-                if p.filter.is_some() && p.events_file().is_none() && p.latency_end().is_none() {
+                let filtered = match p.latency_end() {
+                    Some(l) => l.end_filter.is_some(),
+                    None => p.filter.is_some(),
+                };
+                if filtered && p.events_file().is_none() {
                     out.push(Write::put(format!("{dir}/filter"), "0"));
                 }
             }

@@ -337,6 +337,50 @@ impl Drop for Session {
     }
 }
 
+/// Remove every hist trigger of a dead run's instance: the kernel keeps
+/// an instance whose triggers hold variables (a latency's), and a
+/// trigger whose variables another uses must go after it, so removal
+/// repeats while it makes progress.
+fn remove_hist_triggers(fs: &Tracefs, inst: &str) {
+    let mut files = Vec::new();
+    if let Ok(systems) = fs::read_dir(fs.path(&format!("{inst}/events"))) {
+        for sys in systems.flatten().filter(|e| e.path().is_dir()) {
+            for ev in fs::read_dir(sys.path()).into_iter().flatten().flatten() {
+                let t = ev.path().join("trigger");
+                if t.is_file() {
+                    files.push(t);
+                }
+            }
+        }
+    }
+    let root = fs.root().to_path_buf();
+    for _ in 0..8 {
+        let mut left = false;
+        let mut progress = false;
+        for f in &files {
+            let Ok(text) = fs::read_to_string(f) else {
+                continue;
+            };
+            for line in text.lines().filter(|l| l.starts_with("hist:")) {
+                let t = line
+                    .trim_end()
+                    .trim_end_matches("[active]")
+                    .trim_end_matches("[paused]")
+                    .trim_end();
+                let rel = f.strip_prefix(&root).unwrap_or(f).to_string_lossy();
+                if fs.write(&rel, &format!("!{t}"), true).is_ok() {
+                    progress = true;
+                } else {
+                    left = true;
+                }
+            }
+        }
+        if !left || !progress {
+            break;
+        }
+    }
+}
+
 /// rmdir, retried briefly: a reader's file may still be closing.
 fn remove_instance(dir: &Path) -> io::Result<()> {
     let mut last = None;
@@ -408,11 +452,31 @@ pub fn cleanup_stale(fs: &Tracefs) -> Result<Vec<String>, TracefsError> {
                 let inst = format!("instances/{name}");
                 let _ = fs.write(&format!("{inst}/tracing_on"), "0", false);
                 let _ = fs.write(&format!("{inst}/events/enable"), "0", false);
+                remove_hist_triggers(fs, &inst);
                 remove_instance(&fs.path(&inst)).map_err(|source| TracefsError::Io {
                     path: fs.path(&inst),
                     source,
                 })?;
                 removed.push(name);
+            }
+        }
+    }
+    // Synthetic events (`<group>_f<N>`), once no trigger uses them, and
+    // before the probes their triggers were on.
+    if let Ok(text) = fs.read(super::commands::SYNTHETIC_EVENTS) {
+        for line in text.lines() {
+            let Some(name) = line.split_whitespace().next() else {
+                continue;
+            };
+            let Some((group, _)) = name.rsplit_once("_f") else {
+                continue;
+            };
+            if group_pid(group).is_none_or(pid_alive) {
+                continue;
+            }
+            fs.write(super::commands::SYNTHETIC_EVENTS, &format!("!{name}"), true)?;
+            if !removed.iter().any(|g| g == group) {
+                removed.push(group.to_string());
             }
         }
     }

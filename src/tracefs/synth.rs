@@ -11,7 +11,7 @@
 //! latency:
 //!
 //! ```text
-//! hist:keys=common_pid:ckp0lat=common_timestamp-$ckp0ts:onmatch(g.f0_entry).trace(g_f0,$ckp0_fn,ret,$ckp0lat)
+//! hist:keys=common_pid:ckp0lat=common_timestamp-$ckp0ts:ckp0e_ret=ret:onmatch(g.f0_entry).trace(g_f0,$ckp0_fn,$ckp0e_ret,$ckp0lat)
 //! ```
 //!
 //! A variable is read once: an end whose start was not seen (or was
@@ -82,23 +82,37 @@ pub fn end_trigger(
     l: &LatencyPlan,
 ) -> String {
     let (sys, ev) = start.event_path(group);
+    // The end's own values go through variables too: an action takes no
+    // parameter shorter than two characters (a field `r`).
+    let end_var = |n: &str| format!("ckp{}e_{n}", end.index);
     let args: Vec<String> = l
         .fields
         .iter()
         .map(|f| match f.from {
             FieldFrom::Start => format!("${}", var(end.index, &f.name)),
-            FieldFrom::End => f.name.clone(),
+            FieldFrom::End => format!("${}", end_var(&f.name)),
             FieldFrom::Latency => format!("${}", lat_var(end.index)),
         })
         .collect();
-    format!(
-        "hist:keys={}:{}=common_timestamp-${}:onmatch({sys}.{ev}).trace({},{})",
+    let mut t = format!(
+        "hist:keys={}:{}=common_timestamp-${}",
         key(l),
         lat_var(end.index),
         ts_var(end.index),
+    );
+    for f in l.fields.iter().filter(|f| f.from == FieldFrom::End) {
+        t.push_str(&format!(":{}={}", end_var(&f.name), f.name));
+    }
+    t.push_str(&format!(
+        ":onmatch({sys}.{ev}).trace({},{})",
         l.synth,
         args.join(",")
-    )
+    ));
+    if let Some(f) = &l.end_filter {
+        t.push_str(" if ");
+        t.push_str(f);
+    }
+    t
 }
 
 #[cfg(test)]
@@ -152,6 +166,7 @@ mod tests {
                 },
             ],
             synth: "coolkprobe_7_f0".into(),
+            end_filter: None,
         };
         let mut start = probe(
             1,
@@ -184,7 +199,7 @@ mod tests {
         );
         assert_eq!(
             end_trigger(&start, &end, "coolkprobe_7", &l),
-            "hist:keys=common_pid:ckp0lat=common_timestamp-$ckp0ts:onmatch(coolkprobe_7.f0_entry).trace(coolkprobe_7_f0,$ckp0_fn,ret,$ckp0lat)"
+            "hist:keys=common_pid:ckp0lat=common_timestamp-$ckp0ts:ckp0e_ret=ret:onmatch(coolkprobe_7.f0_entry).trace(coolkprobe_7_f0,$ckp0_fn,$ckp0e_ret,$ckp0lat)"
         );
     }
 }

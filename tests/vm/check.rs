@@ -1415,3 +1415,210 @@ pub fn aggregations(vm: &Vm, s: &Scenario) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// 16-latency: `l hrtimer_nanosleep ns=rqtp` for usleep 1, 10 and 50 ms:
+/// each call with its entry argument and a latency no shorter than
+/// asked, in the kernel (synthetic events, 6.1 and 6.12) and in user
+/// space; the histogram's buckets are those of the calls' latencies; the
+/// worst call is kept with its argument; a latency filter passes only the
+/// slow call; `-S` prints the whole set in order; nothing is left after
+/// SIGTERM, SIGINT, or SIGKILL and a new run.
+pub fn latency(vm: &Vm, s: &Scenario) -> Result<(), String> {
+    use serde_json::Value;
+    const MS: u64 = 1_000_000;
+    let asked = [MS, 10 * MS, 50 * MS];
+    let parse = |name: &str| -> Result<Vec<Value>, String> {
+        s.file(name)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("{name}: not JSON ({e}): {l}")))
+            .collect()
+    };
+    let synth = vm.has("SYNTH_EVENTS") && vm.has("HIST_TRIGGERS");
+    let paths: &[&str] = if synth {
+        &["kernel", "user"]
+    } else {
+        &["user"]
+    };
+    if !synth {
+        let err = s.file("forced.err")?;
+        ensure(
+            s.kv_num("forced.rc")? == 2
+                && err.contains(
+                    "--latency kernel, but the running kernel cannot: it has no hist triggers",
+                ),
+            || format!("--latency kernel without synthetic events: {err}"),
+        )?;
+    }
+    let log2 = |v: u64| 64 - (v - 1).leading_zeros() as u64;
+    for &path in paths {
+        let name = format!("lat_{path}");
+        let err = s.file(&format!("{name}.err"))?;
+        ensure(s.kv_num(&format!("{name}.rc"))? == 0, || {
+            format!(
+                "{name}: exit {}: {err}",
+                s.kv(&format!("{name}.rc")).unwrap_or("?")
+            )
+        })?;
+        for k in ["left", "left_instances", "left_synth"] {
+            ensure(s.kv_num(&format!("{name}.{k}"))? == 0, || {
+                format!("{name}: {k} after SIGTERM")
+            })?;
+        }
+        let said = if path == "kernel" {
+            "pairing latencies in the kernel with a synthetic event and hist triggers (--latency kernel)"
+        } else {
+            "pairing latencies in user space, every start and end streamed to coolkprobe (--latency user)"
+        };
+        ensure(err.contains(said), || {
+            format!("{name}: no `{said}`:\n{err}")
+        })?;
+        let vals = parse(&format!("{name}.out"))?;
+        let mine = |event: &str| -> Vec<&Value> {
+            vals.iter()
+                .filter(|v| v["event"] == event && asked.iter().any(|a| v["args"]["ns"] == *a))
+                .collect()
+        };
+        // Every call: the entry's argument carried to the return, which
+        // a 6.1 return probe cannot read; no shorter than asked.
+        let calls = mine("f0");
+        let got: Vec<u64> = calls
+            .iter()
+            .filter_map(|v| v["args"]["ns"].as_u64())
+            .collect();
+        ensure(got == asked, || {
+            format!("{name}: the workload's calls: {got:?}")
+        })?;
+        let mut lats = Vec::new();
+        for v in &calls {
+            let ns = v["args"]["ns"].as_u64().unwrap_or(0);
+            let lat = v["args"]["lat"].as_u64().unwrap_or(0);
+            ensure(
+                lat >= ns && lat < ns + 2000 * MS && v["args"]["r"] == 0,
+                || format!("{name}: {v}"),
+            )?;
+            lats.push(lat);
+        }
+        // The histogram: the three calls in the buckets of their
+        // latencies (measured by other probes of the same calls: a
+        // latency within 2% of a bucket bound may fall either side).
+        let h = vals
+            .iter()
+            .find(|v| v["event"] == "f1")
+            .ok_or_else(|| format!("{name}: no hist"))?;
+        ensure(h["path"] == path && h["events"] == 3, || {
+            format!("{name}: {h}")
+        })?;
+        let buckets: Vec<(u64, u64, u64)> = h["rows"][0]["buckets"]
+            .as_array()
+            .map(|b| {
+                b.iter()
+                    .map(|b| {
+                        (
+                            b["min"].as_u64().unwrap_or(0),
+                            b["max"].as_u64().unwrap_or(0),
+                            b["count"].as_u64().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (&lat, &a) in lats.iter().zip(&asked) {
+            let near = |b: u64| (lat as f64 / (1u64 << b) as f64 - 1.0).abs() < 0.02;
+            let k = log2(lat);
+            let ok = buckets
+                .iter()
+                .any(|&(lo, hi, c)| c > 0 && ((lo <= lat && lat <= hi) || near(k) || near(k - 1)));
+            ensure(ok && hi_of(&buckets) >= a, || {
+                format!("{name}: no bucket for latency {lat}: {buckets:?}")
+            })?;
+        }
+        // The worst call, with its argument.
+        let m = vals
+            .iter()
+            .find(|v| v["event"] == "f2")
+            .ok_or_else(|| format!("{name}: no max"))?;
+        let row = &m["rows"][0];
+        ensure(
+            row["count"] == 3
+                && row["with"]["ns"] == 50 * MS
+                && row["max"] == row["with"]["lat"]
+                && row["max"].as_u64().is_some_and(|x| x >= 50 * MS),
+            || format!("{name}: max: {m}"),
+        )?;
+        // The filter on the latency: only the 50 ms call.
+        let slow = mine("f3");
+        ensure(slow.len() == 1 && slow[0]["args"]["ns"] == 50 * MS, || {
+            format!("{name}: lat>=30ms let through {slow:?}")
+        })?;
+    }
+    let text = s.file("lat_text.out")?;
+    ensure(
+        text.lines()
+            .any(|l| l.contains(": f0: ns=50000000 r=0 lat=") && l.ends_with("ms"))
+            && text.contains("f1: hist(lat): 3 events")
+            && text.contains("f2: max(lat): 3 events"),
+        || format!("text output:\n{text}"),
+    )?;
+    let show = s.file("show")?;
+    if synth {
+        // The whole set, in order: probes, synthetic event, start and end
+        // triggers, the synthetic event's own; removal in reverse.
+        let order = [
+            "echo 'r:coolkprobe_",
+            "echo 'p:coolkprobe_",
+            "_f0 s64 ns; s64 r; u64 lat' >> $T/synthetic_events",
+            "echo 'hist:keys=common_pid:ckp0ts=common_timestamp:ckp0_ns=ns' >> $T/events/coolkprobe_",
+            ".trace(coolkprobe_",
+            "echo 'hist:keys=common_pid.execname,lat.log2:vals=hitcount:sort=hitcount.descending if lat>5000000' >> $T/events/synthetic/coolkprobe_",
+            "#   echo '!hist:keys=common_pid.execname,lat.log2",
+            "#   echo '!hist:keys=common_pid:ckp0lat=common_timestamp-$ckp0ts:ckp0e_r=r:onmatch(",
+            "#   echo '!hist:keys=common_pid:ckp0ts=",
+            "_f0' >> $T/synthetic_events",
+            "#   echo '-:coolkprobe_",
+        ];
+        let mut at = 0;
+        for o in order {
+            let Some(i) = show[at..].find(o) else {
+                return Err(format!("-S: `{o}` not found after byte {at}:\n{show}"));
+            };
+            at += i + o.len();
+        }
+    }
+    for k in ["left", "left_instances", "left_synth"] {
+        ensure(s.kv_num(&format!("lat_int.{k}"))? == 0, || {
+            format!("lat_int: {k} after SIGINT")
+        })?;
+    }
+    ensure(s.kv_num("lat_int.rc")? == 0, || {
+        "lat_int: exit status".into()
+    })?;
+    // SIGKILL leaves the run's probes, instance (and synthetic events);
+    // the next run removes them all.
+    ensure(
+        s.kv_num("killed.probes")? == 8
+            && s.kv_num("killed.instance")? == 1
+            && s.kv_num("killed.synth")? == if synth { 4 } else { 0 },
+        || "SIGKILL: the run's probes, instance and synthetic events should still be there".into(),
+    )?;
+    for k in [
+        "after.synth",
+        "after.probes",
+        "after.instance",
+        "after.all_synth",
+    ] {
+        ensure(s.kv_num(k)? == 0, || {
+            format!("{k} after a new run: {}", s.file("after.err").unwrap_or(""))
+        })?;
+    }
+    ensure(s.kv_num("after.rc")? == 0, || {
+        format!(
+            "the run after SIGKILL: {}",
+            s.file("after.err").unwrap_or("")
+        )
+    })
+}
+
+fn hi_of(b: &[(u64, u64, u64)]) -> u64 {
+    b.iter().map(|x| x.1).max().unwrap_or(0)
+}
