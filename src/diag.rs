@@ -221,6 +221,17 @@ mod tests {
     }
 
     #[test]
+    fn did_you_mean_lists_the_nearest() {
+        let names = ["task_struct", "task_group", "mm_struct"];
+        assert_eq!(
+            did_you_mean("task", names.into_iter(), "struct ").as_deref(),
+            Some("did you mean `struct task_group` or `struct task_struct`?")
+        );
+        assert_eq!(did_you_mean("zzzzzzzz", names.into_iter(), ""), None);
+        assert_eq!(join_or(&["a".into(), "b".into(), "c".into()]), "a, b or c");
+    }
+
+    #[test]
     fn picks_close_names() {
         let names = [
             "task_struct",

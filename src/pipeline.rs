@@ -118,13 +118,14 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
     let (access, why) = arg_access(opts);
     let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
     let syscalls: &compile::syscall::Lookup = &crate::kernel::syscalls::params;
+    let events: &compile::EventFields = &tracepoint_fields;
     let cx = Context {
-        arch: opts.arch,
-        types: kernel_types.as_deref(),
         user_types: &user_types,
         arg_access: access,
         syscall_params: local.then_some(syscalls),
-        tracepoint_fields: local.then_some(&tracepoint_fields),
+        event_fields: local.then_some(events),
+        tracepoint_values: local.then_some(&tracepoint_values),
+        ..Context::new(opts.arch, kernel_types.as_deref())
     };
     let plan = compile::compile(
         &probes,
@@ -502,14 +503,45 @@ pub fn aggregation_why(a: &crate::live::AggRun) -> String {
     }
 }
 
-/// A tracepoint's fields from its format on the running kernel, as a
-/// latency carries them (None where the format cannot be read).
-fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::latency::TpField>> {
-    use crate::tracefs::format::{EventFormat, FieldKind, Natural};
-    use compile::plan::{Display, SynthType};
+/// A tracepoint's format on the running kernel, where it can be read.
+fn tracepoint_format(system: &str, event: &str) -> Option<crate::tracefs::format::EventFormat> {
     let fs = crate::tracefs::Tracefs::find()?;
     let text = fs.read(&format!("events/{system}/{event}/format")).ok()?;
-    let format = EventFormat::parse(&text).ok()?;
+    crate::tracefs::format::EventFormat::parse(&text).ok()
+}
+
+/// A tracepoint's own fields, as its filter compares them: the kernel's
+/// filter reads `char` arrays, `__data_loc char[]` and `char *` as
+/// strings (trace_events_filter.c, filter_assign_type).
+fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::filter::FilterField>> {
+    use crate::tracefs::format::FieldKind;
+    use compile::filter::{FieldType, FilterField};
+    let format = tracepoint_format(system, event)?;
+    let fields = format.own_fields().map(|f| FilterField {
+        name: f.name.clone(),
+        display: compile::plan::Display::Default,
+        size: None,
+        ty: match f.kind {
+            FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => {
+                FieldType::String
+            }
+            _ if matches!(f.type_text.as_str(), "char *" | "const char *") => FieldType::String,
+            FieldKind::Int => FieldType::Int {
+                bytes: f.size as u32,
+                signed: f.signed,
+            },
+            _ => FieldType::Array,
+        },
+    });
+    Some(fields.collect())
+}
+
+/// A tracepoint's fields from its format on the running kernel, as a
+/// latency carries them (None where the format cannot be read).
+fn tracepoint_values(system: &str, event: &str) -> Option<Vec<compile::latency::TpField>> {
+    use crate::tracefs::format::{FieldKind, Natural};
+    use compile::plan::{Display, SynthType};
+    let format = tracepoint_format(system, event)?;
     Some(
         format
             .own_fields()
@@ -539,7 +571,7 @@ fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::latency::
 /// format on the running kernel, where it can be read (`-S` for another
 /// machine leaves the check to that kernel).
 fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDiagnostics) {
-    use crate::tracefs::format::{EventFormat, FieldKind};
+    use crate::tracefs::format::FieldKind;
     use compile::aggs::{Named, ValueKind};
     for (i, p) in probes.iter().enumerate() {
         let Place::Tracepoint { system, event } = &p.place.node else {
@@ -550,13 +582,7 @@ fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDia
         if p.aggs.is_empty() || plan.probes[i].latency.is_some() {
             continue;
         }
-        let Some(fs) = crate::tracefs::Tracefs::find() else {
-            continue;
-        };
-        let Ok(text) = fs.read(&format!("events/{system}/{event}/format")) else {
-            continue;
-        };
-        let Ok(format) = EventFormat::parse(&text) else {
+        let Some(format) = tracepoint_format(system, event) else {
             continue;
         };
         let named: Vec<Named> = format

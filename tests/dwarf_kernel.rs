@@ -721,20 +721,7 @@ fn compiled_fetchargs_match_btf() {
     let mut compared = 0;
     for spec in probes {
         let p = parse_probe(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
-        let cx = |t: &dyn TypeSource| {
-            compile_probe(
-                0,
-                &p,
-                &Context {
-                    arch: Arch::X86_64,
-                    types: Some(t),
-                    user_types: &[],
-                    arg_access: coolkprobe::compile::ArgAccess::Registers,
-                    syscall_params: None,
-                    tracepoint_fields: None,
-                },
-            )
-        };
+        let cx = |t: &dyn TypeSource| compile_probe(0, &p, &Context::new(Arch::X86_64, Some(t)));
         let from_btf = cx(b.as_ref()).unwrap_or_else(|e| panic!("BTF: {spec}: {e}"));
         let from_dwarf = cx(&d).unwrap_or_else(|e| panic!("DWARF: {spec}: {e}"));
         assert_eq!(from_dwarf.fetchargs, from_btf.fetchargs, "{spec}");
@@ -746,19 +733,7 @@ fn compiled_fetchargs_match_btf() {
     // show_golden.rs); IP and ICMP offsets are the wire format's.
     let one = |spec: &str| {
         let p = parse_probe(spec).unwrap();
-        let c = compile_probe(
-            0,
-            &p,
-            &Context {
-                arch: Arch::X86_64,
-                types: Some(&d),
-                user_types: &[],
-                arg_access: coolkprobe::compile::ArgAccess::Registers,
-                syscall_params: None,
-                tracepoint_fields: None,
-            },
-        )
-        .unwrap();
+        let c = compile_probe(0, &p, &Context::new(Arch::X86_64, Some(&d))).unwrap();
         c.fetchargs[0].fetch_text()
     };
     let off = |func: &str, expr: &str| fetch_chain(b.as_ref(), func, expr);

@@ -112,10 +112,10 @@ fn leaf_struct_with_several_members() {
 }
 
 #[test]
-fn leaf_array_of_non_char() {
+fn leaf_array_beyond_the_kernels_limit() {
     check(
         &["p f x=%0~(struct task_struct)->cpus_mask.bits"],
-        "leaf_array_of_non_char.txt",
+        "leaf_array_beyond_the_kernels_limit.txt",
     );
 }
 

@@ -123,6 +123,26 @@ const CASES: &[(&str, &str)] = &[
     ("union bpf_attr", "->prog_type"),
 ];
 
+/// Cases with a display letter (root, letter, walk): a `char`-family
+/// pointer or array with a letter is the pointer or the elements, a whole
+/// integer array the kernel's array fetch type (`x8[6]`).
+const LETTERED: &[(&str, &str, &str)] = &[
+    ("sk_buff", "X", "->data"),
+    ("sk_buff", "X", "->head"),
+    ("sk_buff", "U", "->cb"),
+    ("net_device", "X", "->perm_addr"),
+    ("net_device", "", "->perm_addr"),
+    ("net_device", "X", "->name"),
+    ("task_struct", "X", "->comm"),
+    ("file", "X", "->f_path.dentry->d_name.name"),
+    ("ethhdr", "X", "->h_dest"),
+    ("ethhdr", "", "->h_source"),
+    ("ipv6hdr", "", "->saddr.in6_u.u6_addr8"),
+    ("ipv6hdr", "", "->daddr.in6_u.u6_addr16"),
+    ("ipv6hdr", "S", "->daddr.in6_u.u6_addr32"),
+    ("ipv6hdr", "U", "->daddr.in6_u.u6_addr32"),
+];
+
 /// One member as pahole shows it; `path` is dotted from the root struct,
 /// anonymous levels left out (as C names them).
 #[derive(Clone, Debug)]
@@ -495,6 +515,7 @@ fn expected(
     batch: &Batch,
     cache: &mut HashMap<String, Option<HashMap<String, Entry>>>,
     root: &str,
+    letter: &str,
     walk: &str,
 ) -> (String, usize) {
     let mut tokens: Vec<String> = Vec::new();
@@ -593,19 +614,29 @@ fn expected(
         }
     }
     let at = mem(&base, base_off + e.off);
+    let kind = match letter {
+        "S" => 's',
+        "U" => 'u',
+        _ => 'x',
+    };
     let fetch = if let (Some(bit), Some(w)) = (e.bit, e.width) {
         format!("{at}:b{w}@{bit}/{}", e.size * 8)
     } else if let Some(i) = e.decl.find('[') {
-        assert!(is_char_name(&e.decl[..i]), "leaf array {}", e.decl);
-        format!("{at}:string")
+        if is_char_name(&e.decl[..i]) && letter.is_empty() {
+            format!("{at}:string")
+        } else {
+            // The elements: their size is the array's over its length.
+            let n: u64 = e.decl[i + 1..].trim_end_matches(']').parse().unwrap();
+            format!("{at}:{kind}{}[{n}]", e.size / n * 8)
+        }
     } else if let Some(p) = e.decl.strip_suffix('*') {
-        if is_char_name(p) {
+        if is_char_name(p) && letter.is_empty() {
             format!("+0({at}):string")
         } else {
-            format!("{at}:x64")
+            format!("{at}:{kind}64")
         }
     } else {
-        format!("{at}:x{}", e.size * 8)
+        format!("{at}:{kind}{}", e.size * 8)
     };
     (fetch, checks)
 }
@@ -613,30 +644,27 @@ fn expected(
 /// All cases on one fixture kernel: (report line, offsets checked).
 fn check_fixture(fx: &Path) -> (String, usize) {
     let src: Box<dyn TypeSource> = load::open(Some(fx)).unwrap();
-    let cx = Context {
-        arch: Arch::X86_64,
-        types: Some(src.as_ref()),
-        user_types: &[],
-        arg_access: coolkprobe::compile::ArgAccess::Registers,
-        syscall_params: None,
-        tracepoint_fields: None,
-    };
+    let cx = Context::new(Arch::X86_64, Some(src.as_ref()));
     let mut cache = HashMap::new();
     let batch = prefetch(fx);
     let mut checks = 0;
-    for (root, walk) in CASES {
+    let all = CASES
+        .iter()
+        .map(|(r, w)| (*r, "", *w))
+        .chain(LETTERED.iter().copied());
+    for (root, letter, walk) in all {
         let cast = if root.starts_with("union ") {
             format!("({root})")
         } else {
             format!("(struct {root})")
         };
-        let spec = format!("p f x=%0~{cast}{walk}");
+        let spec = format!("p f x=%0{letter}~{cast}{walk}");
         let p = parse_probe(&spec).unwrap();
         let got = compile_probe(0, &p, &cx)
             .unwrap_or_else(|e| panic!("{}: {spec}: {e}", fx.display()))
             .fetchargs[0]
             .fetch_text();
-        let (want, n) = expected(fx, &batch, &mut cache, root, walk);
+        let (want, n) = expected(fx, &batch, &mut cache, root, letter, walk);
         assert_eq!(got, want, "{}: {spec}", fx.display());
         checks += n;
     }
@@ -648,7 +676,7 @@ fn check_fixture(fx: &Path) -> (String, usize) {
     let line = format!(
         "{}: {} expressions, {checks} offsets checked against pahole",
         fx.file_name().unwrap().to_string_lossy(),
-        CASES.len()
+        CASES.len() + LETTERED.len()
     );
     (line, checks)
 }

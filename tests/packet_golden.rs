@@ -196,14 +196,7 @@ fn display_plan() {
     use coolkprobe::compile::{compile_probe, Context};
     use coolkprobe::spec::parse_probe;
     let src = coolkprobe::types::load::open(Some(&fixture(KERNELS[0].0))).unwrap();
-    let cx = Context {
-        arch: Arch::X86_64,
-        types: Some(src.as_ref()),
-        user_types: &[],
-        arg_access: coolkprobe::compile::ArgAccess::Registers,
-        syscall_params: None,
-        tracepoint_fields: None,
-    };
+    let cx = Context::new(Arch::X86_64, Some(src.as_ref()));
     let p = parse_probe(
         "p ip_rcv ip_s=%0~$(struct iphdr)->saddr ip_6=%0~$(struct ipv6hdr)->daddr B16_a=%0~$(struct tcphdr)l4->source \
          b32_b=%0~$(struct tcphdr)l4->seq B64_c=%0~$(struct udphdr)l4->qdata[0] s=%0S~$(struct iphdr)->ttl \

@@ -1,48 +1,278 @@
-//! Filters: the text after `f:`, written to the event's `filter` file.
+//! Filters: the text after `f:`, checked against the event's fields and
+//! written to the event's `filter` file.
+//!
+//! Every name a filter compares must be a field of the event: the probe's
+//! named values (first, as the kernel looks them up), the probe's own
+//! `__probe_ip` (or `__probe_func`/`__probe_ret_ip` at a return), the
+//! common fields, the kernel's `cpu`/`comm` pseudo-fields, and for a
+//! tracepoint the fields of its format, where it can be read. Every
+//! literal must be one the kernel compares with that field as meant: a
+//! quoted string for a string (with `==`, `!=`, `~`), a number that fits
+//! the field for an integer (the kernel would silently truncate
+//! `n > 300000000000` on an `s32`).
 //!
 //! The kernel compares raw field values, so literals written the way a
-//! value is shown must become what the field holds (README, "Packet
-//! tracing"): a dotted IPv4 address compared with an `ip_` field becomes the 32-bit word the
-//! packet bytes make when read in the target's (little-endian) order, and
-//! a value compared with a byte-swapped `B16_`/`b32_`... field is swapped.
-//! Everything else passes through unchanged; a literal that should be
-//! translated but cannot be is an error, never passed on.
+//! value is shown become what the field holds (README, "Packet
+//! tracing"): a dotted IPv4 address compared with an `ip_` field becomes
+//! the 32-bit word the packet bytes make when read in the target's
+//! (little-endian) order, and a value compared with a byte-swapped
+//! `B16_`/`b32_`... field is swapped. Everything else passes through as
+//! written.
 
 use super::plan::Display;
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::fetch::{Fetch, FetchArg, FetchType, IntKind};
+use crate::spec::filter::{CmpOp, Pred, Value};
+use crate::spec::{Filter, Span};
 
-/// What the translation needs to know of one named value.
+/// What the checks and the translation need to know of one field.
 #[derive(Clone, Debug)]
 pub struct FilterField {
     pub name: String,
     pub display: Display,
     /// Width in bytes, where the compiler knows it (typed expressions).
     pub size: Option<u32>,
+    pub ty: FieldType,
 }
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{msg}")]
-pub struct FilterError {
-    /// Byte range inside the filter text.
-    pub start: usize,
-    pub end: usize,
-    pub msg: String,
+/// What a field is to the kernel's filter (its format's type and sign).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// An integer of `bytes` bytes.
+    Int { bytes: u32, signed: bool },
+    /// A bitfield of `width` bits (unsigned).
+    Bits { width: u32 },
+    /// Text: compared with quoted strings.
+    String,
+    /// Several values (`x8[6]`, `int args[6]`): the kernel cannot compare it.
+    Array,
+    /// A raw fetcharg the tool does not read: the kernel judges.
+    Unknown,
 }
 
-use crate::spec::filter::{tokens, Token as Tok};
+impl FieldType {
+    /// The field a fetcharg makes in its event (the kernel's default type
+    /// is the word `x64`/`x32`; `$comm` is a string).
+    pub fn of(arg: &FetchArg, pointer_size: u32) -> FieldType {
+        match (&arg.ty, &arg.value) {
+            (_, Fetch::Verbatim(_)) => FieldType::Unknown,
+            (Some(FetchType::Int { kind, bytes }), _) => FieldType::Int {
+                bytes: *bytes,
+                signed: *kind == IntKind::Signed,
+            },
+            (Some(FetchType::String | FetchType::UString), _) => FieldType::String,
+            (Some(FetchType::Bitfield { width, .. }), _) => FieldType::Bits { width: *width },
+            (Some(FetchType::Array { .. }), _) => FieldType::Array,
+            (Some(FetchType::Symbol), _) | (None, _) if arg.value != Fetch::Comm => {
+                FieldType::Int {
+                    bytes: pointer_size,
+                    signed: false,
+                }
+            }
+            (_, _) => FieldType::String,
+        }
+    }
 
-/// The filter's tokens as (kind, start, end).
-fn lexed(filter: &str) -> Vec<(Tok, usize, usize)> {
-    tokens(filter)
-        .into_iter()
-        .map(|t| (t.kind, t.span.start, t.span.end))
-        .collect()
+    fn describe(self) -> String {
+        match self {
+            FieldType::Int { bytes, signed } => {
+                format!("{}{}", if signed { 's' } else { 'u' }, bytes * 8)
+            }
+            FieldType::Bits { width } => format!("a {width}-bit field"),
+            FieldType::String => "a string".into(),
+            FieldType::Array => "an array".into(),
+            FieldType::Unknown => "a raw fetcharg".into(),
+        }
+    }
 }
 
-/// A decimal or `0x` hex number.
-fn number(t: &str) -> Option<u64> {
-    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => t.parse().ok(),
+/// Fields every event has, after its own (trace_events.c: the common
+/// fields, then the `CPU`/`cpu`/`common_cpu` and `COMM`/`comm`
+/// pseudo-fields the filter adds).
+pub fn common_fields() -> Vec<FilterField> {
+    let int = |bytes, signed| FieldType::Int { bytes, signed };
+    [
+        ("common_pid", int(4, true)),
+        ("common_type", int(2, false)),
+        ("common_flags", int(1, false)),
+        ("common_preempt_count", int(1, false)),
+        ("common_cpu", int(4, true)),
+        ("cpu", int(4, true)),
+        ("CPU", int(4, true)),
+        ("comm", FieldType::String),
+        ("COMM", FieldType::String),
+    ]
+    .into_iter()
+    .map(|(name, ty)| FilterField {
+        name: name.into(),
+        display: Display::Default,
+        size: None,
+        ty,
+    })
+    .collect()
+}
+
+/// The pseudo-fields that take a `CPUS{...}` mask (newer kernels).
+fn is_cpu_field(name: &str) -> bool {
+    matches!(name, "common_cpu" | "cpu" | "CPU")
+}
+
+/// Check `filter` against the event's `fields` (its own first, then the
+/// common ones) and give the text for the kernel. `complete`: `fields`
+/// is every field of the event; otherwise (a tracepoint whose format
+/// cannot be read here) an unknown name is left to the kernel. Every
+/// comparison's mistake is reported.
+pub fn check(
+    filter: &Filter,
+    fields: &[FilterField],
+    complete: bool,
+) -> Result<String, Vec<Diagnostic>> {
+    let text = &filter.text.node;
+    let base = filter.text.span.start;
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut errors = Vec::new();
+    for p in filter.expr.preds() {
+        let Some(field) = fields.iter().find(|f| f.name == p.field.node) else {
+            if complete {
+                errors.push(unknown_field(p, fields));
+            }
+            continue;
+        };
+        match literal(p, field) {
+            Ok(None) => {}
+            Ok(Some(new)) => {
+                let (s, e) = (p.value.span.start - base, p.value.span.end - base);
+                out.push_str(&text[copied..s]);
+                out.push_str(&new);
+                copied = e;
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    out.push_str(&text[copied..]);
+    Ok(out)
+}
+
+fn bad(span: Span, msg: String) -> Diagnostic {
+    Diagnostic::error(span, format!("bad filter: {msg}"))
+}
+
+fn unknown_field(p: &Pred, fields: &[FilterField]) -> Diagnostic {
+    let name = &p.field.node;
+    let help = did_you_mean(name, fields.iter().map(|f| f.name.as_str()), "").unwrap_or_else(|| {
+        let own: Vec<String> = fields
+            .iter()
+            .take_while(|f| !common_fields().iter().any(|c| c.name == f.name))
+            .map(|f| format!("`{}`", f.name))
+            .collect();
+        if own.is_empty() {
+            "a filter compares the event's fields: here only the common ones (`common_pid`, `cpu`, `comm`, ...)".into()
+        } else {
+            format!(
+                "a filter compares the event's fields: {} and the common ones (`common_pid`, `cpu`, `comm`, ...)",
+                own.join(", ")
+            )
+        }
+    });
+    bad(p.field.span, format!("this event has no field `{name}`")).with_help(help)
+}
+
+/// Check one comparison's operator and literal against its field; the
+/// literal to write instead, if it must be translated.
+fn literal(p: &Pred, field: &FilterField) -> Result<Option<String>, Diagnostic> {
+    let name = &field.name;
+    let op = p.op.node;
+    let (lit, lspan) = (&p.value.node, p.value.span);
+    let shown = match lit {
+        Value::Quoted(s) | Value::Bare(s) => s.as_str(),
+    };
+    match field.display {
+        Display::Ip | Display::Swapped { .. } => {
+            let Value::Bare(v) = lit else {
+                return Err(bad(
+                    lspan,
+                    format!("`{name}` is a number: compare it without quotes"),
+                ));
+            };
+            return translated(p, field, v).map(Some);
+        }
+        // A latency: a time with its unit, compared in nanoseconds.
+        Display::Duration => {
+            let ns = match lit {
+                Value::Bare(v) if op != CmpOp::Glob => duration_ns(v),
+                _ => None,
+            };
+            return match ns {
+                Some(ns) => Ok(Some(ns.to_string())),
+                None => Err(bad(
+                    lspan,
+                    format!("`{shown}` is not a time to compare with `{name}`"),
+                )
+                .with_help("e.g. 500us, 10ms, 1.5s; a bare number is nanoseconds")),
+            };
+        }
+        _ => {}
+    }
+    match field.ty {
+        FieldType::Unknown => Ok(None),
+        FieldType::Array => Err(bad(
+            p.field.span,
+            format!("`{name}` is an array: the kernel's filters cannot compare it"),
+        )
+        .with_help("name one element instead (`x=...[2]`)")),
+        FieldType::String => {
+            if !matches!(op, CmpOp::Eq | CmpOp::Ne | CmpOp::Glob) {
+                return Err(bad(
+                    p.op.span,
+                    format!("`{name}` is a string: `{}` cannot compare it", op.as_str()),
+                )
+                .with_help("strings take `==`, `!=` and `~` (a glob: `name ~ \"/tmp/*\"`)"));
+            }
+            match lit {
+                Value::Quoted(_) => Ok(None),
+                Value::Bare(v) => Err(bad(
+                    lspan,
+                    format!("`{name}` is a string: the value must be quoted"),
+                )
+                .with_help(format!("write `{name} {} \"{v}\"`", op.as_str()))),
+            }
+        }
+        ty @ (FieldType::Int { .. } | FieldType::Bits { .. }) => {
+            if op == CmpOp::Glob {
+                return Err(bad(
+                    p.op.span,
+                    format!(
+                        "`{name}` is a number ({}): `~` matches strings",
+                        ty.describe()
+                    ),
+                )
+                .with_help("compare numbers with == != < <= > >= or & (bits)"));
+            }
+            let v = match lit {
+                Value::Quoted(_) => {
+                    return Err(bad(
+                        lspan,
+                        format!(
+                            "`{name}` is a number ({}), not a string: compare it with a number",
+                            ty.describe()
+                        ),
+                    )
+                    .with_help_opt(
+                        kernel_number(shown.trim_start_matches('-'))
+                            .map(|_| format!("write `{name} {} {shown}`", op.as_str())),
+                    ))
+                }
+                Value::Bare(v) => v,
+            };
+            if v.starts_with("CPUS{") && is_cpu_field(name) {
+                return Ok(None);
+            }
+            check_number(name, ty, v, lspan).map(|()| None)
+        }
     }
 }
 
@@ -80,109 +310,225 @@ pub fn duration_ns(t: &str) -> Option<u64> {
     whole.checked_mul(scale)?.checked_add(f)
 }
 
-/// Whether the filter compares the field called `name`.
-pub fn mentions(filter: &str, name: &str) -> bool {
-    lexed(filter)
-        .iter()
-        .any(|&(t, s, e)| t == Tok::Ident && &filter[s..e] == name)
+/// A number as the kernel's filter reads it (kstrtoll/kstrtoull, base 0:
+/// decimal, `0x` hex, `0` octal; `-` only for signed fields), and that
+/// fits the field.
+fn check_number(name: &str, ty: FieldType, v: &str, span: Span) -> Result<(), Diagnostic> {
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, v),
+    };
+    let Some(n) = kernel_number(digits) else {
+        return Err(bad(
+            span,
+            format!(
+                "`{v}` is not a number (decimal, 0x hex or 0 octal), and `{name}` is one ({})",
+                ty.describe()
+            ),
+        ));
+    };
+    let (bits, signed) = match ty {
+        FieldType::Int { bytes, signed } => (bytes * 8, signed),
+        FieldType::Bits { width } => (width, false),
+        _ => return Ok(()),
+    };
+    let max = if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    if neg && !signed {
+        // -1 on a u8 is meant as 0xff: say so, the kernel refuses `-`.
+        let wrapped = if bits >= 64 {
+            Some(0u64.wrapping_sub(n))
+        } else {
+            (n <= 1 << bits).then(|| ((1u128 << bits) - n as u128) as u64 & max)
+        };
+        return Err(bad(
+            span,
+            format!(
+                "`{v}` is negative, and `{name}` is unsigned ({})",
+                ty.describe()
+            ),
+        )
+        .with_help_opt(
+            wrapped.map(|w| {
+                format!("the kernel compares the field's bits: {v} in {bits} bits is {w:#x}")
+            }),
+        ));
+    }
+    // A signed field takes its own range and, as a bit pattern, up to its
+    // unsigned maximum (0xffffffff for an s32); a 64-bit one only what
+    // kstrtoll reads.
+    let fits = if neg {
+        n <= 1u64 << (bits - 1)
+    } else if signed && bits >= 64 {
+        n <= i64::MAX as u64
+    } else {
+        n <= max
+    };
+    if !fits {
+        return Err(bad(
+            span,
+            format!("`{v}` does not fit `{name}` ({})", ty.describe()),
+        )
+        .with_help("the kernel would compare a truncated value"));
+    }
+    Ok(())
 }
 
-/// The filter text for the kernel.
-pub fn translate(filter: &str, fields: &[FilterField]) -> Result<String, FilterError> {
-    let toks = lexed(filter);
-    let mut out = String::with_capacity(filter.len());
-    let mut copied = 0;
-    for w in toks.windows(3) {
-        // The value may look like a name (`http`): for our fields it is
-        // still the literal to translate (or reject).
-        let [(Tok::Ident, fs, fe), (Tok::Op, os, oe), (Tok::Literal | Tok::Ident, ls, le)] = *w
-        else {
-            continue;
-        };
-        let name = &filter[fs..fe];
-        let Some(field) = fields.iter().find(|f| f.name == name) else {
-            continue;
-        };
-        let op = &filter[os..oe];
-        let lit = &filter[ls..le];
-        let err = |msg: String| FilterError {
-            start: ls,
-            end: le,
-            msg,
-        };
-        let new = match field.display {
-            Display::Ip => {
-                if !matches!(op, "==" | "!=") {
-                    return Err(FilterError {
-                        start: os,
-                        end: oe,
-                        msg: format!("`{name}` is an address: only `==` and `!=` can compare it"),
-                    });
-                }
-                if field.size == Some(16) {
-                    return Err(err(format!(
-                        "`{name}` is a 128-bit IPv6 address, which kernel filters cannot compare"
-                    )));
-                }
-                if let Ok(a) = lit.parse::<std::net::Ipv4Addr>() {
-                    format!("{:#x}", u32::from_le_bytes(a.octets()))
-                } else if number(lit).is_some_and(|n| n <= u32::MAX as u64) {
-                    // Already the raw word.
-                    lit.to_string()
-                } else {
-                    return Err(err(format!(
-                        "`{lit}` is not an IPv4 address (compare `{name}` with e.g. 127.0.0.1)"
-                    )));
-                }
+/// kstrtoull's base 0: `0x1f`, `017`, `42`.
+fn kernel_number(t: &str) -> Option<u64> {
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u64::from_str_radix(h, 16)
+            .ok()
+            .filter(|_| !h.starts_with('+'));
+    }
+    if t.len() > 1 && t.starts_with('0') {
+        return u64::from_str_radix(&t[1..], 8)
+            .ok()
+            .filter(|_| !t[1..].starts_with('+'));
+    }
+    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+/// A decimal or `0x` hex number (the way values are shown).
+fn number(t: &str) -> Option<u64> {
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => t.parse().ok(),
+    }
+}
+
+/// The literal for an `ip_`/byte-swapped field, as the kernel compares it.
+fn translated(p: &Pred, field: &FilterField, lit: &str) -> Result<String, Diagnostic> {
+    let name = &field.name;
+    let op = p.op.node;
+    let err = |msg: String| bad(p.value.span, msg);
+    Ok(match field.display {
+        Display::Ip => {
+            if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                return Err(bad(
+                    p.op.span,
+                    format!("`{name}` is an address: only `==` and `!=` can compare it"),
+                ));
             }
-            Display::Swapped { bits, .. } => {
-                if !matches!(op, "==" | "!=" | "&") {
-                    return Err(FilterError {
-                        start: os,
-                        end: oe,
-                        msg: format!(
-                            "`{name}` is byte-swapped: only `==`, `!=` and `&` keep their meaning"
-                        ),
-                    });
-                }
-                let Some(v) = number(lit) else {
-                    return Err(err(format!(
-                        "`{lit}` is not a number (decimal or 0x hex) to compare with `{name}`"
-                    )));
-                };
-                let swapped = match bits {
-                    16 if v <= u16::MAX as u64 => (v as u16).swap_bytes() as u64,
-                    32 if v <= u32::MAX as u64 => (v as u32).swap_bytes() as u64,
-                    64 => v.swap_bytes(),
-                    _ => {
-                        return Err(err(format!(
-                            "`{lit}` does not fit the {bits} bits of `{name}`"
-                        )))
-                    }
-                };
-                format!("{swapped:#x}")
+            if field.size == Some(16) {
+                return Err(err(format!(
+                    "`{name}` is a 128-bit IPv6 address, which kernel filters cannot compare"
+                )));
             }
-            Display::Duration => match duration_ns(lit) {
-                Some(ns) => ns.to_string(),
-                None => {
+            if let Ok(a) = lit.parse::<std::net::Ipv4Addr>() {
+                format!("{:#x}", u32::from_le_bytes(a.octets()))
+            } else if number(lit).is_some_and(|n| n <= u32::MAX as u64) {
+                // Already the raw word.
+                lit.to_string()
+            } else {
+                return Err(err(format!(
+                    "`{lit}` is not an IPv4 address (compare `{name}` with e.g. 127.0.0.1)"
+                )));
+            }
+        }
+        Display::Swapped { bits, .. } => {
+            if !matches!(op, CmpOp::Eq | CmpOp::Ne | CmpOp::BitAnd) {
+                return Err(bad(
+                    p.op.span,
+                    format!("`{name}` is byte-swapped: only `==`, `!=` and `&` keep their meaning"),
+                ));
+            }
+            let Some(v) = number(lit) else {
+                return Err(err(format!(
+                    "`{lit}` is not a number (decimal or 0x hex) to compare with `{name}`"
+                )));
+            };
+            let swapped = match bits {
+                16 if v <= u16::MAX as u64 => (v as u16).swap_bytes() as u64,
+                32 if v <= u32::MAX as u64 => (v as u32).swap_bytes() as u64,
+                64 => v.swap_bytes(),
+                _ => {
                     return Err(err(format!(
-                        "`{lit}` is not a time to compare with `{name}` (e.g. 500us, 10ms, 1.5s; a bare number is nanoseconds)"
+                        "`{lit}` does not fit the {bits} bits of `{name}`"
                     )))
                 }
-            },
-            _ => continue,
-        };
-        out.push_str(&filter[copied..ls]);
-        out.push_str(&new);
-        copied = le;
-    }
-    out.push_str(&filter[copied..]);
-    Ok(out)
+            };
+            format!("{swapped:#x}")
+        }
+        _ => lit.to_string(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::Spanned;
+
+    fn int(bytes: u32, signed: bool) -> FieldType {
+        FieldType::Int { bytes, signed }
+    }
+
+    fn fields() -> Vec<FilterField> {
+        let f = |name: &str, display, size, ty| FilterField {
+            name: name.into(),
+            display,
+            size,
+            ty,
+        };
+        let mut v = vec![
+            f("ip_src", Display::Ip, Some(4), int(4, false)),
+            f("ip_v6", Display::Ip, Some(16), FieldType::Array),
+            f(
+                "b16_dport",
+                Display::Swapped {
+                    bits: 16,
+                    hex: false,
+                },
+                Some(2),
+                int(2, false),
+            ),
+            f(
+                "B32_x",
+                Display::Swapped {
+                    bits: 32,
+                    hex: true,
+                },
+                Some(4),
+                int(4, false),
+            ),
+            f("proto", Display::Hex, Some(1), int(1, false)),
+            f("n", Display::Default, Some(4), int(4, true)),
+            f("name", Display::Default, None, FieldType::String),
+            f("mac", Display::Default, None, FieldType::Array),
+            f("flag", Display::Default, None, FieldType::Bits { width: 3 }),
+            f("raw", Display::Default, None, FieldType::Unknown),
+            f("lat", Display::Duration, Some(8), int(8, false)),
+        ];
+        v.extend(common_fields());
+        v
+    }
+
+    fn filter(text: &str) -> Filter {
+        Filter {
+            text: Spanned {
+                node: text.into(),
+                span: Span::new(0, text.len()),
+            },
+            expr: crate::spec::filter::parse(text, 0).unwrap(),
+        }
+    }
+
+    fn ok(text: &str) -> String {
+        check(&filter(text), &fields(), true).unwrap_or_else(|e| panic!("{text}: {e:?}"))
+    }
+
+    /// The first error, and the text under its caret.
+    fn err(text: &str) -> (String, String) {
+        let e = check(&filter(text), &fields(), true).expect_err(text);
+        let sp = e[0].span.unwrap();
+        (e[0].message.clone(), text[sp.start..sp.end].to_string())
+    }
 
     #[test]
     fn durations() {
@@ -193,97 +539,104 @@ mod tests {
         assert_eq!(duration_ns("2s"), Some(2_000_000_000));
         assert_eq!(duration_ns("0.000000001s"), Some(1));
         assert_eq!(duration_ns("1.5ns"), None);
-        assert_eq!(duration_ns("10 ms"), None);
         assert_eq!(duration_ns("ms"), None);
         assert_eq!(duration_ns("10h"), None);
-        let f = [FilterField {
-            name: "lat".into(),
-            display: Display::Duration,
-            size: Some(8),
-        }];
-        assert_eq!(
-            translate("lat>10ms && lat<=1s", &f).unwrap(),
-            "lat>10000000 && lat<=1000000000"
-        );
-        let e = translate("lat>10h", &f).unwrap_err();
-        assert_eq!((e.start, e.end), (4, 7));
-    }
-
-    fn fields() -> Vec<FilterField> {
-        vec![
-            FilterField {
-                name: "ip_src".into(),
-                display: Display::Ip,
-                size: Some(4),
-            },
-            FilterField {
-                name: "ip_v6".into(),
-                display: Display::Ip,
-                size: Some(16),
-            },
-            FilterField {
-                name: "b16_dport".into(),
-                display: Display::Swapped {
-                    bits: 16,
-                    hex: false,
-                },
-                size: Some(2),
-            },
-            FilterField {
-                name: "B32_x".into(),
-                display: Display::Swapped {
-                    bits: 32,
-                    hex: true,
-                },
-                size: Some(4),
-            },
-            FilterField {
-                name: "proto".into(),
-                display: Display::Hex,
-                size: Some(1),
-            },
-        ]
+        assert_eq!(ok("lat>10ms && lat<=1s"), "lat>10000000 && lat<=1000000000");
+        let (m, at) = err("lat>10h");
+        assert!(m.contains("not a time to compare with `lat`"), "{m}");
+        assert_eq!(at, "10h");
     }
 
     #[test]
     fn readme_example() {
-        assert_eq!(
-            translate("ip_src==127.0.0.1", &fields()).unwrap(),
-            "ip_src==0x100007f"
-        );
+        assert_eq!(ok("ip_src==127.0.0.1"), "ip_src==0x100007f");
     }
 
     #[test]
     fn mixed_expression_keeps_the_rest() {
         assert_eq!(
-            translate(
-                "(ip_src == 10.1.2.3 || ip_src!=192.168.0.1) && proto==1 && b16_dport == 80 && B32_x & 0xff && common_pid != 1",
-                &fields()
-            )
-            .unwrap(),
+            ok("(ip_src == 10.1.2.3 || ip_src!=192.168.0.1) && proto==1 && b16_dport == 80 && B32_x & 0xff && common_pid != 1"),
             "(ip_src == 0x302010a || ip_src!=0x100a8c0) && proto==1 && b16_dport == 0x5000 && B32_x & 0xff000000 && common_pid != 1"
         );
     }
 
     #[test]
     fn untranslatable_literals_are_errors() {
-        let f = fields();
-        let e = translate("ip_src==300.1.1.1", &f).unwrap_err();
-        assert_eq!((e.start, e.end), (8, 17));
-        assert!(e.msg.contains("not an IPv4 address"));
-        let e = translate("proto==1 && ip_src < 1.2.3.4", &f).unwrap_err();
-        assert_eq!(&"proto==1 && ip_src < 1.2.3.4"[e.start..e.end], "<");
-        let e = translate("b16_dport==70000", &f).unwrap_err();
-        assert!(e.msg.contains("does not fit the 16 bits"));
-        let e = translate("b16_dport==http", &f).unwrap_err();
-        assert!(e.msg.contains("not a number"));
-        let e = translate("ip_v6==::1", &f).unwrap_err();
-        assert!(e.msg.contains("128-bit"));
+        let (m, at) = err("ip_src==300.1.1.1");
+        assert!(
+            m.contains("not an IPv4 address") && at == "300.1.1.1",
+            "{m}"
+        );
+        assert_eq!(err("proto==1 && ip_src < 1.2.3.4").1, "<");
+        assert!(err("b16_dport==70000")
+            .0
+            .contains("does not fit the 16 bits"));
+        assert!(err("b16_dport==http").0.contains("not a number"));
+        assert!(err("ip_v6==1.2.3.4").0.contains("128-bit"));
     }
 
     #[test]
-    fn strings_and_unknown_names_pass() {
-        let s = r#"comm == "ip_src==1.2.3.4" && x==1.2.3.4"#;
-        assert_eq!(translate(s, &fields()).unwrap(), s);
+    fn strings_pass_as_written() {
+        let s = r#"name == "ip_src==1.2.3.4" && comm ~ "ba*" && name != 'x'"#;
+        assert_eq!(ok(s), s);
+    }
+
+    #[test]
+    fn names_are_checked() {
+        let (m, at) = err("nn == 3");
+        assert!(m.contains("no field `nn`") && at == "nn", "{m}");
+        let e = check(&filter("nn == 3"), &fields(), true).unwrap_err();
+        assert!(e[0].help.as_deref().unwrap().contains("`n`"), "{e:?}");
+        // Every comparison's mistake at once.
+        assert_eq!(
+            check(&filter("x == 1 || y == 2"), &fields(), true)
+                .unwrap_err()
+                .len(),
+            2
+        );
+        // Not known to be complete (a tracepoint without its format).
+        assert_eq!(
+            check(&filter("x == 1"), &fields(), false).unwrap(),
+            "x == 1"
+        );
+    }
+
+    #[test]
+    fn literals_against_types() {
+        for (text, msg, under) in [
+            ("name == bash", "must be quoted", "bash"),
+            ("name < \"a\"", "cannot compare it", "<"),
+            ("n ~ \"1*\"", "`~` matches strings", "~"),
+            ("n == \"1\"", "not a string", "\"1\""),
+            ("n == 1.5", "not a number", "1.5"),
+            ("n == 08", "not a number", "08"),
+            ("n > 300000000000", "does not fit `n` (s32)", "300000000000"),
+            ("proto == -1", "negative", "-1"),
+            ("proto == 256", "does not fit", "256"),
+            ("flag == 8", "does not fit", "8"),
+            ("mac == 1", "array", "mac"),
+            ("common_pid == \"1\"", "not a string", "\"1\""),
+            ("comm == 3", "must be quoted", "3"),
+        ] {
+            let (m, at) = err(text);
+            assert!(m.contains(msg), "{text}: {m}");
+            assert_eq!(at, under, "{text}");
+        }
+        for text in [
+            "n == -1",
+            "n == 0xffffffff",
+            "n == -0x10",
+            "n == 010",
+            "n == 2147483647",
+            "proto == 255",
+            "flag == 7",
+            "raw == anything",
+            "common_cpu & CPUS{0-1}",
+            "n & 0x4",
+        ] {
+            assert_eq!(ok(text), text);
+        }
+        let e = check(&filter("proto == -1"), &fields(), true).unwrap_err();
+        assert!(e[0].help.as_deref().unwrap().contains("0xff"), "{e:?}");
     }
 }

@@ -9,7 +9,7 @@
 //! of them (README, "Latency").
 
 use super::aggs::{self, Named, ValueKind};
-use super::filter::{self, FilterField};
+use super::filter::{self, FieldType, FilterField};
 use super::plan::{
     CompiledProbe, Display, FieldFrom, FieldPlan, Latency, LatencyPlan, SynthField, SynthType,
     COMM_FIELD,
@@ -45,7 +45,7 @@ pub(super) enum Shape {
     },
     /// A probe with `NAME=since(fN)`: the probe without it.
     Since {
-        probe: Probe,
+        probe: Box<Probe>,
         name: Spanned<String>,
         since: Since,
     },
@@ -95,14 +95,14 @@ pub(super) fn shape(p: &Probe) -> Result<Shape, Diagnostic> {
             ..p.clone()
         };
         return Ok(Shape::Function {
-            entry: half(ProbeKind::Entry, entry_args),
-            ret: half(ProbeKind::Return, ret_args),
+            entry: Box::new(half(ProbeKind::Entry, entry_args)),
+            ret: Box::new(half(ProbeKind::Return, ret_args)),
         });
     }
     match since.as_slice() {
         [] => Ok(Shape::Plain),
         [(a, s)] => Ok(Shape::Since {
-            probe: Probe {
+            probe: Box::new(Probe {
                 args: p
                     .args
                     .iter()
@@ -110,7 +110,7 @@ pub(super) fn shape(p: &Probe) -> Result<Shape, Diagnostic> {
                     .cloned()
                     .collect(),
                 ..(*p).clone()
-            },
+            }),
             name: a.name.clone(),
             since: (*s).clone(),
         }),
@@ -207,27 +207,27 @@ pub(super) fn link(
     lat_name: &str,
     key: Option<&Spanned<String>>,
     group: &str,
-) -> Result<(), Diagnostic> {
+) -> Result<(), Vec<Diagnostic>> {
     let lat_span = p
         .args
         .iter()
         .find(|a| a.name.node == lat_name)
         .map_or(p.kind.span, |a| a.name.span);
     if end_values.named.iter().any(|(n, ..)| n == lat_name) {
-        return Err(unsupported(
+        return Err(vec![unsupported(
             lat_span,
             format!("`{lat_name}` is named twice in this probe"),
-        ));
+        )]);
     }
     if let Some(k) = key {
         for (vals, which) in [(start_values, "start"), (end_values, "end")] {
             let unknown = vals.tracepoint && vals.named.is_empty();
             if !unknown && !vals.named.iter().any(|(n, ..)| *n == k.node) {
-                return Err(unsupported(
+                return Err(vec![unsupported(
                     k.span,
                     format!("the key `{}` is not a value of the {which} probe", k.node),
                 )
-                .with_help("pair by a value both probes name, e.g. `p A rq=%0` and `p B rq=%0 lat=since(f0, rq)`"));
+                .with_help("pair by a value both probes name, e.g. `p A rq=%0` and `p B rq=%0 lat=since(f0, rq)`")]);
             }
         }
     }
@@ -246,10 +246,10 @@ pub(super) fn link(
             if tracepoint {
                 return Ok(());
             }
-            return Err(unsupported(
+            return Err(vec![unsupported(
                 span_of(name),
                 format!("`{name}` is an array: a completed call cannot carry it"),
-            ));
+            )]);
         };
         fields.push(SynthField {
             name: name.to_string(),
@@ -296,7 +296,7 @@ pub(super) fn link(
             display: fp.display,
         })
         .collect();
-    let filter_fields: Vec<FilterField> = fields
+    let mut filter_fields: Vec<FilterField> = fields
         .iter()
         .zip(&plans)
         .map(|(f, fp)| FilterField {
@@ -306,21 +306,25 @@ pub(super) fn link(
                 SynthType::Int { bytes, .. } => Some(bytes),
                 SynthType::Str => None,
             },
+            ty: match f.ty {
+                SynthType::Int { bytes, signed } => FieldType::Int { bytes, signed },
+                SynthType::Str => FieldType::String,
+            },
         })
         .collect();
+    filter_fields.extend(filter::common_fields());
+    // Every field of a completed call is known, unless a tracepoint's
+    // could not be read here (then the kernel checks the names).
+    let unknown = |v: &Values| v.tracepoint && v.named.is_empty();
+    let complete = !unknown(end_values) && !unknown(start_values);
     end.filter = match &p.filter {
-        Some(f) => Some(filter::translate(&f.node, &filter_fields).map_err(|e| {
-            error(
-                Span::new(f.span.start + e.start, f.span.start + e.end),
-                ErrorKind::Filter(e.msg),
-            )
-        })?),
+        Some(f) => Some(filter::check(f, &filter_fields, complete)?),
         None => None,
     };
     // A tracepoint end whose fields are unknown here: names are taken as
     // written, and the kernel checks them.
     let known = !(end_values.tracepoint && end_values.named.is_empty());
-    end.aggs = aggs::lower(p, known.then_some(named.as_slice()))?;
+    end.aggs = aggs::lower(p, known.then_some(named.as_slice())).map_err(|e| vec![e])?;
     end.fields = plans;
     end.latency = Some(Latency::End(LatencyPlan {
         start: start_index,

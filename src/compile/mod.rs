@@ -80,8 +80,6 @@ pub enum ErrorKind {
     Binary { path: String, msg: String },
     #[error("symbol `{symbol}` not found in {path}")]
     NoSymbol { symbol: String, path: String },
-    #[error("bad filter: {0}")]
-    Filter(String),
     #[error("this probe needs C types, but no type source is open")]
     NoTypes,
     #[error("type information: {0}")]
@@ -120,9 +118,47 @@ pub struct Context<'a> {
     /// A wrapped syscall's arguments (from the running kernel's
     /// `syscalls:sys_enter_*` format), by syscall name.
     pub syscall_params: Option<&'a syscall::Lookup>,
-    /// A tracepoint's fields (from its format on the running kernel), for
-    /// the values a latency carries.
-    pub tracepoint_fields: Option<&'a latency::TracepointFields>,
+    /// A tracepoint's fields (from the target kernel's `format` file), by
+    /// system and event: the names its filter may compare.
+    pub event_fields: Option<&'a EventFields>,
+    /// Whether return probes can read the function's arguments.
+    pub return_args: ReturnArgs,
+    /// A tracepoint's fields as a latency carries them (from its format
+    /// on the running kernel).
+    pub tracepoint_values: Option<&'a latency::TracepointFields>,
+}
+
+/// A tracepoint's fields by `(system, event)`; None where unknown.
+pub type EventFields = dyn Fn(&str, &str) -> Option<Vec<filter::FilterField>>;
+
+/// Whether a return probe can read the probed function's arguments: the
+/// kernel keeps them for `$argN` in return probes from Linux 6.10 (its
+/// tracefs README then lists `kernel return probes support: $retval,
+/// $arg<N>, $comm`). At return the argument registers hold whatever the
+/// function left there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReturnArgs {
+    /// `%N` and parameter names in a return probe read `$argN`.
+    Kept,
+    /// They are refused; why (it completes "... because ...").
+    NotKept(String),
+}
+
+impl<'a> Context<'a> {
+    /// A context with `types` for `arch` and nothing else known: registers
+    /// for `%N`, no syscall or tracepoint formats, no arguments at return.
+    pub fn new(arch: Arch, types: Option<&'a dyn TypeSource>) -> Context<'a> {
+        Context {
+            arch,
+            types,
+            user_types: &[],
+            arg_access: ArgAccess::Registers,
+            syscall_params: None,
+            event_fields: None,
+            return_args: ReturnArgs::NotKept("the target kernel is not known".into()),
+            tracepoint_values: None,
+        }
+    }
 }
 
 impl<'a> Context<'a> {
@@ -155,7 +191,9 @@ impl<'a> Context<'a> {
             user_types: self.user_types,
             arg_access: self.arg_access,
             syscall_params: self.syscall_params,
-            tracepoint_fields: self.tracepoint_fields,
+            event_fields: self.event_fields,
+            return_args: self.return_args.clone(),
+            tracepoint_values: self.tracepoint_values,
         }
     }
 }
@@ -271,7 +309,7 @@ pub fn compile(
     let ptr = cx.arch.pointer_size();
     let values_of = |c: &CompiledProbe| match &c.target {
         Target::Tracepoint { system, event } => {
-            latency::Values::of_tracepoint(cx.tracepoint_fields.and_then(|f| f(system, event)))
+            latency::Values::of_tracepoint(cx.tracepoint_values.and_then(|f| f(system, event)))
         }
         _ => latency::Values::of_probe(c, ptr),
     };
@@ -295,31 +333,33 @@ pub fn compile(
             None,
             &group,
         );
-        if let Err(d) = r {
+        if let Err(ds) = r {
             failed = true;
-            diags.push((owner, d));
+            diags.extend(ds.into_iter().map(|d| (owner, d)));
         }
     }
     for (i, (name, since)) in ends {
-        let r = latency::check_start(&since, i, &out).and_then(|start| {
-            let end_values = values_of(&out[i]);
-            let start_values = values_of(&out[start]);
-            latency::link(
-                &probes[i],
-                &mut out[i],
-                &end_values,
-                start,
-                &start_values,
-                &name.node,
-                since.key.as_ref(),
-                &group,
-            )?;
-            out[start].latency = Some(plan::Latency::Start { end: i, name: None });
-            Ok(())
-        });
-        if let Err(d) = r {
+        let r = latency::check_start(&since, i, &out)
+            .map_err(|d| vec![d])
+            .and_then(|start| {
+                let end_values = values_of(&out[i]);
+                let start_values = values_of(&out[start]);
+                latency::link(
+                    &probes[i],
+                    &mut out[i],
+                    &end_values,
+                    start,
+                    &start_values,
+                    &name.node,
+                    since.key.as_ref(),
+                    &group,
+                )?;
+                out[start].latency = Some(plan::Latency::Start { end: i, name: None });
+                Ok(())
+            });
+        if let Err(ds) = r {
             failed = true;
-            diags.push((i, d));
+            diags.extend(ds.into_iter().map(|d| (i, d)));
         }
     }
     (!failed).then_some(Plan { group, probes: out })
@@ -412,12 +452,10 @@ fn compile_probe_noted(
         });
     }
     let filter = match &p.filter {
-        Some(f) => Some(filter::translate(&f.node, &filter_fields).map_err(|e| {
-            vec![error(
-                Span::new(f.span.start + e.start, f.span.start + e.end),
-                ErrorKind::Filter(e.msg),
-            )]
-        })?),
+        Some(f) => {
+            let (fields, complete) = event_fields(&target, filter_fields, cx);
+            Some(filter::check(f, &fields, complete)?)
+        }
         None => None,
     };
     // A tracepoint's values are its format's fields, checked where the
@@ -480,7 +518,7 @@ fn compile_arg(
                 }
                 let size = match leaf.kind {
                     walk::LeafKind::Scalar { size } => Some(size),
-                    walk::LeafKind::Bytes { len } => Some(len),
+                    walk::LeafKind::Array { elem, len } => Some(elem * len),
                     _ => None,
                 };
                 // A bare `$retval` stays the raw fetcharg (README: raw
@@ -494,10 +532,7 @@ fn compile_arg(
                     && t.cast.is_none()
                     && t.steps.is_empty()
                     && matches!(leaf.kind, walk::LeafKind::Scalar { .. })
-                    && !p
-                        .filter
-                        .as_ref()
-                        .is_some_and(|f| filter::mentions(&f.node, name))
+                    && !p.filter.as_ref().is_some_and(|f| f.expr.mentions(name))
                     && !aggs::aggregates(p, name);
                 if bare_retval {
                     let psize = cx.arch.pointer_size();
@@ -510,6 +545,7 @@ fn compile_arg(
         },
     };
     let display = named.unwrap_or(display);
+    let ty = filter::FieldType::of(&fetch, cx.arch.pointer_size());
     Ok((
         fetch,
         FieldPlan {
@@ -521,21 +557,70 @@ fn compile_arg(
             name: name.clone(),
             display,
             size,
+            ty,
         },
     ))
+}
+
+/// Every field a filter on this probe's event can compare, its own first
+/// (as the kernel looks them up); whether that is all of them (a
+/// tracepoint's own fields are known only where its format can be read).
+fn event_fields(
+    target: &Target,
+    own: Vec<filter::FilterField>,
+    cx: &Context<'_>,
+) -> (Vec<filter::FilterField>, bool) {
+    let word = filter::FieldType::Int {
+        bytes: cx.arch.pointer_size(),
+        signed: false,
+    };
+    let probe_field = |name: &str| filter::FilterField {
+        name: name.into(),
+        display: Display::Hex,
+        size: None,
+        ty: word,
+    };
+    let (mut fields, complete) = match target {
+        Target::Tracepoint { system, event } => {
+            match cx.event_fields.and_then(|f| f(system, event)) {
+                Some(fields) => (fields, true),
+                None => (Vec::new(), false),
+            }
+        }
+        // The probe's own fields beside its values (trace_probe.h).
+        Target::Kprobe { ret: false, .. } | Target::Uprobe { ret: false, .. } => {
+            let mut v = own;
+            v.push(probe_field("__probe_ip"));
+            (v, true)
+        }
+        _ => {
+            let mut v = own;
+            v.push(probe_field("__probe_func"));
+            v.push(probe_field("__probe_ret_ip"));
+            (v, true)
+        }
+    };
+    fields.extend(filter::common_fields());
+    (fields, complete)
 }
 
 /// `ip_` needs an IPv4 word or IPv6 bytes; `B16_`... a value of that width.
 fn check_named_width(name: &str, d: Display, leaf: &Leaf, span: Span) -> Result<()> {
     let what = match leaf.kind {
         walk::LeafKind::Scalar { size } => format!("{} bits wide", size * 8),
-        walk::LeafKind::Bytes { len } => format!("{len} bytes"),
+        walk::LeafKind::Array { elem, len } => format!("{len} values of {elem} bytes"),
         walk::LeafKind::String => "a string".into(),
         walk::LeafKind::Bitfield { width } => format!("a {width}-bit bitfield"),
     };
     let ok = match (d, leaf.kind) {
         (Display::Ip, walk::LeafKind::Scalar { size: 4 }) => true,
-        (Display::Ip, walk::LeafKind::Bytes { len: 16 }) => true,
+        (
+            Display::Ip,
+            walk::LeafKind::Array {
+                elem: 1,
+                len: 4 | 16,
+            },
+        ) => true,
         (Display::Swapped { bits, .. }, walk::LeafKind::Scalar { size }) => bits as u32 == size * 8,
         _ => false,
     };

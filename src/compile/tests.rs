@@ -202,14 +202,7 @@ fn graph() -> Graph {
 }
 
 fn compile(g: &Graph, spec: &str) -> std::result::Result<String, String> {
-    let cx = Context {
-        arch: Arch::X86_64,
-        types: Some(g),
-        user_types: &[],
-        arg_access: crate::compile::ArgAccess::Registers,
-        syscall_params: None,
-        tracepoint_fields: None,
-    };
+    let cx = Context::new(Arch::X86_64, Some(g));
     let p = parse_probe(spec).unwrap();
     compile_probe(0, &p, &cx)
         .map(|c| c.fetchargs[0].fetch_text())
@@ -242,10 +235,14 @@ fn flexible_arrays_have_no_bound() {
 #[test]
 fn typedefd_bytes_are_not_strings() {
     let g = graph();
-    let e = compile(&g, "p f x=%0~(struct s)->bytes").unwrap_err();
+    // A whole array of a typedef of unsigned char: the elements.
     assert_eq!(
-        e,
-        "cannot fetch `%0~(struct s)->bytes`: it is an array of 4 `u8`"
+        compile(&g, "p f x=%0~(struct s)->bytes").unwrap(),
+        "+0x1c(%di):x8[4]"
+    );
+    assert_eq!(
+        compile(&g, "p f x=%0U~(struct s)->bytes").unwrap(),
+        "+0x1c(%di):u8[4]"
     );
     assert_eq!(
         compile(&g, "p f x=%0~(struct s)->bytes[3]").unwrap(),

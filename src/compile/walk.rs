@@ -39,8 +39,10 @@ pub enum LeafKind {
         width: u32,
     },
     String,
-    /// Raw bytes (`u8[N]`), e.g. an IPv6 address.
-    Bytes {
+    /// `len` integers of `elem` bytes, read with the kernel's array fetch
+    /// type (`x8[6]`, `u32[4]`); an IPv6 address is `u8[16]`.
+    Array {
+        elem: u32,
         len: u32,
     },
 }
@@ -68,7 +70,6 @@ impl Leaf {
     pub fn display(&self) -> Display {
         match self.kind {
             LeafKind::String => Display::String,
-            LeafKind::Bytes { .. } => Display::Hex,
             _ => match self.letter {
                 Some(Format::Signed) => Display::Signed,
                 Some(Format::Unsigned) => Display::Unsigned,
@@ -741,6 +742,7 @@ fn leaf_of(
     letter: impl Fn(&Type) -> Option<Format>,
 ) -> Result<Leaf> {
     let f = t.format.map(|f| f.node);
+    let explicit = f;
     let psize = arch.pointer_size();
     let at = |loc: &Loc| match loc {
         Loc::Value { value, .. } => value.clone(),
@@ -804,7 +806,7 @@ fn leaf_of(
                     elem: Box::new(FetchType::int(IntKind::Unsigned, 1)),
                     len: 16,
                 },
-                kind: LeafKind::Bytes { len: 16 },
+                kind: LeafKind::Array { elem: 1, len: 16 },
                 letter: f,
             });
         }
@@ -861,7 +863,9 @@ fn leaf_of(
             Type::Int(i) => size(i.size),
             Type::Enum { size: n, .. } => size(n),
             Type::Pointer { target, user } => {
-                if is_char(src, target)? {
+                // A `char`-family pointer without a letter is a string
+                // (README, "Bytes and strings"); with one, the pointer.
+                if explicit.is_none() && is_char(src, target)? {
                     // The string's own address is not a dereference: plain
                     // `+0(...)`, with `ustring` saying where it lives.
                     // A word in hand marked user points there; a pointer
@@ -878,21 +882,20 @@ fn leaf_of(
                 }
             }
             Type::Array { elem, len } => {
-                if is_char(src, elem)? {
-                    let Loc::Mem { base, off, user } = &loc else {
-                        return unreachable_state(t.span);
-                    };
-                    Ok(Leaf {
+                let Loc::Mem { base, off, user } = &loc else {
+                    return unreachable_state(t.span);
+                };
+                if explicit.is_none() && is_char(src, elem)? {
+                    return Ok(Leaf {
                         value: mem(base, *off, false),
                         ty: string(*user),
                         kind: LeafKind::String,
                         letter: f,
-                    })
-                } else {
-                    unfetchable(
-                        format!("an array of {len} `{}`", type_name(src, elem)),
-                        Some(format!("index it: `{}[0]`", st.path)),
-                    )
+                    });
+                }
+                match array_leaf(src, arch, mem(base, *off, *user), elem, len, &letter)? {
+                    Ok(l) => Ok(l),
+                    Err(why) => unfetchable(why, Some(format!("index it: `{}[0]`", st.path))),
                 }
             }
             Type::Composite(c) => {
@@ -941,6 +944,72 @@ fn leaf_of(
             st.path
         )),
     ))
+}
+
+/// The kernel's limit on an array fetch type's length
+/// (kernel/trace/trace_probe.h, `MAX_ARRAY_LEN`).
+pub const MAX_ARRAY_LEN: u64 = 64;
+
+/// A whole array of integers (or pointers) at `at`, read with the
+/// kernel's array fetch type (`x8[6]`); `Err` says why it cannot be.
+/// Arrays of arrays are read flat, in memory order.
+fn array_leaf(
+    src: &dyn TypeSource,
+    arch: Arch,
+    at: Fetch,
+    elem: TypeId,
+    len: u64,
+    letter: &impl Fn(&Type) -> Option<Format>,
+) -> Result<std::result::Result<Leaf, String>> {
+    let mut id = elem;
+    let mut count = len;
+    let described = || format!("an array of {len} `{}`", type_name(src, elem));
+    for _ in 0..16 {
+        let (_, ty) = resolve(src, id)?;
+        let size = match &ty {
+            Type::Int(i) => i.size,
+            Type::Enum { size, .. } => *size,
+            Type::Pointer { .. } => arch.pointer_size(),
+            Type::Array {
+                elem: inner,
+                len: n,
+            } => {
+                count = count.saturating_mul(*n);
+                id = *inner;
+                continue;
+            }
+            _ => return Ok(Err(described())),
+        };
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            return Ok(Err(described()));
+        }
+        if count == 0 {
+            return Ok(Err(format!(
+                "{}: a flexible array, of no fixed length",
+                described()
+            )));
+        }
+        if count > MAX_ARRAY_LEN {
+            return Ok(Err(format!(
+                "{}, and the kernel reads at most {MAX_ARRAY_LEN} elements at once",
+                described()
+            )));
+        }
+        let l = letter(&ty);
+        return Ok(Ok(Leaf {
+            value: at,
+            ty: FetchType::Array {
+                elem: Box::new(scalar_type(l, size)),
+                len: count as u32,
+            },
+            kind: LeafKind::Array {
+                elem: size,
+                len: count as u32,
+            },
+            letter: l,
+        }));
+    }
+    Ok(Err(described()))
 }
 
 fn kind_word(t: &Type) -> &'static str {

@@ -284,6 +284,11 @@ mod tests {
         let (r, _) = fetcharg("+0x4($retval)");
         assert!(r.reads_retval() && !r.reads_arguments());
         assert!(Fetch::ArgN(2).reads_arguments());
+        let (_, ty) = fetcharg("+0(%si):x8[6]");
+        assert_eq!(ty.as_ref().and_then(FetchType::size), Some(6));
+        let (_, ty) = fetcharg("+0(%si):b3@2/32");
+        assert_eq!(ty.as_ref().and_then(FetchType::size), Some(4));
+        assert!(fetcharg("+0(%si):ustring").1.is_some_and(|t| t.is_string()));
         assert!(!Fetch::Verbatim("%di".into()).reads_arguments());
     }
 }

@@ -26,7 +26,15 @@ pub struct Probe {
     /// `count()`, `sum(v)`, `hist(v)`, `lhist(v,STEP)`, each with optional
     /// `[key,...]`: the events are aggregated instead of printed.
     pub aggs: Vec<Aggregation>,
-    pub filter: Option<Spanned<String>>,
+    pub filter: Option<Filter>,
+}
+
+/// `f:FILTER`: the text as written (for the kernel) and its parse (for
+/// the checks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    pub text: Spanned<String>,
+    pub expr: filter::Expr,
 }
 
 /// `FUNC(ARGS)[KEYS]`: one aggregation of the probe's events.
@@ -393,9 +401,12 @@ impl<'a> Parser<'a> {
                     return err(Span::new(start, self.s.len()), "empty filter after `f:`");
                 }
                 let fs = self.pos + lead;
-                filter = Some(Spanned {
-                    node: text.to_string(),
-                    span: Span::new(fs, fs + text.len()),
+                filter = Some(Filter {
+                    text: Spanned {
+                        node: text.to_string(),
+                        span: Span::new(fs, fs + text.len()),
+                    },
+                    expr: filter::parse(text, fs)?,
                 });
                 self.pos = self.s.len();
                 break;
@@ -1179,7 +1190,7 @@ mod tests {
                 event: "sched_switch".into()
             }
         );
-        let f = p.filter.unwrap();
+        let f = p.filter.unwrap().text;
         assert_eq!(f.node, "prev_pid == 1 && (next_comm ~ \"sys*\")");
         assert_eq!(&p.text[f.span.start..f.span.end], f.node);
         let e = parse_probe("t sched_switch").unwrap_err();
@@ -1239,7 +1250,7 @@ mod tests {
         assert_eq!(text(&p, h.span), "hist(n)[comm, pid]");
         assert_eq!(text(&p, h.keys[1].span), "pid");
         assert_eq!(p.aggs[2].step.unwrap().node, 256);
-        assert_eq!(p.filter.unwrap().node, "n>1");
+        assert_eq!(p.filter.unwrap().text.node, "n>1");
         // A tracepoint, no named values.
         let t = parse_probe("t syscalls:sys_enter_read count()[comm]").unwrap();
         assert_eq!(t.aggs[0].keys[0].node, "comm");

@@ -82,7 +82,7 @@ pub fn hist_triggers(p: &CompiledProbe, opts: InstallOptions) -> Vec<String> {
 /// path) for the two ends of a latency, whose completed calls are the
 /// synthetic event's (see [`shown_event`]).
 pub fn streamed(p: &CompiledProbe, opts: InstallOptions) -> bool {
-    if p.latency.is_some() && opts.latency.is_some() {
+    if p.starts_latency() && opts.latency.is_some() {
         return false;
     }
     p.aggs.is_empty() || opts.hist.is_none()

@@ -163,13 +163,15 @@ fn parse_field(line: &str) -> Result<Field, TracefsError> {
             (false, false) => FieldKind::RelLocArray { elem },
         }
     } else if let Some(n) = array {
+        // A probe's array fetch type (`x8[6]`) is `u8 name[]`, its length
+        // only in `size:`.
+        let fits = match n {
+            "" => elem > 0 && size % elem as usize == 0,
+            n => n.parse::<usize>().is_ok_and(|n| n * elem as usize == size),
+        };
         if base.contains("char") {
             FieldKind::CharArray
-        } else if elem > 0
-            && n.parse::<usize>()
-                .map(|n| n * elem as usize == size)
-                .unwrap_or(false)
-        {
+        } else if elem > 0 && fits {
             FieldKind::Array { elem }
         } else {
             FieldKind::Bytes
@@ -328,6 +330,15 @@ print fmt: \"\\t=> %ps\\n\"
         assert_eq!(f.kind, FieldKind::CharArray);
         let f = parse_field("field:const char * name;\toffset:8;\tsize:8;\tsigned:0;").unwrap();
         assert_eq!((f.name.as_str(), f.natural), ("name", Natural::Hex));
+        // A probe's array fetch types (`x8[6]`, `s32[3]`), as this
+        // machine's 6.18 kernel writes their format.
+        let f = parse_field("field:u8 a[];\toffset:16;\tsize:6;\tsigned:0;").unwrap();
+        assert_eq!(
+            (f.name.as_str(), f.kind),
+            ("a", FieldKind::Array { elem: 1 })
+        );
+        let f = parse_field("field:s32 d[];\toffset:26;\tsize:12;\tsigned:1;").unwrap();
+        assert_eq!((f.kind, f.signed), (FieldKind::Array { elem: 4 }, true));
         let f = parse_field("field:__data_loc u32[] ids;\toffset:8;\tsize:4;\tsigned:0;").unwrap();
         assert_eq!(f.kind, FieldKind::DataLocArray { elem: 4 });
         assert!(parse_field("field:;offset:1;").is_err());

@@ -6,3 +6,4 @@ pub mod dbg_kernel;
 pub mod fixtures;
 pub mod pahole;
 pub mod skip;
+pub mod trace;

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::CommandFactory;
 
 use coolkprobe::arch::Arch;
-use coolkprobe::compile::{self, ArgAccess, Context};
+use coolkprobe::compile::{self, Context};
 use coolkprobe::diag::{did_you_mean, Diagnostic, Span};
 use coolkprobe::types::proto::{search, Signature};
 use coolkprobe::types::{self, layout, type_name, CompositeKind, TypeSource};
@@ -159,12 +159,8 @@ fn syscall_arguments(src: &dyn TypeSource, func: &str, sys: &str, arch: Arch) ->
     };
     let lookup: &compile::syscall::Lookup = &coolkprobe::kernel::syscalls::params;
     let cx = Context {
-        arch,
-        types: Some(src),
-        user_types: &[],
-        arg_access: ArgAccess::Registers,
         syscall_params: Some(lookup),
-        tracepoint_fields: None,
+        ..Context::new(arch, Some(src))
     };
     let mut s = format!("syscall {sys} (syscalls:sys_enter_{sys}), read out of struct pt_regs:\n");
     for (i, p) in params.iter().enumerate() {
