@@ -40,8 +40,8 @@ pub(super) enum Shape {
     Plain,
     /// `l FUNC`: the entry half and the return half.
     Function {
-        entry: Probe,
-        ret: Probe,
+        entry: Box<Probe>,
+        ret: Box<Probe>,
     },
     /// A probe with `NAME=since(fN)`: the probe without it.
     Since {
