@@ -173,6 +173,14 @@ impl AggKey {
     }
 }
 
+/// Calls of a function a kretprobe can follow at once, asked for the
+/// return half of `l FUNC` (kprobetrace.rst: `r[MAXACTIVE]`). The kernel's
+/// default is small (kprobes.rst 1.3.1: the number of CPUs on 5.10,
+/// max(10, 2 x CPUs) later), and a sleeping function's callers beyond it
+/// lose their returns (kprobe_profile's nmissed); the kernel's maximum is
+/// 4096, and newer kernels' pools cost 8 bytes per instance per CPU.
+pub const LATENCY_MAXACTIVE: u32 = 1024;
+
 /// The hidden field a kprobe/uprobe gets for a `comm` key: the kernel's
 /// `$comm` fetcharg, exact per event.
 pub const COMM_FIELD: &str = "__comm";
@@ -290,11 +298,14 @@ impl CompiledProbe {
                 } else {
                     format!("{symbol}+{offset}")
                 };
-                format!(
-                    "{}:{group}/{} {place}",
-                    if *ret { 'r' } else { 'p' },
-                    self.event_name()
-                )
+                let kind = match (*ret, self.latency_end()) {
+                    (false, _) => "p".to_string(),
+                    // The return half of `l FUNC`: room for that many
+                    // calls in flight at once (README, "Latency").
+                    (true, Some(_)) => format!("r{LATENCY_MAXACTIVE}"),
+                    (true, None) => "r".to_string(),
+                };
+                format!("{kind}:{group}/{} {place}", self.event_name())
             }
             Target::Uprobe {
                 ret, path, offset, ..
@@ -352,6 +363,21 @@ mod tests {
             .definition("g")
             .unwrap()
             .starts_with("r:g/f3 kernel_clone+21 "));
+        // The return half of a latency asks for room for many calls.
+        let l = CompiledProbe {
+            latency: Some(Latency::End(LatencyPlan {
+                start: 4,
+                key: None,
+                fields: vec![],
+                synth: "g_f3".into(),
+                end_filter: None,
+            })),
+            ..r
+        };
+        assert!(l
+            .definition("g")
+            .unwrap()
+            .starts_with("r1024:g/f3 kernel_clone+21 "));
     }
 
     #[test]

@@ -36,6 +36,22 @@ workload() {
     usleep 10000
     usleep 50000
 }
+# CROWD sleepers of 1.5 s in hrtimer_nanosleep at once, started after the
+# probes are armed: more calls in flight than a kretprobe follows by
+# default (the number of CPUs on 5.10, 10 later), so every return of
+# theirs and of the workload comes through only with the maxactive the
+# return half of `l` asks for.
+CROWD=12
+crowd_start() {
+    CROWD_PIDS=
+    _i=0
+    while [ $_i -lt $CROWD ]; do
+        usleep 1500000 &
+        CROWD_PIDS="$CROWD_PIDS $!"
+        _i=$((_i + 1))
+    done
+}
+crowd_wait() { wait $CROWD_PIDS; }
 if has SYNTH_EVENTS && has HIST_TRIGGERS; then
     paths="kernel user"
 else
@@ -50,7 +66,12 @@ for path in $paths; do
         "l hrtimer_nanosleep ns=rqtp hist(lat) f:$MINE" \
         "l hrtimer_nanosleep ns=rqtp max(lat) f:$MINE" \
         'l hrtimer_nanosleep ns=rqtp f:lat>=30ms'
+    crowd_start
     workload
+    crowd_wait
+    usleep 200000
+    # Hits and misses of the run's probes (named without their group).
+    dump lat_$path.profile $T/kprobe_profile
     ckp_stop lat_$path
     kv lat_$path.left_synth "$(grep -c "coolkprobe_$CKP_PID" $T/synthetic_events 2>/dev/null || echo 0)"
 done
@@ -64,9 +85,11 @@ coolkprobe -S "$LAT_PROBES hist(lat)[comm] f:lat>5ms" >/tmp/show.txt 2>&1
 kv show.rc $?
 dump show /tmp/show.txt
 # A plain return probe reading the entry argument: where the kernel's
-# return probes cannot ($argN, Linux 6.10), the latency above carried it.
+# return probes cannot ($argN, Linux 6.10) it is refused, pointing at `l`,
+# which carried it above.
 coolkprobe -S 'r hrtimer_nanosleep ns=rqtp' >/tmp/ret.out 2>/tmp/ret.err
 kv ret.rc $?
+dump ret.out /tmp/ret.out
 dump ret.err /tmp/ret.err
 # SIGINT: nothing left.
 lat_start lat_int $how --latency $how "$LAT_PROBES" 'l hrtimer_nanosleep ns=rqtp hist(lat)' \
