@@ -17,6 +17,14 @@ struct Table {
     aliases: &'static [&'static str],
     /// Argument registers in calling-convention order, as ftrace spells them.
     arg_regs: &'static [&'static str],
+    /// Every register name a fetcharg may use (`%NAME`): the kernel's
+    /// `regoffset_table` of arch/*/kernel/ptrace.c, matched exactly.
+    regs: &'static [&'static str],
+    /// Where a probe may sit inside a function: a multiple of this many
+    /// bytes from its start, on arches whose instructions have fixed sizes
+    /// (riscv: 2, its compressed instructions). None: any byte may start
+    /// one (x86), only the kernel can tell.
+    insn_align: Option<u64>,
     pointer_size: u32,
     /// The syscall wrapper prefix: `__x64_sys_openat(struct pt_regs *)`.
     syscall_prefix: &'static str,
@@ -30,6 +38,11 @@ const X86_64: Table = Table {
     name: "x86_64",
     aliases: &["x86", "amd64", "x86-64"],
     arg_regs: &["%di", "%si", "%dx", "%cx", "%r8", "%r9"],
+    regs: &[
+        "r15", "r14", "r13", "r12", "r11", "r10", "r9", "r8", "bx", "cx", "dx", "si", "di", "bp",
+        "ax", "orig_ax", "ip", "cs", "flags", "sp", "ss",
+    ],
+    insn_align: None,
     pointer_size: 8,
     syscall_prefix: "__x64_sys_",
     syscall_args: &[
@@ -45,6 +58,12 @@ const AARCH64: Table = Table {
     name: "aarch64",
     aliases: &["arm64"],
     arg_regs: &["%x0", "%x1", "%x2", "%x3", "%x4", "%x5", "%x6", "%x7"],
+    regs: &[
+        "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13",
+        "x14", "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26",
+        "x27", "x28", "x29", "x30", "lr", "sp", "pc", "pstate",
+    ],
+    insn_align: Some(4),
     pointer_size: 8,
     syscall_prefix: "__arm64_sys_",
     syscall_args: &[
@@ -60,6 +79,12 @@ const ARM: Table = Table {
     name: "arm",
     aliases: &["arm32", "armhf", "armv7"],
     arg_regs: &["%r0", "%r1", "%r2", "%r3"],
+    regs: &[
+        "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "fp", "ip", "sp", "lr",
+        "pc", "cpsr", "ORIG_r0",
+    ],
+    // ARM-mode kernels (a Thumb-2 kernel would take 2).
+    insn_align: Some(4),
     pointer_size: 4,
     syscall_prefix: "sys_",
     syscall_args: &[],
@@ -68,6 +93,12 @@ const RISCV64: Table = Table {
     name: "riscv64",
     aliases: &["riscv"],
     arg_regs: &["%a0", "%a1", "%a2", "%a3", "%a4", "%a5", "%a6", "%a7"],
+    regs: &[
+        "epc", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4",
+        "a5", "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4",
+        "t5", "t6", "status", "badaddr", "cause", "orig_a0",
+    ],
+    insn_align: Some(2),
     pointer_size: 8,
     syscall_prefix: "__riscv_sys_",
     syscall_args: &[
@@ -117,6 +148,17 @@ impl Arch {
     /// The register holding argument `n` (0-based), if the arch passes it in one.
     pub fn arg_reg(self, n: usize) -> Option<&'static str> {
         self.table().arg_regs.get(n).copied()
+    }
+
+    /// The register names the kernel's fetchargs take (`di`, `x0`), without `%`.
+    pub fn registers(self) -> &'static [&'static str] {
+        self.table().regs
+    }
+
+    /// The instruction alignment a probe inside a kernel function must
+    /// keep, where the arch's instructions have fixed sizes.
+    pub fn insn_align(self) -> Option<u64> {
+        self.table().insn_align
     }
 
     pub fn pointer_size(self) -> u32 {
@@ -192,5 +234,13 @@ mod tests {
         assert_eq!(Arch::Aarch64.arg_reg(7), Some("%x7"));
         assert_eq!(Arch::Arm.arg_reg(4), None);
         assert_eq!(Arch::Riscv64.arg_reg(0), Some("%a0"));
+        // The argument registers are among the kernel's names.
+        for a in Arch::ALL {
+            for r in a.arg_regs() {
+                assert!(a.registers().contains(&&r[1..]), "{a} {r}");
+            }
+        }
+        assert!(!Arch::Aarch64.registers().contains(&"si"));
+        assert!(!Arch::X86_64.registers().contains(&"rdi"));
     }
 }

@@ -95,10 +95,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, LiveError> {
         "h" => n * 3600.0,
         _ => return Err(LiveError::Duration(s.into())),
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(LiveError::Duration(s.into()));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| LiveError::Duration(s.into()))
 }
 
 /// Why the run ended.

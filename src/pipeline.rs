@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
 use crate::compile::plan::Plan;
-use crate::compile::{self, ArgAccess, Context};
+use crate::compile::{self, ArgAccess, Context, ReturnArgs};
 use crate::diag::{Diagnostic, ProbeDiagnostics};
 use crate::spec::{self, Place, Probe};
 use crate::types::{self, TypeError, TypeSource};
@@ -78,6 +78,9 @@ pub struct Built {
     /// How kprobes read `%N`, and why, when some kprobe reads an
     /// argument register (`-S` says it in a comment).
     pub arg_access: Option<String>,
+    /// The same of return probes, when one reads the arguments kept from
+    /// the entry.
+    pub return_arg_access: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +118,7 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
     let kernel_types = kernel_types(&probes, opts)?;
     let user_types = user_types(&probes, kernel_types.is_some(), &mut diags);
     stop_on_errors(&diags)?;
-    let (access, why) = arg_access(opts);
+    let ((access, why), (return_args, ret_why)) = arg_access(opts);
     let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
     let syscalls: &compile::syscall::Lookup = &crate::kernel::syscalls::params;
     let events: &compile::EventFields = &tracepoint_fields;
@@ -125,6 +128,7 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
         syscall_params: local.then_some(syscalls),
         event_fields: local.then_some(events),
         tracepoint_values: local.then_some(&tracepoint_values),
+        return_args,
         ..Context::new(opts.arch, kernel_types.as_deref())
     };
     let plan = compile::compile(
@@ -152,11 +156,18 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
             }
         }
     }
-    let arg_access = uses_kernel_args(&plan).then_some(why);
+    let (entry, ret) = uses_kernel_args(&plan);
+    let arg_access = entry.then_some(why);
+    let return_arg_access = ret.then(|| {
+        format!(
+            "%N in return probes is read from the kernel's $argN, kept from the entry ({ret_why})"
+        )
+    });
     Ok(Built {
         plan,
         diagnostics: diags,
         arg_access,
+        return_arg_access,
     })
 }
 
@@ -230,33 +241,70 @@ fn user_types(
     out
 }
 
-/// How `%N` is read, and why. `auto` asks the running kernel's tracefs,
-/// but only when it is the target: with `-v` or a foreign `-a` the target
-/// kernel is elsewhere, and registers work on every kernel.
-fn arg_access(opts: &Options) -> (ArgAccess, String) {
+/// How `%N` is read at a kprobe's entry, and why; whether return probes
+/// read the arguments the kernel kept from the entry, and why. `auto`
+/// asks the running kernel's tracefs, but only when it is the target: with
+/// `-v` or a foreign `-a` the target kernel is elsewhere, and registers
+/// work at every kernel's entry.
+fn arg_access(opts: &Options) -> ((ArgAccess, String), (ReturnArgs, String)) {
     let arch = opts.arch;
+    let local = opts.vmlinux.is_none() && arch == Arch::host();
+    let running = match opts.arg_fetch {
+        ArgFetch::Auto if local => crate::kernel::argn(),
+        _ => None,
+    };
     let regs = |why: &str| (ArgAccess::Registers, format!("{arch} registers{why}"));
     let argn = |why: &str| (ArgAccess::KernelArgs, format!("the kernel's $argN{why}"));
-    match opts.arg_fetch {
-        ArgFetch::Regs => regs(" (--arg-fetch regs)"),
-        ArgFetch::Argn => argn(" (--arg-fetch argn)"),
-        ArgFetch::Auto if opts.vmlinux.is_some() || arch != Arch::host() => {
+    let entry = match (opts.arg_fetch, running) {
+        (ArgFetch::Regs, _) => regs(" (--arg-fetch regs)"),
+        (ArgFetch::Argn, _) => argn(" (--arg-fetch argn)"),
+        (ArgFetch::Auto, _) if !local => {
             regs(": the target is another kernel (--arg-fetch argn for $argN)")
         }
-        ArgFetch::Auto => match crate::kernel::has_argn() {
-            Some(true) => argn(": the running kernel has it (--arg-fetch regs for registers)"),
-            Some(false) => regs(": the running kernel has no $argN"),
-            None => regs(": tracefs is not readable, so $argN support is unknown"),
-        },
-    }
+        (ArgFetch::Auto, Some(a)) if a.entry => {
+            argn(": the running kernel has it (--arg-fetch regs for registers)")
+        }
+        (ArgFetch::Auto, Some(_)) => regs(": the running kernel has no $argN"),
+        (ArgFetch::Auto, None) => regs(": tracefs is not readable, so $argN support is unknown"),
+    };
+    let kept = |why: &str| (ReturnArgs::Kept, why.to_string());
+    let lost = |why: &str| (ReturnArgs::NotKept(why.to_string()), String::new());
+    let ret = match (opts.arg_fetch, running) {
+        (ArgFetch::Argn, _) => kept("--arg-fetch argn"),
+        (ArgFetch::Regs, _) => lost(
+            "--arg-fetch regs reads registers, and at a return they no longer hold the arguments",
+        ),
+        (ArgFetch::Auto, _) if !local => lost(
+            "the target kernel cannot be asked whether it keeps them for return probes \
+             (-v or -a names another kernel; Linux 6.10 and later do: then add --arg-fetch argn)",
+        ),
+        (ArgFetch::Auto, Some(a)) if a.ret => kept("the running kernel keeps them"),
+        (ArgFetch::Auto, Some(_)) => lost(
+            "the running kernel does not keep them for return probes \
+             (`$argN` in return probes came with Linux 6.10)",
+        ),
+        (ArgFetch::Auto, None) => lost(
+            "tracefs is not readable here, so whether the kernel keeps them for return probes is unknown \
+             (run as root, or add --arg-fetch argn: Linux 6.10 and later keep them)",
+        ),
+    };
+    (entry, ret)
 }
 
-/// Whether some kprobe reads an argument (so how it reads them matters).
-fn uses_kernel_args(plan: &Plan) -> bool {
-    plan.probes.iter().any(|p| {
-        matches!(p.target, compile::plan::Target::Kprobe { .. })
-            && p.fetchargs.iter().any(|f| f.value.reads_arguments())
-    })
+/// Whether some kprobe reads an argument at its entry (so how it reads
+/// them matters), and some return probe the arguments kept for it
+/// (`$argN`: a register there is a raw fetcharg, read as written).
+fn uses_kernel_args(plan: &Plan) -> (bool, bool) {
+    use crate::fetch::Fetch;
+    let kprobes = |ret: bool| {
+        plan.probes
+            .iter()
+            .filter(move |p| matches!(p.target, compile::plan::Target::Kprobe { ret: r, .. } if r == ret))
+            .flat_map(|p| &p.fetchargs)
+    };
+    let entry = kprobes(false).any(|f| f.value.reads_arguments());
+    let ret = kprobes(true).any(|f| matches!(f.value.root(), Fetch::ArgN(_)));
+    (entry, ret)
 }
 
 /// Where aggregations are computed, as asked (`--agg`).

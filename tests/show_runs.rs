@@ -42,10 +42,10 @@ fn script_installs_and_teardown_removes_a_uprobe() {
     // a kprobe against the 6.1 fixture (this kernel has no kprobes) and
     // put on a uprobe at the same place as f0: the values read are not
     // looked at, only whether the kernel takes the definition.
-    let kinds = "r try_to_wake_up comm=%0~(struct task_struct)->comm users=%0S~(struct task_struct)->mm->mm_users \
+    let kinds = "p try_to_wake_up comm=%0~(struct task_struct)->comm users=%0S~(struct task_struct)->mm->mm_users \
          name=%0~(struct file)->f_path.dentry->d_name.name bf=%0~(struct task_struct)->in_iowait \
          pkt=%0~(struct sk_buff)->pkt_type ip_6=%0~$(struct ipv6hdr)->saddr s=%0S~$(struct icmphdr)->sdata[0] \
-         B16_p=%0~$(struct tcphdr)l4->dest bits=%0U~(struct task_struct)->cpus_mask.bits[1] rv=$retval";
+         B16_p=%0~$(struct tcphdr)l4->dest bits=%0U~(struct task_struct)->cpus_mask.bits[1]";
     let fx = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"
@@ -106,7 +106,7 @@ fn script_installs_and_teardown_removes_a_uprobe() {
         .unwrap()
         .to_string();
     let extra = format!(
-        "echo 'r:{group}/f1 {place} {fetchargs}' >> $T/uprobe_events\necho 1 > $T/events/{group}/f1/enable\n\
+        "echo 'p:{group}/f1 {place} {fetchargs}' >> $T/uprobe_events\necho 1 > $T/events/{group}/f1/enable\n\
          echo 'p:{group}/f2 {place} {ufetchargs}' >> $T/uprobe_events\necho 1 > $T/events/{group}/f2/enable\n"
     );
     let extra_rm = format!(
@@ -167,7 +167,7 @@ fn script_installs_and_teardown_removes_a_uprobe() {
         ours[1].ends_with(
             " comm=+0xba0(%di):string users=+0x54(+0x8e0(%di)):s32 name=+0(+0x28(+0x18(%di))):string \
              bf=+0x928(%di):b1@3/32 pkt=+0x80(%di):b3@0/8 ip_6=+0x8(+0xd0(%di)):u8[16] \
-             s=+0x1c(+0xd0(%di)):s16 B16_p=+0x2(+0xd0(%di)):x16 bits=+0x3f0(%di):u64 rv=$retval"
+             s=+0x1c(+0xd0(%di)):s16 B16_p=+0x2(+0xd0(%di)):x16 bits=+0x3f0(%di):u64"
         ),
         "{}",
         ours[1]
@@ -179,4 +179,84 @@ fn script_installs_and_teardown_removes_a_uprobe() {
         String::from_utf8_lossy(&rm.stderr)
     );
     assert!(!after.contains(&group), "left behind: {after}");
+}
+
+/// A script is all or nothing: when the kernel refuses one of its writes
+/// (here a tracepoint filter naming a field that event lacks, which `-S`
+/// for another kernel cannot know), everything written before it is
+/// taken back, the kernel's reason (its error_log entry) is printed, and
+/// the script fails.
+#[test]
+fn a_refused_write_undoes_the_whole_script() {
+    let t = tracefs();
+    let exe = env!("CARGO_BIN_EXE_coolkprobe");
+    let fx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"
+    );
+    let out = Command::new(exe)
+        .args([
+            "-S",
+            "-s",
+            "-v",
+            fx,
+            &format!("p {exe}:main argc=%di f:argc > 0"),
+            &format!("r {exe}:main r=$retval"),
+            "t sched:sched_switch f:no_such_field == 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = String::from_utf8(out.stdout).unwrap();
+    let i = script.find("coolkprobe_").unwrap();
+    let group: String = script[i..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let path = std::env::temp_dir().join(format!("ckp-atomic-{}.sh", std::process::id()));
+    std::fs::write(&path, &script).unwrap();
+    let filter = format!("{t}/events/sched/sched_switch/filter");
+    let filter_before = std::fs::read_to_string(&filter).unwrap();
+    let run = Command::new("sh").arg(&path).output().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let events = std::fs::read_to_string(format!("{t}/uprobe_events")).unwrap();
+    let left: Vec<&str> = events.lines().filter(|l| l.contains(&group)).collect();
+    // Should anything be left, remove it before failing.
+    for l in &left {
+        let name = l
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .split_once(':')
+            .unwrap()
+            .1;
+        // Disabled and without its trigger, an event can go.
+        let _ = std::fs::write(format!("{t}/events/{name}/enable"), "0");
+        let _ = std::fs::write(format!("{t}/events/{name}/trigger"), "!stacktrace");
+        let _ = std::fs::write(format!("{t}/uprobe_events"), format!("-:{name}\n"));
+    }
+    let filter_after = std::fs::read_to_string(&filter).unwrap();
+    if filter_after != filter_before {
+        let _ = std::fs::write(&filter, "0");
+    }
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(left.is_empty(), "left installed: {left:?}\n{err}");
+    assert!(!std::path::Path::new(&format!("{t}/events/{group}")).exists());
+    assert_eq!(filter_after, filter_before);
+    // The kernel's own words, then which write it was (the two uprobes,
+    // f0's filter, trigger and enable, f1's trigger and enable, then
+    // the tracepoint's filter: the 8th).
+    assert!(err.contains("error:"), "{err}");
+    assert!(err.contains("no_such_field"), "{err}");
+    assert!(
+        err.contains(
+            "coolkprobe: stopped at write 8 of 10; every write of this script is taken back"
+        ),
+        "{err}"
+    );
 }

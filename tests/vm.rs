@@ -238,6 +238,8 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "14-kernel-features" => vmcheck::kernel_features(vm, s),
         "15-aggregations" => vmcheck::aggregations(vm, s),
         "16-latency" => vmcheck::latency(vm, s),
+        "30-return-args" => vmcheck::return_args(vm, s),
+        "31-atomic-script" => vmcheck::atomic_script(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"
         )),

@@ -15,7 +15,7 @@ use crate::types::{resolve, type_name, CompositeKind, Type, TypeId, TypeSource};
 
 use super::syscall::{SysParam, SysType};
 use super::walk::{self, Cur, Leaf, Loc};
-use super::{error, Context, ErrorKind, Result};
+use super::{error, Context, ErrorKind, Result, ReturnArgs};
 use crate::diag::{did_you_mean, Diagnostic, Level};
 
 /// How `%N` is read at a function's entry.
@@ -78,8 +78,18 @@ impl Func {
             }),
             _ => None,
         };
+        // A return probe reads the arguments the kernel kept from the
+        // entry, where it keeps them; at the return the registers hold
+        // whatever the function left there.
+        let kernel_args = kernel
+            && offset == 0
+            && if ret {
+                cx.return_args == ReturnArgs::Kept
+            } else {
+                cx.arg_access == ArgAccess::KernelArgs
+            };
         Func {
-            kernel_args: kernel && !ret && offset == 0 && cx.arg_access == ArgAccess::KernelArgs,
+            kernel_args,
             symbol,
             ret,
             sig,
@@ -87,7 +97,7 @@ impl Func {
         }
     }
 
-    fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         self.symbol.as_deref().unwrap_or("the probed function")
     }
 

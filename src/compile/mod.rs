@@ -7,6 +7,7 @@
 
 pub mod aggs;
 mod args;
+mod checks;
 pub mod filter;
 pub mod latency;
 pub mod plan;
@@ -15,8 +16,6 @@ pub mod syscall;
 mod tests;
 mod uprobe;
 mod walk;
-
-use std::path::PathBuf;
 
 use crate::arch::Arch;
 use crate::diag::{Diagnostic, ProbeDiagnostics};
@@ -395,7 +394,16 @@ fn compile_probe_noted(
 ) -> std::result::Result<CompiledProbe, Vec<Diagnostic>> {
     let cx = &cx.for_probe(p);
     let func = args::Func::of(p, cx, sigs);
-    let target = target(p).map_err(|e| vec![e])?;
+    let target = target(p, cx.arch).map_err(|e| vec![e])?;
+    if let Some(a) = p.args.get(checks::MAX_ARGS) {
+        return Err(vec![error(
+            a.span,
+            ErrorKind::Unsupported(format!(
+                "a probe takes at most {} named values (the kernel's limit)",
+                checks::MAX_ARGS
+            )),
+        )]);
+    }
     if matches!(target, Target::Tracepoint { .. }) {
         if let Some(a) = p.args.first() {
             return Err(vec![error(
@@ -496,7 +504,10 @@ fn compile_arg(
     let named = display_for_name(name);
     let mut width = None;
     let (fetch, display, size) = match &a.expr {
-        Expr::Raw(r) => (FetchArg::raw(name, &r.node), Display::Default, None),
+        Expr::Raw(r) => {
+            checks::raw_registers(&r.node, r.span, cx.arch)?;
+            (FetchArg::raw(name, &r.node), Display::Default, None)
+        }
         // Taken out of the probe before its values are compiled.
         Expr::Since(s) => {
             return Err(error(
@@ -544,6 +555,10 @@ fn compile_arg(
             }
         },
     };
+    if let Expr::Typed(t) = &a.expr {
+        check_return_arg(a, t, &fetch, p, cx, func, notes)?;
+    }
+    checks::arg_limits(&a.name, &fetch, a.expr.span())?;
     let display = named.unwrap_or(display);
     let ty = filter::FieldType::of(&fetch, cx.arch.pointer_size());
     Ok((
@@ -560,6 +575,62 @@ fn compile_arg(
             ty,
         },
     ))
+}
+
+/// In a return probe, `%N` and parameter names mean the entry's
+/// arguments: read through what the kernel kept from the entry (`$argN`),
+/// never from the argument registers, which at the return hold whatever
+/// the function left there. Raw fetchargs (`%di` written by hand) are not
+/// typed expressions and stay as written.
+fn check_return_arg(
+    a: &crate::spec::Arg,
+    t: &crate::spec::TypedExpr,
+    fetch: &FetchArg,
+    p: &Probe,
+    cx: &Context<'_>,
+    func: &args::Func,
+    notes: &mut Vec<Diagnostic>,
+) -> Result<()> {
+    if p.kind.node != ProbeKind::Return || !fetch.value.reads_arguments() {
+        return Ok(());
+    }
+    let what = &p.text[t.base.span.start..t.base.span.end];
+    let user = matches!(p.place.node, Place::User { .. });
+    if let Fetch::ArgN(n) = fetch.value.root() {
+        if fetch.value.depth() > 0
+            && !notes
+                .iter()
+                .any(|d| d.message.contains("the entry's value"))
+        {
+            notes.push(Diagnostic::note(
+                t.base.span,
+                format!(
+                    "in a return probe, `{what}` is the entry's value (the kernel's {}); what it points to is read at the return",
+                    Fetch::ArgN(*n)
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let why = match (&cx.return_args, user) {
+        (_, true) => "the kernel keeps a function's arguments for return probes of kernel functions only (uprobes have no `$argN`)",
+        (ReturnArgs::NotKept(why), _) => why.as_str(),
+        (ReturnArgs::Kept, _) => "it is not read at a function's entry",
+    };
+    let func_name = func.name();
+    let text = |s: Span| &p.text[s.start..s.end];
+    let entry = format!("p {} {}", text(p.place.span), text(a.span));
+    // The same spec as a latency reads each value where it can be.
+    let latency = format!("l{}", p.text[p.kind.span.end..].trim_end());
+    Err(error(
+        t.base.span,
+        ErrorKind::Unsupported(format!(
+            "a return probe cannot read `{what}`, an argument of `{func_name}`: {why}"
+        )),
+    )
+    .with_help(format!(
+        "read it at the entry (`{entry}`), or with the return as `{latency}`: a latency reads arguments at the entry and `$retval` at the return"
+    )))
 }
 
 /// Every field a filter on this probe's event can compare, its own first
@@ -662,30 +733,73 @@ pub fn display_for_name(name: &str) -> Option<Display> {
     None
 }
 
-fn target(p: &Probe) -> Result<Target> {
+/// Where the probe goes. A kernel place inside a function, and a uprobe's,
+/// must be on an instruction (fixed-size instructions), a uprobe's within
+/// its symbol; a relative binary path is made absolute (uprobe_events
+/// wants the file itself).
+fn target(p: &Probe, arch: Arch) -> Result<Target> {
     let ret = matches!(p.kind.node, ProbeKind::Return | ProbeKind::Latency);
     Ok(match &p.place.node {
-        Place::Kernel { symbol, offset, .. } => Target::Kprobe {
-            ret,
-            symbol: symbol.clone(),
-            offset: *offset,
-        },
+        Place::Kernel {
+            symbol,
+            offset,
+            spans,
+        } => {
+            if *offset > 0 {
+                checks::alignment(*offset, arch, false, spans.offset.unwrap_or(p.place.span))?;
+            }
+            Target::Kprobe {
+                ret,
+                symbol: symbol.clone(),
+                offset: *offset,
+            }
+        }
         Place::Tracepoint { system, event } => Target::Tracepoint {
             system: system.clone(),
             event: event.clone(),
         },
         Place::User { path, loc } => {
+            // A relative path is the file it names here, as the shell
+            // would resolve it (an absolute one stays as written).
+            let rel = std::path::Path::new(path).is_relative();
+            let path = match std::fs::canonicalize(path) {
+                Ok(c) if rel => Ok(c),
+                _ => std::path::absolute(path),
+            }
+            .map_err(|e| {
+                error(
+                    p.place.span,
+                    ErrorKind::Binary {
+                        path: path.clone(),
+                        msg: e.to_string(),
+                    },
+                )
+            })?;
+            let shown = path.display().to_string();
             let (offset, symbol) = match loc {
                 UserLoc::Offset(o) => (*o, None),
                 UserLoc::Symbol { name, offset } => {
-                    let at = uprobe::symbol_file_offset(path, name)
+                    let (at, size) = uprobe::symbol_file_offset(&shown, name)
                         .map_err(|k| error(p.place.span, k))?;
+                    if size > 0 && *offset >= size {
+                        return Err(error(
+                            p.place.span,
+                            ErrorKind::Unsupported(format!(
+                                "`+{offset:#x}` is outside `{name}` ({size:#x} bytes long)"
+                            )),
+                        )
+                        .with_help(format!(
+                            "offsets count from the function's first byte: the last one is +{:#x}",
+                            size - 1
+                        )));
+                    }
                     (at + offset, Some(name.clone()))
                 }
             };
+            checks::alignment(offset, arch, true, p.place.span)?;
             Target::Uprobe {
                 ret,
-                path: PathBuf::from(path),
+                path,
                 offset,
                 symbol,
             }

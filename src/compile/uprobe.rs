@@ -5,7 +5,9 @@ use object::{Object, ObjectSegment, ObjectSymbol};
 
 use super::ErrorKind;
 
-pub fn symbol_file_offset(path: &str, symbol: &str) -> Result<u64, ErrorKind> {
+/// The file offset of `symbol` in the ELF file at `path`, and the
+/// symbol's size (0 when the symbol table does not say).
+pub fn symbol_file_offset(path: &str, symbol: &str) -> Result<(u64, u64), ErrorKind> {
     let bin = |msg: String| ErrorKind::Binary {
         path: path.to_string(),
         msg,
@@ -13,11 +15,11 @@ pub fn symbol_file_offset(path: &str, symbol: &str) -> Result<u64, ErrorKind> {
     let data = std::fs::read(path).map_err(|e| bin(e.to_string()))?;
     let file = object::File::parse(&*data).map_err(|e| bin(format!("not an ELF file ({e})")))?;
     // .symtab first (it has local functions too), then .dynsym.
-    let addr = file
+    let (addr, size) = file
         .symbols()
         .chain(file.dynamic_symbols())
         .find(|s| s.name() == Ok(symbol) && s.is_definition())
-        .map(|s| s.address())
+        .map(|s| (s.address(), s.size()))
         .ok_or_else(|| ErrorKind::NoSymbol {
             symbol: symbol.to_string(),
             path: path.to_string(),
@@ -26,7 +28,7 @@ pub fn symbol_file_offset(path: &str, symbol: &str) -> Result<u64, ErrorKind> {
         let (foff, fsize) = seg.file_range();
         let start = seg.address();
         if addr >= start && addr - start < fsize {
-            return Ok(addr - start + foff);
+            return Ok((addr - start + foff, size));
         }
     }
     Err(bin(format!(
@@ -47,7 +49,8 @@ mod tests {
         let data = std::fs::read(path).unwrap();
         let file = object::File::parse(&*data).unwrap();
         let sym = file.symbols().find(|s| s.name() == Ok("main")).unwrap();
-        let off = symbol_file_offset(path, "main").unwrap();
+        let (off, size) = symbol_file_offset(path, "main").unwrap();
+        assert_eq!(size, sym.size());
         assert!(off < data.len() as u64);
         // The section holding the symbol maps it to the same file bytes.
         use object::ObjectSection;

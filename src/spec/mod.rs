@@ -273,7 +273,50 @@ fn err_help<T>(
 
 /// Parse one probe spec.
 pub fn parse_probe(text: &str) -> Result<Probe, Diagnostic> {
+    // A control character (a NUL or an escape from a probe file) would
+    // reach the kernel, which ends its line at a NUL: refused where it is.
+    if let Some((i, c)) = text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && c != '\t')
+    {
+        return err_help(
+            Span::new(i, i + c.len_utf8()),
+            format!("a control character ({:#04x}) in the probe", c as u32),
+            "probes are text; remove it (a probe file is one probe per line)",
+        );
+    }
     Parser { s: text, pos: 0 }.probe()
+}
+
+/// What the kernel reads differently than written in a definition's
+/// text (a raw fetcharg, a binary's path): `#` starts a comment there
+/// (everything after it on the line is dropped); a raw fetcharg's
+/// parentheses must pair up.
+fn kernel_text(text: &str, at: usize, what: &str, parens: bool) -> Result<(), Diagnostic> {
+    if let Some(i) = text.find('#') {
+        return err_help(
+            Span::new(at + i, at + i + 1),
+            format!("a `#` in {what}: the kernel reads the rest of the line as a comment"),
+            "everything after it, the other values of the probe too, would be lost",
+        );
+    }
+    if !parens {
+        return Ok(());
+    }
+    let mut open = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => open.push(i),
+            ')' if open.pop().is_none() => {
+                return err(Span::new(at + i, at + i + 1), "`)` without a matching `(`")
+            }
+            _ => {}
+        }
+    }
+    match open.last() {
+        Some(&i) => err(Span::new(at + i, at + i + 1), "`(` is never closed"),
+        None => Ok(()),
+    }
 }
 
 struct Parser<'a> {
@@ -585,7 +628,8 @@ impl<'a> Parser<'a> {
                     event: ev.to_string(),
                 }
             }
-            _ if w.starts_with('/') => {
+            // A path (`/bin/x:f`, `./prog:f`): no kernel symbol has a `/`.
+            _ if w.contains('/') => {
                 let Some(colon) = w.rfind(':') else {
                     return err_help(
                         span,
@@ -594,6 +638,7 @@ impl<'a> Parser<'a> {
                     );
                 };
                 let (path, loc) = (&w[..colon], &w[colon + 1..]);
+                kernel_text(path, span.start, "the binary's path", false)?;
                 let loc_span = Span::new(span.start + colon + 1, span.end);
                 if path.len() < 2 {
                     return err(
@@ -715,6 +760,7 @@ impl<'a> Parser<'a> {
         };
         if !typed {
             let (w, span) = self.word();
+            kernel_text(w, span.start, "a fetcharg", true)?;
             return Ok(Expr::Raw(Spanned {
                 node: w.to_string(),
                 span,

@@ -204,6 +204,37 @@ fn latency_in_kernel(
     shown(end, &format!("events/synthetic/{}", l.synth), opts, out);
 }
 
+/// The write that takes back one write of [`install`] (what a `-S`
+/// script runs when a later write fails): a definition is removed, an
+/// enabled event disabled, a trigger removed, a filter cleared.
+pub fn undo(w: &Write) -> Option<Write> {
+    let f = w.file.as_str();
+    if f.ends_with("kprobe_events") || f.ends_with("uprobe_events") {
+        // `p:GROUP/EVENT PLACE ...` -> `-:GROUP/EVENT`
+        let head = w.text.split_whitespace().next()?;
+        let (_, event) = head.split_once(':')?;
+        return Some(Write::append(f, format!("-:{event}")));
+    }
+    if f.ends_with("/enable") && w.text == "1" {
+        return Some(Write::put(w.file.clone(), "0"));
+    }
+    if f.ends_with("/filter") {
+        return Some(Write::put(w.file.clone(), "0"));
+    }
+    if f == SYNTHETIC_EVENTS {
+        // `NAME FIELDS...` -> `!NAME`
+        let name = w.text.split_whitespace().next()?;
+        return Some(Write::append(f, format!("!{name}")));
+    }
+    if f.ends_with("/trigger") {
+        return Some(Write {
+            text: format!("!{}", w.text),
+            ..w.clone()
+        });
+    }
+    None
+}
+
 /// Writes that undo [`install`]: disable, drop triggers and filters we
 /// set, delete our dynamic events. Tracepoint filters are cleared with
 /// `0`; a live session restores the previous filter text instead, which

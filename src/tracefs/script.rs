@@ -1,10 +1,16 @@
 //! The `-S` output: a POSIX sh script that installs a plan on the target
 //! as root, with reading and teardown shown as comments. The writes are
 //! the ones a live session makes ([`super::commands`]).
+//!
+//! The install is all or nothing: when the kernel refuses a write (a
+//! definition it cannot place, a filter it cannot parse), or the script
+//! is interrupted, an exit trap takes back every write made so far, in
+//! reverse order ([`commands::undo`]), prints the kernel's own reason
+//! (the new entry of tracefs' `error_log`) and exits non-zero.
 
 use std::fmt::Write as _;
 
-use super::commands::{self, InstallOptions};
+use super::commands::{self, InstallOptions, Write};
 use crate::compile::plan::Plan;
 
 /// The script; each of `comments` becomes a `# ` line of the header.
@@ -41,9 +47,7 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
          \tfi\n\
          fi\n",
     );
-    for w in commands::install(plan, opts) {
-        let _ = writeln!(s, "{}", w.to_shell("$T"));
-    }
+    install_atomically(&mut s, &commands::install(plan, opts));
     if plan.probes.iter().any(|p| commands::streamed(p, opts)) {
         let _ = writeln!(s, "# read the events:");
         let _ = writeln!(s, "#   cat $T/trace_pipe");
@@ -70,4 +74,50 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
         let _ = writeln!(s, "#   {}", w.to_shell("$T"));
     }
     s
+}
+
+/// The install writes, each after the count of writes tried so far,
+/// with the trap that takes them back when one fails. The write that
+/// failed is taken back too: a filter the kernel refuses replaces the
+/// event's filter with its error text (a disabled filter).
+fn install_atomically(s: &mut String, writes: &[Write]) {
+    s.push_str(
+        "# all or nothing: on a failure, what this script wrote is taken back\n\
+         ckp_n=0\n\
+         ckp_log=$(cat \"$T/error_log\" 2>/dev/null || :)\n\
+         ckp_undo() {\n\
+         \tckp_rc=$?\n\
+         \tset +e\n\
+         \ttrap - EXIT INT TERM HUP\n\
+         \tckp_now=$(cat \"$T/error_log\" 2>/dev/null)\n\
+         \t# the kernel's reason: the entry the failed write added (3 lines)\n\
+         \t[ \"$ckp_now\" = \"$ckp_log\" ] || printf '%s\\n' \"$ckp_now\" | tail -n 3 >&2\n",
+    );
+    for (i, w) in writes.iter().enumerate().rev() {
+        if let Some(u) = commands::undo(w) {
+            let _ = writeln!(
+                s,
+                "\t[ \"$ckp_n\" -lt {} ] || {{ {}; }} 2>/dev/null",
+                i + 1,
+                u.to_shell("$T")
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\techo \"coolkprobe: stopped at write $ckp_n of {}; every write of this script is taken back\" >&2",
+        writes.len(),
+    );
+    s.push_str(
+        "\t[ \"$ckp_rc\" -ne 0 ] || ckp_rc=1\n\
+         \texit \"$ckp_rc\"\n\
+         }\n\
+         trap ckp_undo EXIT\n\
+         trap 'exit 130' INT TERM HUP\n",
+    );
+    for (i, w) in writes.iter().enumerate() {
+        let _ = writeln!(s, "ckp_n={}", i + 1);
+        let _ = writeln!(s, "{}", w.to_shell("$T"));
+    }
+    s.push_str("trap - EXIT INT TERM HUP\n");
 }

@@ -1692,3 +1692,125 @@ pub fn latency(vm: &Vm, s: &Scenario) -> Result<(), String> {
 fn hi_of(b: &[(u64, u64, u64)]) -> u64 {
     b.iter().map(|x| x.1).max().unwrap_or(0)
 }
+
+/// 31: a `-S` script whose third definition the kernel refuses takes back
+/// the two before it, says why in the kernel's words, and fails; without
+/// the bad probe it installs, and its teardown removes it all.
+pub fn atomic_script(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let err = s.file("atomic.err")?;
+    ensure(s.kv_num("atomic_rc")? == 1, || {
+        format!("the refused script should exit 1:\n{err}")
+    })?;
+    ensure(
+        s.kv_num("atomic_left")? == 0 && s.kv_num("atomic_dir")? == 0,
+        || format!("the refused script left probes behind:\n{err}"),
+    )?;
+    // The kernel's error_log entry (its command names the function), then
+    // where the script stopped: write 3 of 7 (three definitions, then
+    // the enables and f1's filter).
+    ensure(
+        err.contains("trace_kprobe: error:") && err.contains("ckp_no_such_function"),
+        || format!("no error_log entry in the script's stderr:\n{err}"),
+    )?;
+    ensure(
+        err.contains(
+            "coolkprobe: stopped at write 3 of 7; every write of this script is taken back",
+        ),
+        || format!("stderr does not say where the script stopped:\n{err}"),
+    )?;
+    ensure(s.kv_num("whole_rc")? == 0, || {
+        format!(
+            "the good script failed:\n{}",
+            s.file("whole.err").unwrap_or("")
+        )
+    })?;
+    ensure(
+        s.kv_num("whole_installed")? == 2 && s.kv_num("whole_enabled")? == 2,
+        || "the good script did not install and enable both probes".into(),
+    )?;
+    ensure(
+        s.kv_num("whole_rm_rc")? == 0 && s.kv_num("whole_left")? == 0,
+        || "the script's teardown did not remove its probes".into(),
+    )
+}
+
+/// 30: a return probe's `%N` and parameter names are the entry's
+/// arguments, through `$argN` where the kernel keeps them (6.12): equal to
+/// what the entry probe reads; refused where it does not (5.10, 6.1).
+pub fn return_args(vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let kept = vm.conf.get("KRETPROBE_ARGN").is_some_and(|v| v == "y");
+    ensure((s.kv_num("readme_ret")? == 1) == kept, || {
+        format!(
+            "{}: the README's `kernel return probes support: ... $arg<N>` line and KRETPROBE_ARGN={kept} disagree",
+            vm.release
+        )
+    })?;
+    // A raw register stays as written, whatever the kernel.
+    let raw = s.file("raw.show")?;
+    ensure(
+        s.kv_num("raw_rc")? == 0
+            && raw.contains(" kernel_clone raw=%di'")
+            && !raw.contains("$argN"),
+        || format!("a raw %di in a return probe was not kept as written:\n{raw}"),
+    )?;
+    let show = s.file("ret.show")?;
+    let show_err = s.file("ret.showerr")?;
+    if !kept {
+        let refusal = "a return probe cannot read `args`, an argument of `kernel_clone`: \
+                       the running kernel does not keep them for return probes";
+        ensure(s.kv_num("show_rc")? == 2 && show.is_empty(), || {
+            format!("-S should refuse:\n{show}{show_err}")
+        })?;
+        ensure(
+            show_err.contains(refusal) && show_err.contains("`pathname`"),
+            || format!("-S: no refusal of `args` and `pathname`:\n{show_err}"),
+        )?;
+        ensure(
+            show_err.contains("help: read it at the entry (`p kernel_clone rf=args->flags`)"),
+            || format!("-S: no help:\n{show_err}"),
+        )?;
+        let err = s.file("live.err")?;
+        return ensure(
+            s.kv_num("live.rc")? == 2 && s.kv_num("live.left")? == 0 && err.contains(refusal),
+            || format!("a live run should be refused with nothing installed:\n{err}"),
+        );
+    }
+    ensure(
+        s.kv_num("show_rc")? == 0
+            && show.contains(" kernel_clone rf=+0($arg1):u64 r=$retval'")
+            && show.contains(" do_filp_open rn=+0(+0($arg2)):string rd=$arg1:s32'")
+            && show.contains("# %N in return probes is read from the kernel's $argN"),
+        || format!("-S did not read the return probes' arguments through $argN:\n{show}{show_err}"),
+    )?;
+    let pid = s.kv_num("trigger_pid")? as u32;
+    let ev = run_events(s, "live")?;
+    let one = |name: &str| -> Result<&Event, String> {
+        let v: Vec<&Event> = of(&ev, name).into_iter().filter(|e| e.pid == pid).collect();
+        ensure(v.len() == 1, || {
+            format!("expected one {name} of the trigger:\n{}", lines(&v))
+        })?;
+        Ok(v[0])
+    };
+    let (f0, f1, f2, f3) = (one("f0")?, one("f1")?, one("f2")?, one("f3")?);
+    ensure(
+        f1.arg_num("rf")? == f0.arg_num("f")? && f1.arg_num("r")? > 0,
+        || {
+            format!(
+                "kernel_clone's flags at return differ from the entry's:\n{}\n{}",
+                f0.line, f1.line
+            )
+        },
+    )?;
+    ensure(
+        f2.arg("n")? == "/tmp/ckp-retarg"
+            && f3.arg("rn")? == "/tmp/ckp-retarg"
+            && f2.arg_num("d")? == -100
+            && f3.arg_num("rd")? == -100,
+        || {
+            format!(
+                "do_filp_open's arguments at return differ from the entry's:\n{}\n{}",
+                f2.line, f3.line
+            )
+        },
+    )
+}

@@ -2,7 +2,7 @@
 //! and stay. What the library needs of them it gets as its own,
 //! clap-free, option structs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -59,10 +59,10 @@ pub struct Args {
     pub duration: Option<Duration>,
 
     /// Stop after this many events.
-    #[arg(short = 'c', long = "count", value_name = "N")]
+    #[arg(short = 'c', long = "count", value_name = "N", value_parser = count)]
     pub count: Option<u64>,
 
-    /// Write trace data to this file instead of stdout.
+    /// Write trace data (with -S, the script) to this file instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<PathBuf>,
 
@@ -146,12 +146,111 @@ pub enum Mode {
     Trace,
 }
 
-/// `10` (seconds), `1.5s`, `500ms`, `2m`: a bad one is a usage error.
+/// The longest `-d`/`-i`: a run meant to last longer is one without `-d`,
+/// which lasts until it is stopped.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `10` (seconds), `1.5s`, `500ms`, `2m`: a bad one, zero, or one longer
+/// than [`MAX_DURATION`] is a usage error.
 fn duration(s: &str) -> Result<Duration, String> {
-    coolkprobe::live::parse_duration(s).map_err(|e| e.to_string())
+    let too_long = "at most 365 days (without -d a run lasts until it is stopped)";
+    let d = coolkprobe::live::parse_duration(s).map_err(|e| {
+        // A number with a unit, too large for any duration.
+        let t = s.trim();
+        let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let unit = &t[digits.len()..];
+        match digits.parse::<f64>() {
+            Ok(n) if n > 0.0 && matches!(unit, "" | "ms" | "s" | "m" | "min" | "h") => {
+                too_long.to_string()
+            }
+            _ => e.to_string(),
+        }
+    })?;
+    if d.is_zero() {
+        return Err("it must be longer than 0".into());
+    }
+    if d > MAX_DURATION {
+        return Err(too_long.into());
+    }
+    Ok(d)
+}
+
+/// `-c N`: at least one event.
+fn count(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("at least 1 (without -c a run prints every event)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Args {
+    /// What the options name, checked before anything else is done: the
+    /// files they name can be read (or written), the sizes are in range.
+    /// Options a `-S` run does not use are said to be ignored.
+    pub fn check(&self) -> Result<(), Failure> {
+        let mut bad = Vec::new();
+        let readable = |flag: &str, path: &Path| -> Option<String> {
+            let why = match std::fs::metadata(path) {
+                Ok(m) if m.is_dir() => "it is a directory".to_string(),
+                Ok(_) => match std::fs::File::open(path) {
+                    Ok(_) => return None,
+                    Err(e) => e.to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
+            Some(format!("{flag} {}: cannot read it: {why}", path.display()))
+        };
+        if let Some(v) = &self.vmlinux {
+            bad.extend(readable("-v", v));
+        }
+        if let Some(f) = &self.file {
+            bad.extend(readable("-f", f));
+        }
+        if let Some(o) = &self.output {
+            let dir = o.parent().filter(|d| !d.as_os_str().is_empty());
+            if o.is_dir() {
+                bad.push(format!("-o {}: it is a directory", o.display()));
+            } else if dir.is_some_and(|d| !d.is_dir()) {
+                bad.push(format!(
+                    "-o {}: no directory {}",
+                    o.display(),
+                    dir.map_or(String::new(), |d| d.display().to_string())
+                ));
+            }
+        }
+        if let Err(e) = coolkprobe::agg::table_size(self.agg_size) {
+            bad.push(format!("--agg-size: {e}"));
+        }
+        if !bad.is_empty() {
+            return Err(Failure::Input(
+                bad.iter().map(|b| format!("error: {b}\n")).collect(),
+            ));
+        }
+        if self.show && self.mode() == Mode::Show {
+            let ignored: Vec<&str> = [
+                ("-d", self.duration.is_some()),
+                ("-c", self.count.is_some()),
+                ("--json", self.json),
+                ("--cpu", !self.cpus.is_empty()),
+                ("--buffer-kb", self.buffer_kb.is_some()),
+                ("-i", self.interval.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(f, given)| given.then_some(f))
+            .collect();
+            if !ignored.is_empty() {
+                eprintln!(
+                    "warning: {} {} for a live run: -S prints the script and ignores {}",
+                    ignored.join(", "),
+                    if ignored.len() == 1 { "is" } else { "are" },
+                    if ignored.len() == 1 { "it" } else { "them" }
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub fn mode(&self) -> Mode {
         if self.layout.is_some()
             || self.args.is_some()

@@ -28,7 +28,12 @@ pub fn render(d: &Diagnostic, text: Option<&str>, origin: Option<&str>) -> Strin
         let width = text[start..end].chars().count().max(1);
         let shown: String = text
             .chars()
-            .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+            .map(|c| match c {
+                '\n' | '\t' => ' ',
+                // Shown, not sent to the terminal (one column, as counted).
+                c if c.is_control() => '\u{fffd}',
+                c => c,
+            })
             .collect();
         let _ = writeln!(out, "  {shown}");
         let _ = writeln!(out, "  {}{}", " ".repeat(col), "^".repeat(width));

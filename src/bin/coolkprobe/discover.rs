@@ -47,9 +47,14 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         }
     }
     if let Some(pattern) = &args.funcs {
-        for name in search(&*src, pattern).context("cannot list functions")? {
-            out.extend(name.into_bytes());
-            out.push(b'\n');
+        match functions(&*src, pattern)? {
+            Ok(names) => {
+                for name in names {
+                    out.extend(name.into_bytes());
+                    out.push(b'\n');
+                }
+            }
+            Err(d) => bad.push_str(&render_option(&d, "--funcs", pattern)),
         }
     }
     if !bad.is_empty() {
@@ -63,6 +68,39 @@ fn emit(bytes: &[u8]) -> Result<(), Failure> {
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = stdout.write_all(bytes).and_then(|_| stdout.flush());
     Ok(())
+}
+
+/// The functions `pattern` (a glob with `*` and `?`, or a substring)
+/// matches; none, or a character no function name has, is a mistake.
+fn functions(
+    src: &dyn TypeSource,
+    pattern: &str,
+) -> anyhow::Result<Result<Vec<String>, Diagnostic>> {
+    let odd = |c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '*' | '?'));
+    if let Some((i, c)) = pattern.char_indices().find(|&(_, c)| odd(c)) {
+        return Ok(Err(Diagnostic::error(
+            Span::new(i, i + c.len_utf8()),
+            format!("`{c}` is in no function name"),
+        )
+        .with_help(
+            "a pattern is a glob with `*` and `?` (`tcp_v?_rcv`), or a part of a name",
+        )));
+    }
+    let names = search(src, pattern).context("cannot list functions")?;
+    if !names.is_empty() {
+        return Ok(Ok(names));
+    }
+    let all = src.func_names()?;
+    let near = if pattern.contains(['*', '?']) {
+        None
+    } else {
+        did_you_mean(pattern, all.iter().map(String::as_str), "")
+    };
+    Ok(Err(Diagnostic::error(
+        all_of(pattern),
+        format!("no function in {} matches `{pattern}`", src.describe()),
+    )
+    .with_help_opt(near)))
 }
 
 /// The span of the whole of `value`, as written.

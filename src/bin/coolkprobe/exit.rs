@@ -34,8 +34,51 @@ pub fn code(result: Result<(), Failure>) -> ExitCode {
             ExitCode::from(INPUT)
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", causes(&e));
             ExitCode::from(RUNTIME)
         }
+    }
+}
+
+/// An error and its causes, `a: b: c`, each said once: an error whose
+/// message already quotes its cause (`cannot read x: Is a directory`)
+/// is not followed by the cause again.
+fn causes(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for c in e.chain() {
+        let t = c.to_string();
+        if out.contains(&t) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&t);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::causes;
+
+    #[test]
+    fn each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read /tmp: {source}")]
+        struct Quoting {
+            source: std::io::Error,
+        }
+        let io = || std::io::Error::from_raw_os_error(21);
+        let e = anyhow::Error::new(Quoting { source: io() }).context("cannot load C types");
+        assert_eq!(
+            causes(&e),
+            "cannot load C types: cannot read /tmp: Is a directory (os error 21)"
+        );
+        let e = anyhow::Error::new(io()).context("cannot read probe file /tmp");
+        assert_eq!(
+            causes(&e),
+            "cannot read probe file /tmp: Is a directory (os error 21)"
+        );
     }
 }

@@ -13,6 +13,9 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Args::parse();
+    if let Err(f) = args.check() {
+        return exit::code(Err(f));
+    }
     let result = match args.mode() {
         cli::Mode::Discover => discover::run(&args),
         cli::Mode::Show => show::run(&args),

@@ -3,6 +3,8 @@
 
 use std::io::Write as _;
 
+use anyhow::Context as _;
+
 use coolkprobe::agg::Path;
 use coolkprobe::pipeline::aggregation_why;
 use coolkprobe::tracefs::commands::InstallOptions;
@@ -34,7 +36,13 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if let Some(why) = &built.arg_access {
         comments.push(format!("%N is read from {why}"));
     }
+    comments.extend(built.return_arg_access.clone());
     let script = show_script(&built.plan, opts, &comments);
+    if let Some(path) = &args.output {
+        return std::fs::write(path, script)
+            .with_context(|| format!("cannot write the script to {}", path.display()))
+            .map_err(Failure::from);
+    }
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = out.write_all(script.as_bytes()).and_then(|_| out.flush());
