@@ -12,15 +12,17 @@
 #       tool counted against the calls made, and the tool's CPU seconds.
 #   bench/latency.sh vm [SERIES]   boots Debian SERIES (default 6.12) under
 #       QEMU (tests/vm/run.sh) and times `dd bs=1` reads of /dev/zero
-#       untraced, under `l vfs_read hist(lat)` paired in the kernel (a
-#       synthetic event fed by hist triggers) and paired in user space
-#       (--latency user); the completed calls counted against the reads.
+#       untraced; with the probes alone (`p vfs_read count()` and
+#       `r vfs_read count()`, counted by hist triggers: the floor); under
+#       `l vfs_read hist(lat)[comm]` paired in the kernel (a synthetic
+#       event fed by hist triggers) and paired in user space (--latency
+#       user); the completed calls counted against the reads.
 # COOLKPROBE=path overrides the binary (default: target/release/coolkprobe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-host}
 W=$(mktemp -d /tmp/ckp-latbench.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
 if [ -z "${COOLKPROBE:-}" ]; then
   cargo build -q --release
   COOLKPROBE=target/release/coolkprobe
@@ -64,7 +66,9 @@ if [ "$mode" = host ]; then
     case $t in
       coolkprobe-user)
         counted=$(grep -o '"events":[0-9]*' "$W/$t.out" | head -1 | cut -d: -f2)
-        note=$(grep -o -e 'LOST [0-9]*[^;]*' -e '[0-9]* ends without their start' "$W/$t.err" | paste -sd';' || true) ;;
+        note=$( (grep -o 'LOST [0-9]* events' "$W/$t.err" | head -1
+          grep -o -e '[0-9]* ends without their start' -e '[0-9]* open starts were discarded' "$W/$t.err") |
+          paste -sd ';' || true) ;;
       bpftrace)
         # `[lo, hi)   count |@@@|` lines of @ns
         counted=$(awk '/^@ns:/ { h = 1; next } /^$/ { h = 0 }
@@ -98,6 +102,8 @@ ready() { # PID PATH: wait until the run's last write is done
       _g=${_d##*/}
       if [ $2 = kernel ]; then
         grep -q '^hist:' $_d/events/synthetic/${_g}_f0/trigger 2>/dev/null && return 0
+      elif [ $2 = probes ]; then
+        grep -q '^hist:' $_d/events/$_g/f1/trigger 2>/dev/null && return 0
       else
         grep -q 1 $_d/events/$_g/f0_entry/enable 2>/dev/null && return 0
       fi
@@ -107,7 +113,16 @@ ready() { # PID PATH: wait until the run's last write is done
 }
 work() { dd if=/dev/zero of=/dev/null bs=1 count=$N 2>/dev/null; }
 t untraced work
+# The floor: the same kprobe and kretprobe, only counted by hist triggers.
+if has HIST_TRIGGERS; then
+  coolkprobe --agg kernel 'p vfs_read count()' 'r vfs_read count()' >/tmp/b.out 2>/tmp/b.err &
+  P=$!
+  ready $P probes
+  t probes work
+  kill -TERM $P; wait $P
+fi
 for how in kernel user; do
+  has SYNTH_EVENTS || [ $how = user ] || continue
   coolkprobe --json --latency $how 'l vfs_read hist(lat)[comm]' >/tmp/b.out 2>/tmp/b.err &
   P=$!
   ready $P $how
@@ -120,7 +135,8 @@ done
 SCEN
 tests/vm/run.sh -k "$series" -b "$COOLKPROBE" -o "$W/vm" "$W/90-latbench.sh" >&2
 base=$(awk '$1 == "BENCH" && $2 == "untraced" { print $4 }' "$W/vm/results.txt")
-printf '%-10s %8s %10s %9s %s\n' run reads reads/s slowdown completed
+printf '%-10s %8s %10s %8s %9s %s\n' run reads reads/s us/read slowdown completed
 awk -v b="$base" '
-  $1 == "BENCH" { printf "%-10s %8d %10.0f %8.1f%%", $2, $3, $3 / $4, 100 * (1 - b / $4); if ($2 == "untraced") print "" }
+  $1 == "BENCH" { printf "%-10s %8d %10.0f %8.2f %8.1f%%", $2, $3, $3 / $4, 1e6 * $4 / $3, 100 * (1 - b / $4)
+    if ($2 == "untraced" || $2 == "probes") print "" }
   $1 == "COUNTED" { $1 = ""; $2 = ""; sub(/^ +/, ""); printf " %s\n", $0 }' "$W/vm/results.txt"
