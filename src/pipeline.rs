@@ -389,13 +389,24 @@ pub fn aggregation(
         Some("its hist triggers have no linear buckets (`.buckets=`, Linux 5.19)")
     } else if wants_max && !features.onmax {
         Some("its hist triggers cannot keep a maximum with its values (`onmax().save()`)")
-    } else if agg.latency_user && latency_aggs {
-        Some("the latencies are paired in user space, so their completed calls are too")
     } else {
         None
     };
+    // Completed calls paired in user space exist only there.
+    let paired_in_user = agg.latency_user && latency_aggs;
     let (path, why) = match (agg.place, lacks) {
         (AggWhere::User, _) => (Path::User, "--agg user".to_string()),
+        (AggWhere::Kernel, _) if paired_in_user => {
+            return Err(Diagnostic::error(
+                None,
+                "--agg kernel, but the latencies are paired in user space, and so their completed calls are aggregated there",
+            )
+            .with_help("leave out --agg kernel, or pair them in the kernel (--latency kernel)"))
+        }
+        (AggWhere::Auto, _) if paired_in_user => (
+            Path::User,
+            "the latencies are paired in user space, so their completed calls are too".to_string(),
+        ),
         (AggWhere::Kernel, Some(l)) if readme.is_some() && !agg.show => {
             return Err(Diagnostic::error(
                 None,

@@ -376,6 +376,29 @@ fn text_output_and_refusals() {
         err.contains("--latency kernel, but the running kernel cannot"),
         "{err}"
     );
+    // Completed calls paired in user space cannot be aggregated by the
+    // kernel, whatever it has (also in a -S script for another kernel).
+    for show in [false, true] {
+        let mut args = vec!["--agg", "kernel", "--latency", "user", "-d", "1"];
+        if show {
+            args.extend(["-S", "-v", "btf-fixtures/vmlinux-6.1.0-56-cloud-amd64.btf"]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_coolkprobe"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .args([
+                "t syscalls:sys_enter_nanosleep",
+                "t syscalls:sys_exit_nanosleep lat=since(f0) hist(lat)",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("--agg kernel, but the latencies are paired in user space"),
+            "{err}"
+        );
+    }
     // Text: the values, then the latency with its unit.
     let mut prog = Command::new(&bin).stdin(Stdio::piped()).spawn().unwrap();
     let ckp = coolkprobe(&[

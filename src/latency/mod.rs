@@ -330,8 +330,7 @@ impl<S: Sink> Sink for Pairer<S> {
                 self.inner.event(cpu, ts, payload, stack)
             };
         };
-        let list = list.clone();
-        for i in list {
+        for &i in list {
             let p = &mut self.pairs[i];
             let key = key_of(payload, p.key.as_ref().map(|k| &k.1));
             let Some(stack) = p.pending.get_mut(&key) else {

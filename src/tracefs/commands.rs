@@ -306,20 +306,6 @@ fn unshown(p: &CompiledProbe, dir: &str, opts: InstallOptions, out: &mut Vec<Wri
     }
 }
 
-/// The write that undoes an appended definition: `-:group/event` for a
-/// probe, `!name` for a synthetic event.
-pub fn undefine(w: &Write) -> Option<String> {
-    if !w.append {
-        return None;
-    }
-    if w.file == SYNTHETIC_EVENTS {
-        let name = w.text.split_whitespace().next()?;
-        return Some(format!("!{name}"));
-    }
-    let (_, name) = w.text.split_once(':')?;
-    Some(format!("-:{}", name.split_whitespace().next()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

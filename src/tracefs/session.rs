@@ -238,8 +238,9 @@ impl Session {
             s.put(&rel, &w.text, w.append)?;
             if w.append && rel.ends_with("/trigger") {
                 s.triggers.push((rel, format!("!{}", w.text)));
-            } else if let Some(undo) = commands::undefine(&w) {
-                s.defined.push((w.file.clone(), undo));
+            } else if let Some(undo) = commands::undo(&w).filter(|_| w.append) {
+                // A definition: `-:group/event`, `!synthetic`.
+                s.defined.push((w.file.clone(), undo.text));
             }
         }
         Ok(s)
