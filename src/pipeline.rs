@@ -67,6 +67,8 @@ pub struct Options {
     pub pid: Option<u32>,
     /// The PID in the group name, `coolkprobe_<PID>`.
     pub group_pid: u32,
+    /// `--raw`: numbers only, no names for them.
+    pub raw: bool,
 }
 
 /// A plan, with what was said on the way.
@@ -128,6 +130,11 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
         syscall_params: local.then_some(syscalls),
         event_fields: local.then_some(events),
         tracepoint_values: local.then_some(&tracepoint_values),
+        raw: opts.raw,
+        known: crate::compile::known::Known::new(
+            opts.arch,
+            (local && !opts.raw).then(running_gfp).flatten(),
+        ),
         return_args,
         ..Context::new(opts.arch, kernel_types.as_deref())
     };
@@ -143,6 +150,9 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
     };
     check_tracepoint_aggs(&probes, &mut plan, &mut diags);
     stop_on_errors(&diags)?;
+    if !opts.raw {
+        name_tracepoint_fields(&mut plan);
+    }
     if let Some(pid) = opts.pid {
         for p in &mut plan.probes {
             p.filter = Some(match p.filter.take() {
@@ -169,6 +179,14 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
         arg_access,
         return_arg_access,
     })
+}
+
+/// `gfp_t`'s names as the running kernel prints them (its `kmem:kmalloc`
+/// format), where tracefs can be read.
+fn running_gfp() -> Option<std::sync::Arc<compile::plan::NameTable>> {
+    let fs = crate::tracefs::Tracefs::find()?;
+    let text = fs.read("events/kmem/kmalloc/format").ok()?;
+    compile::known::gfp_from_format(&text).map(std::sync::Arc::new)
 }
 
 fn stop_on_errors(diags: &ProbeDiagnostics) -> Result<(), BuildError> {
@@ -567,6 +585,35 @@ fn tracepoint_format(system: &str, event: &str) -> Option<crate::tracefs::format
     let fs = crate::tracefs::Tracefs::find()?;
     let text = fs.read(&format!("events/{system}/{event}/format")).ok()?;
     crate::tracefs::format::EventFormat::parse(&text).ok()
+}
+
+/// A tracepoint's fields that the kernel's own print format names
+/// (`__print_symbolic`, `__print_flags`, `%pI4`) are shown that way
+/// (README, "Values by name"), from its format on the running kernel.
+fn name_tracepoint_fields(plan: &mut Plan) {
+    for p in &mut plan.probes {
+        let compile::plan::Target::Tracepoint { system, event } = &p.target else {
+            continue;
+        };
+        let Some(format) = tracepoint_format(system, event) else {
+            continue;
+        };
+        let Some(pf) = &format.print_fmt else {
+            continue;
+        };
+        for print in crate::tracefs::printfmt::parse(pf) {
+            if format.field(&print.field).is_none()
+                || p.fields.iter().any(|f| f.name == print.field)
+            {
+                continue;
+            }
+            p.fields.push(compile::plan::FieldPlan {
+                name: print.field.clone(),
+                names: Some(compile::plan::Names::Print(std::sync::Arc::new(print))),
+                ..Default::default()
+            });
+        }
+    }
 }
 
 /// A tracepoint's own fields, as its filter compares them: the kernel's

@@ -1,7 +1,7 @@
 //! The BTF reader against an independent one: every type of every fixture
 //! kernel (and a module's split BTF) decoded by us and by `bpftool btf dump`
-//! must agree on kind, name, size, member offsets, bitfields, targets and
-//! parameters.
+//! must agree on kind, name, size, member offsets, bitfields, targets,
+//! parameters and enumerators (names, values, signedness).
 
 mod common;
 
@@ -102,7 +102,27 @@ fn ours(btf: &Btf, id: u32) -> Vec<String> {
             }
             v
         }
-        Type::Enum { name, size, .. } => vec![format!("ENUM {} size={size}", n(&name))],
+        Type::Enum {
+            name,
+            size,
+            signed,
+            values,
+        } => {
+            let mut v = vec![format!(
+                "ENUM {} size={size} signed={signed} vlen={}",
+                n(&name),
+                values.len()
+            )];
+            for e in values {
+                let val = if signed {
+                    (e.value as i64).to_string()
+                } else {
+                    e.value.to_string()
+                };
+                v.push(format!("  {} val={val}", e.name));
+            }
+            v
+        }
         Type::Fwd { name, kind } => vec![format!("FWD {name} fwd_kind={kind}")],
         Type::Typedef { name, target } => vec![format!("TYPEDEF {name} type_id={}", target.0)],
         Type::Qualified { qualifier, target } => vec![match qualifier {
@@ -179,7 +199,24 @@ fn theirs(head: &str, members: &[&str]) -> Vec<String> {
             }
             v
         }
-        "ENUM" | "ENUM64" => vec![format!("ENUM {name} size={}", a("size"))],
+        "ENUM" | "ENUM64" => {
+            // Enumerators: `'NAME' val=-1` (ENUM64: `val=1ULL`, `-1LL`).
+            let mut v = vec![format!(
+                "ENUM {name} size={} signed={} vlen={}",
+                a("size"),
+                a("encoding") == "SIGNED",
+                a("vlen")
+            )];
+            for m in members {
+                let (mname, tail) = member(m);
+                let val = attr(&tail, "val")
+                    .unwrap_or("?")
+                    .trim_end_matches("ULL")
+                    .trim_end_matches("LL");
+                v.push(format!("  {mname} val={val}"));
+            }
+            v
+        }
         "FWD" => vec![format!("FWD {name} fwd_kind={}", a("fwd_kind"))],
         "TYPEDEF" => vec![format!("TYPEDEF {name} type_id={}", a("type_id"))],
         "CONST" | "VOLATILE" | "RESTRICT" => vec![format!("{kind} type_id={}", a("type_id"))],

@@ -249,21 +249,35 @@ fn arrays_typedefs_qualifiers_enums() {
         quals.sort_by_key(|q| format!("{q:?}"));
         assert_eq!(quals, [Qualifier::Const, Qualifier::Volatile], "{build}");
 
-        // Enums: signedness from a negative enumerator / the base type.
-        assert!(
-            matches!(src.get(m("color").ty).unwrap(),
-            Type::Enum { name: Some(n), size: 4, signed: true } if n == "color"),
+        // Enums: signedness from a negative enumerator / the base type;
+        // the enumerators with their values (a negative one
+        // sign-extended, one past 32 bits whole).
+        let values = |vs: &[(&str, u64)]| -> Vec<coolkprobe::types::Enumerator> {
+            vs.iter()
+                .map(|(n, v)| coolkprobe::types::Enumerator {
+                    name: n.to_string(),
+                    value: *v,
+                })
+                .collect()
+        };
+        assert_eq!(
+            src.get(m("color").ty).unwrap(),
+            Type::Enum {
+                name: Some("color".into()),
+                size: 4,
+                signed: true,
+                values: values(&[("RED", u64::MAX), ("GREEN", 0), ("BLUE", 7)]),
+            },
             "{build}"
         );
-        assert!(
-            matches!(
-                src.get(m("big").ty).unwrap(),
-                Type::Enum {
-                    size: 8,
-                    signed: false,
-                    ..
-                }
-            ),
+        assert_eq!(
+            src.get(m("big").ty).unwrap(),
+            Type::Enum {
+                name: Some("big".into()),
+                size: 8,
+                signed: false,
+                values: values(&[("SMALL", 1), ("HUGE", 0x1_0000_0000)]),
+            },
             "{build}"
         );
 

@@ -225,13 +225,15 @@ impl Walk<'_> {
                     name: nx,
                     size: sx,
                     signed: gx,
+                    values: vx,
                 },
                 Type::Enum {
                     name: ny,
                     size: sy,
                     signed: gy,
+                    values: vy,
                 },
-            ) => assert_eq!((nx, sx, gx), (ny, sy, gy), "{path}"),
+            ) => assert_eq!((nx, sx, gx, vx), (ny, sy, gy, vy), "{path}"),
             (
                 Type::Typedef {
                     name: x,

@@ -110,7 +110,7 @@ fn plan_from(spec: &str, group: &str) -> Plan {
                 vec![FieldPlan {
                     name: "b".into(),
                     display: Display::Signed,
-                    width: None,
+                    ..Default::default()
                 }],
             );
             let ret = probe(

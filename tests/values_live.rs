@@ -143,3 +143,58 @@ fn bytes_and_strings_live() {
         assert!(text.stdout.contains(want), "{want} in {}", text.stdout);
     }
 }
+
+const NAMES: &str = "st=%0~(struct values)->state un=%0~(struct values)->unknown \
+     perm=%0~(struct values)->perm on=%0~(struct values)->on off=%0~(struct values)->off \
+     s=s flag=flag stx=%0X~(struct values)->state";
+
+/// Enums by name (a flag-like one as `A|B`, a value with no name as its
+/// number), bools as true/false, the number beside each name in JSON, a
+/// letter for the number alone; `--raw` for numbers only.
+#[test]
+fn names_live() {
+    let Some(_lock) = live_lock("live named values at uprobes") else {
+        return;
+    };
+    let bin = build(&format!("ckpn{}", std::process::id() % 100_000));
+    let spec = format!("p {}:take {NAMES}", bin.display());
+    let ret = format!("r {}:take r=$retval", bin.display());
+    let run = || {
+        assert!(Command::new(&bin).status().unwrap().success());
+    };
+    let json = trace(&[&spec, &ret, "--json", "-c", "2"], 2, run);
+    let evs: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (a, raw) = (&evs[0]["args"], &evs[0]["raw"]);
+    assert_eq!(a["st"], "ST_RUNNING", "{}", evs[0]);
+    assert_eq!(raw["st"], 3, "{}", evs[0]);
+    assert_eq!(a["un"], 5, "{}", evs[0]);
+    assert!(raw.get("un").is_none(), "{}", evs[0]);
+    assert_eq!(a["perm"], "P_READ|P_EXEC", "{}", evs[0]);
+    assert_eq!(raw["perm"], "0x5", "{}", evs[0]);
+    assert_eq!(a["on"], true, "{}", evs[0]);
+    assert_eq!(a["off"], false, "{}", evs[0]);
+    assert_eq!(a["s"], "ST_DONE", "{}", evs[0]);
+    assert_eq!(a["flag"], true, "{}", evs[0]);
+    assert_eq!(a["stx"], "0x3", "{}", evs[0]);
+    // A user function's int return is no errno: 1 + 7 + 1.
+    assert_eq!(evs[1]["args"]["r"], 9, "{}", evs[1]);
+    let text = trace(&[&spec, "-c", "1"], 1, run);
+    assert!(
+        text.stdout.contains(
+            " st=ST_RUNNING un=5 perm=P_READ|P_EXEC on=true off=false s=ST_DONE flag=true stx=0x3"
+        ),
+        "{}",
+        text.stdout
+    );
+    let raw = trace(&[&spec, "--raw", "-c", "1"], 1, run);
+    assert!(
+        raw.stdout
+            .contains(" st=0x3 un=0x5 perm=0x5 on=0x1 off=0x0 s=7 flag=1 stx=0x3"),
+        "{}",
+        raw.stdout
+    );
+}

@@ -237,7 +237,8 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "13-no-btf" => vmcheck::no_btf(vm, s),
         "14-kernel-features" => vmcheck::kernel_features(vm, s),
         "15-aggregations" => vmcheck::aggregations(vm, s),
-        "16-latency" => vmcheck::latency(vm, s),
+        "16-values" => vmcheck::values(vm, s),
+        "17-latency" => vmcheck::latency(vm, s),
         "30-return-args" => vmcheck::return_args(vm, s),
         "31-atomic-script" => vmcheck::atomic_script(vm, s),
         other => Err(format!(

@@ -1,13 +1,14 @@
 //! Arbitrary text as a probe spec: parsing ends in Ok or an error, never a
 //! panic, and every span it reports lies inside the input on character
 //! boundaries (the error renderer slices the text with them). The same
-//! text as a filter goes through literal translation, which must not
-//! panic either and must report error ranges inside the filter.
+//! text as a filter is parsed and checked against a set of fields (with
+//! literal translation), which must not panic either and must report
+//! spans inside the filter.
 #![no_main]
 
-use coolkprobe::compile::filter::{translate, FilterField};
+use coolkprobe::compile::filter::{check as check_filter, common_fields, FieldType, FilterField};
 use coolkprobe::compile::plan::Display;
-use coolkprobe::spec::{parse_probe, Cast, Expr, Place, Span};
+use coolkprobe::spec::{parse_probe, Cast, Expr, Filter, Place, Span, Spanned};
 use libfuzzer_sys::fuzz_target;
 
 fn check(text: &str, s: Span) {
@@ -24,20 +25,53 @@ fn check_cast(text: &str, c: &Cast) {
 }
 
 fn filter(text: &str) {
-    let field = |name: &str, display, size| FilterField {
+    let int = |bytes, signed| FieldType::Int { bytes, signed };
+    let field = |name: &str, display, size, ty| FilterField {
         name: name.into(),
         display,
         size,
+        ty,
     };
-    let fields = [
-        field("ip_src", Display::Ip, Some(4)),
-        field("ip_v6", Display::Ip, Some(16)),
-        field("b16_p", Display::Swapped { bits: 16, hex: false }, Some(2)),
-        field("B32_x", Display::Swapped { bits: 32, hex: true }, None),
-        field("B64_q", Display::Swapped { bits: 64, hex: true }, Some(8)),
+    let mut fields = vec![
+        field("ip_src", Display::Ip, Some(4), int(4, false)),
+        field("ip_v6", Display::Ip, Some(16), FieldType::Array),
+        field("b16_p", Display::Swapped { bits: 16, hex: false }, Some(2), int(2, false)),
+        field("B32_x", Display::Swapped { bits: 32, hex: true }, None, int(4, false)),
+        field("B64_q", Display::Swapped { bits: 64, hex: true }, Some(8), int(8, false)),
+        field("n", Display::Default, Some(4), int(4, true)),
+        field("s", Display::Default, None, FieldType::String),
+        field("b", Display::Default, None, FieldType::Bits { width: 3 }),
     ];
-    if let Err(e) = translate(text, &fields) {
-        check(text, Span::new(e.start, e.end));
+    fields.extend(common_fields());
+    match coolkprobe::spec::filter::parse(text, 0) {
+        Err(e) => {
+            if let Some(s) = e.span {
+                check(text, s);
+            }
+        }
+        Ok(expr) => {
+            for p in expr.preds() {
+                check(text, p.field.span);
+                check(text, p.op.span);
+                check(text, p.value.span);
+            }
+            let f = Filter {
+                text: Spanned {
+                    node: text.to_string(),
+                    span: Span::new(0, text.len()),
+                },
+                expr,
+            };
+            for complete in [true, false] {
+                if let Err(errors) = check_filter(&f, &fields, complete) {
+                    for e in errors {
+                        if let Some(s) = e.span {
+                            check(text, s);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -59,8 +93,12 @@ fuzz_target!(|data: &[u8]| {
                 spans.module.into_iter().chain(spans.offset).for_each(|s| check(text, s));
             }
             if let Some(f) = &p.filter {
-                check(text, f.span);
-                assert_eq!(&text[f.span.start..f.span.end], f.node);
+                check(text, f.text.span);
+                assert_eq!(&text[f.text.span.start..f.text.span.end], f.text.node);
+                for p in f.expr.preds() {
+                    check(text, p.field.span);
+                    check(text, p.value.span);
+                }
             }
             for a in &p.args {
                 check(text, a.span);

@@ -375,6 +375,8 @@ fn syscall_arg(
         ty: walk::scalar_type(f, size),
         kind: walk::LeafKind::Scalar { size },
         letter: f,
+        ctype: None,
+        member: None,
     };
     let f = t.format.map(|f| f.node);
     if let Some(cast) = &t.cast {
@@ -415,6 +417,8 @@ fn syscall_arg(
             ty: FetchType::UString,
             kind: walk::LeafKind::String,
             letter: None,
+            ctype: None,
+            member: None,
         }),
         Some(SysType::UserString | SysType::OtherPointer) if t.steps.is_empty() => Ok(word(f, 8)),
         Some(SysType::UserComposite { union, name }) => {

@@ -128,10 +128,22 @@ fn unsupported(span: Span, msg: impl Into<String>) -> Diagnostic {
 /// What a compiled probe offers a completed call: its values, with their
 /// types and displays.
 pub(super) struct Values {
-    pub named: Vec<(String, Option<SynthType>, Display)>,
+    pub named: Vec<Value>,
     /// A tracepoint's fields (its arrays are left out; when its format
     /// cannot be read here, `named` is empty and names are not checked).
     pub tracepoint: bool,
+}
+
+/// One value a probe offers a completed call.
+pub(super) struct Value {
+    pub name: String,
+    /// None: an array, which a synthetic event cannot hold.
+    pub ty: Option<SynthType>,
+    pub display: Display,
+    /// As the probe's own field shows it: the C value's bytes inside the
+    /// fetched word, names for its numbers.
+    pub width: Option<u32>,
+    pub names: Option<super::plan::Names>,
 }
 
 impl Values {
@@ -142,11 +154,8 @@ impl Values {
             .iter()
             .filter(|a| a.name != COMM_FIELD)
             .map(|a| {
-                let shown = c
-                    .fields
-                    .iter()
-                    .find(|f| f.name == a.name)
-                    .map_or(Display::Default, |f| f.display);
+                let own = c.fields.iter().find(|f| f.name == a.name);
+                let shown = own.map_or(Display::Default, |f| f.display);
                 // The kernel passes a value to a synthetic field of the
                 // same size and sign only: the fetched type's.
                 let (ty, hex) = synth_type(a, ptr_bytes);
@@ -156,7 +165,13 @@ impl Values {
                     Display::Default if hex => Display::Hex,
                     d => d,
                 };
-                (a.name.clone(), ty, display)
+                Value {
+                    name: a.name.clone(),
+                    ty,
+                    display,
+                    width: own.and_then(|f| f.width),
+                    names: own.and_then(|f| f.names.clone()),
+                }
             })
             .collect();
         Values {
@@ -170,7 +185,13 @@ impl Values {
             named: fields
                 .unwrap_or_default()
                 .into_iter()
-                .map(|f| (f.name, f.ty, f.display))
+                .map(|f| Value {
+                    name: f.name,
+                    ty: f.ty,
+                    display: f.display,
+                    width: None,
+                    names: None,
+                })
                 .collect(),
             tracepoint: true,
         }
@@ -213,7 +234,7 @@ pub(super) fn link(
         .iter()
         .find(|a| a.name.node == lat_name)
         .map_or(p.kind.span, |a| a.name.span);
-    if end_values.named.iter().any(|(n, ..)| n == lat_name) {
+    if end_values.named.iter().any(|v| v.name == lat_name) {
         return Err(vec![unsupported(
             lat_span,
             format!("`{lat_name}` is named twice in this probe"),
@@ -222,7 +243,7 @@ pub(super) fn link(
     if let Some(k) = key {
         for (vals, which) in [(start_values, "start"), (end_values, "end")] {
             let unknown = vals.tracepoint && vals.named.is_empty();
-            if !unknown && !vals.named.iter().any(|(n, ..)| *n == k.node) {
+            if !unknown && !vals.named.iter().any(|v| v.name == k.node) {
                 return Err(vec![unsupported(
                     k.span,
                     format!("the key `{}` is not a value of the {which} probe", k.node),
@@ -239,8 +260,9 @@ pub(super) fn link(
             .find(|a| a.name.node == n)
             .map_or(p.place.span, |a| a.span)
     };
-    let mut push = |name: &str, from, ty: Option<SynthType>, display, tracepoint: bool| {
-        let Some(ty) = ty else {
+    let mut push = |v: &Value, from, tracepoint: bool| {
+        let name = v.name.as_str();
+        let Some(ty) = v.ty else {
             // A tracepoint's array fields are left out; a named value
             // that is one was asked for, and is refused.
             if tracepoint {
@@ -258,32 +280,34 @@ pub(super) fn link(
         });
         plans.push(FieldPlan {
             name: name.to_string(),
-            display,
-            width: None,
+            display: v.display,
+            width: v.width,
+            names: v.names.clone(),
         });
         Ok(())
     };
     // The end's own values win over the start's of the same name (the
     // pairing key, a tracepoint's `__syscall_nr`).
-    for (n, ty, d) in &start_values.named {
-        if end_values.named.iter().any(|(m, ..)| m == n) || n == lat_name {
+    for v in &start_values.named {
+        if end_values.named.iter().any(|m| m.name == v.name) || v.name == lat_name {
             continue;
         }
-        push(n, FieldFrom::Start, *ty, *d, start_values.tracepoint)?;
+        push(v, FieldFrom::Start, start_values.tracepoint)?;
     }
-    for (n, ty, d) in &end_values.named {
-        push(n, FieldFrom::End, *ty, *d, end_values.tracepoint)?;
+    for v in &end_values.named {
+        push(v, FieldFrom::End, end_values.tracepoint)?;
     }
-    push(
-        lat_name,
-        FieldFrom::Latency,
-        Some(SynthType::Int {
+    let lat = Value {
+        name: lat_name.to_string(),
+        ty: Some(SynthType::Int {
             bytes: 8,
             signed: false,
         }),
-        Display::Duration,
-        false,
-    )?;
+        display: Display::Duration,
+        width: None,
+        names: None,
+    };
+    push(&lat, FieldFrom::Latency, false)?;
     let named: Vec<Named> = fields
         .iter()
         .zip(&plans)

@@ -9,7 +9,9 @@ pub mod aggs;
 mod args;
 mod checks;
 pub mod filter;
+pub mod known;
 pub mod latency;
+mod names;
 pub mod plan;
 pub mod syscall;
 #[cfg(test)]
@@ -117,6 +119,10 @@ pub struct Context<'a> {
     /// A wrapped syscall's arguments (from the running kernel's
     /// `syscalls:sys_enter_*` format), by syscall name.
     pub syscall_params: Option<&'a syscall::Lookup>,
+    /// `--raw`: numbers only, no names for them (README, "Values by name").
+    pub raw: bool,
+    /// Names the kernel's headers give and the types do not.
+    pub known: known::Known,
     /// A tracepoint's fields (from the target kernel's `format` file), by
     /// system and event: the names its filter may compare.
     pub event_fields: Option<&'a EventFields>,
@@ -156,6 +162,8 @@ impl<'a> Context<'a> {
             event_fields: None,
             return_args: ReturnArgs::NotKept("the target kernel is not known".into()),
             tracepoint_values: None,
+            raw: false,
+            known: known::Known::default(),
         }
     }
 }
@@ -190,6 +198,8 @@ impl<'a> Context<'a> {
             user_types: self.user_types,
             arg_access: self.arg_access,
             syscall_params: self.syscall_params,
+            raw: self.raw,
+            known: self.known.clone(),
             event_fields: self.event_fields,
             return_args: self.return_args.clone(),
             tracepoint_values: self.tracepoint_values,
@@ -503,10 +513,28 @@ fn compile_arg(
     let name = &a.name.node;
     let named = display_for_name(name);
     let mut width = None;
+    let mut names = None;
+    let kernel_return = matches!(p.place.node, Place::Kernel { .. }) && func.ret;
     let (fetch, display, size) = match &a.expr {
         Expr::Raw(r) => {
             checks::raw_registers(&r.node, r.span, cx.arch)?;
-            (FetchArg::raw(name, &r.node), Display::Default, None)
+            let f = FetchArg::raw(name, &r.node);
+            // `$retval:s32` in a kernel return probe: an `int` return.
+            if kernel_return
+                && !cx.raw
+                && named.is_none()
+                && f.value == Fetch::Retval
+                && matches!(
+                    f.ty,
+                    Some(crate::fetch::FetchType::Int {
+                        kind: crate::fetch::IntKind::Signed,
+                        bytes: 4 | 8
+                    })
+                )
+            {
+                names = Some(plan::Names::Errno);
+            }
+            (f, Display::Default, None)
         }
         // Taken out of the probe before its values are compiled.
         Expr::Since(s) => {
@@ -522,8 +550,21 @@ fn compile_arg(
                 Display::Default,
                 None,
             ),
-            Some(leaf) => {
-                let d = leaf.display();
+            Some(mut leaf) => {
+                if named.is_none() && t.format.is_none() {
+                    names = leaf_names(&leaf, t, p, cx, kernel_return)?;
+                    // A kernel code pointer: the kernel's `symbol` type
+                    // (its own text output names it too, for `-S`).
+                    if names == Some(plan::Names::Symbol)
+                        && matches!(p.place.node, Place::Kernel { .. })
+                    {
+                        leaf.ty = crate::fetch::FetchType::Symbol;
+                    }
+                }
+                let d = match (&names, cx.types, leaf.ctype) {
+                    (Some(n), Some(types), Some(ty)) => names::raw_display(types, ty, n)?,
+                    _ => leaf.display(),
+                };
                 if let Some(n) = named {
                     check_named_width(name, n, &leaf, t.span)?;
                 }
@@ -567,6 +608,7 @@ fn compile_arg(
             name: name.clone(),
             display,
             width,
+            names,
         },
         filter::FilterField {
             name: name.clone(),
@@ -575,6 +617,35 @@ fn compile_arg(
             ty,
         },
     ))
+}
+
+/// The names a typed value's numbers get (README, "Values by name"):
+/// from its C type, and `-ENOENT` for a kernel function's `int`/`long`
+/// return value.
+fn leaf_names(
+    leaf: &Leaf,
+    t: &crate::spec::TypedExpr,
+    p: &Probe,
+    cx: &Context<'_>,
+    kernel_return: bool,
+) -> Result<Option<plan::Names>> {
+    let (Some(types), Some(ctype), false) = (cx.types, leaf.ctype, cx.raw) else {
+        return Ok(None);
+    };
+    if !matches!(
+        leaf.kind,
+        walk::LeafKind::Scalar { .. } | walk::LeafKind::Bitfield { .. }
+    ) {
+        return Ok(None);
+    }
+    let whole_retval =
+        matches!(t.base.node, Base::Retval) && t.cast.is_none() && t.steps.is_empty();
+    if kernel_return && whole_retval && names::returns_errno(types, ctype)? {
+        return Ok(Some(plan::Names::Errno));
+    }
+    let kernel = !matches!(p.place.node, Place::User { .. });
+    let member = leaf.member.as_ref().map(|(s, m)| (s.as_str(), m.as_str()));
+    names::of_type(types, ctype, member, kernel, &cx.known)
 }
 
 /// In a return probe, `%N` and parameter names mean the entry's

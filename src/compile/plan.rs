@@ -206,7 +206,7 @@ pub enum Target {
     },
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FieldPlan {
     pub name: String,
     pub display: Display,
@@ -214,12 +214,118 @@ pub struct FieldPlan {
     /// is fetched as the whole register (README: raw fetchargs pass unchanged)
     /// while the function returns an `int`.
     pub width: Option<u32>,
+    /// The value's name, where its C type (or the kernel's own print
+    /// format) gives numbers names; the number is then its raw form,
+    /// shown as `display` says (README, "Values by name").
+    pub names: Option<Names>,
+}
+
+/// Names for the numbers a value can hold.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Names {
+    /// A table: an enum's enumerators, or a known flag word's bits.
+    Table(std::sync::Arc<NameTable>),
+    /// A kernel function's error return: `-ENOENT` for -4095..-1
+    /// (include/linux/err.h, `MAX_ERRNO`), the number otherwise.
+    Errno,
+    /// `true`/`false` (a `bool`); another number as it is.
+    Bool,
+    /// A kernel code address, `sock_def_readable+0x0` from the running
+    /// kernel's symbols; hex where it has none.
+    Symbol,
+    /// A tracepoint field the kernel's own print format names
+    /// (`__print_symbolic`, `__print_flags`), evaluated as it does.
+    Print(std::sync::Arc<crate::tracefs::printfmt::FieldPrint>),
+}
+
+/// Names for the values of an enum or a flag word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameTable {
+    /// What the numbers are, for messages: `enum hrtimer_mode`.
+    pub what: String,
+    /// The value's size in bytes: values and masks are compared on its
+    /// bits only.
+    pub size: u32,
+    /// A word of flags: a value no entry matches whole is spelled as the
+    /// entries whose bits it holds, `A|B`, in table order.
+    pub flags: bool,
+    pub entries: Vec<NameEntry>,
+}
+
+/// `name` when `value & mask == value` (a flag, or a field such as the
+/// access mode of open flags); an enumerator's mask is all ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameEntry {
+    pub mask: u64,
+    pub value: u64,
+    pub name: String,
+}
+
+impl NameTable {
+    /// All ones in the value's bytes.
+    fn full(&self) -> u64 {
+        match self.size {
+            s if s >= 8 => u64::MAX,
+            s => (1u64 << (s * 8)) - 1,
+        }
+    }
+
+    /// `v`'s name: the entry that is exactly it, else (a flag word) the
+    /// entries whose bits it holds, `A|B`, the rest in hex (`A|0x80`).
+    /// False, with nothing written, when no entry names any of it.
+    pub fn spell(&self, v: u64, out: &mut Vec<u8>) -> bool {
+        let full = self.full();
+        let v = v & full;
+        // A whole value first (an enumerator; a flag word's are its bits,
+        // spelled below with the fields they share the word with).
+        let exact = self
+            .entries
+            .iter()
+            .find(|e| e.mask & full == full && e.value & full == v);
+        if let Some(e) = exact {
+            out.extend_from_slice(e.name.as_bytes());
+            return true;
+        }
+        if !self.flags {
+            return false;
+        }
+        let start = out.len();
+        let (mut rest, mut taken) = (v, 0u64);
+        for e in &self.entries {
+            let m = e.mask & full;
+            if m == 0 || m == full || taken & m != 0 || rest & m != e.value {
+                continue;
+            }
+            if out.len() > start {
+                out.push(b'|');
+            }
+            out.extend_from_slice(e.name.as_bytes());
+            rest &= !m;
+            taken |= m;
+        }
+        if out.len() == start {
+            return false;
+        }
+        if rest != 0 {
+            out.extend_from_slice(format!("|{rest:#x}").as_bytes());
+        }
+        true
+    }
+
+    /// The value a name stands for (a filter's literal).
+    pub fn value_of(&self, name: &str) -> Option<u64> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.value)
+    }
 }
 
 /// How a value is shown. `Default` leaves it to the field's type in the
 /// event's format file (x32 → hex, s32 → signed, string → string).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Display {
+    #[default]
     Default,
     Hex,
     Signed,
@@ -378,6 +484,58 @@ mod tests {
             .definition("g")
             .unwrap()
             .starts_with("r1024:g/f3 kernel_clone+21 "));
+    }
+
+    #[test]
+    fn name_tables() {
+        let e = |mask, value, name: &str| NameEntry {
+            mask,
+            value,
+            name: name.into(),
+        };
+        let spell = |t: &NameTable, v| {
+            let mut b = Vec::new();
+            t.spell(v, &mut b).then(|| String::from_utf8(b).unwrap())
+        };
+        // An enum: its names, nothing for another value.
+        let states = NameTable {
+            what: "enum s".into(),
+            size: 4,
+            flags: false,
+            entries: vec![e(u32::MAX as u64, 1, "ONE"), e(u32::MAX as u64, 7, "SEVEN")],
+        };
+        assert_eq!(spell(&states, 7).as_deref(), Some("SEVEN"));
+        assert_eq!(spell(&states, 5), None);
+        // Open flags: a two-bit access mode, then flags, then the rest.
+        let open = NameTable {
+            what: "open flags".into(),
+            size: 4,
+            flags: true,
+            entries: vec![
+                e(3, 0, "O_RDONLY"),
+                e(3, 1, "O_WRONLY"),
+                e(3, 2, "O_RDWR"),
+                e(0o100, 0o100, "O_CREAT"),
+                e(0o2000000, 0o2000000, "O_CLOEXEC"),
+            ],
+        };
+        assert_eq!(spell(&open, 0).as_deref(), Some("O_RDONLY"));
+        assert_eq!(
+            spell(&open, 0o2000101).as_deref(),
+            Some("O_WRONLY|O_CREAT|O_CLOEXEC")
+        );
+        assert_eq!(
+            spell(&open, 0o2 | 0x8000_0000).as_deref(),
+            Some("O_RDWR|0x80000000")
+        );
+        assert_eq!(open.value_of("O_CREAT"), Some(0o100));
+        let mut wide = open.clone();
+        wide.size = 8;
+        wide.entries.push(e(0o100000, 0o100000, "O_LARGEFILE"));
+        assert_eq!(
+            spell(&wide, 0x8000).as_deref(),
+            Some("O_RDONLY|O_LARGEFILE")
+        );
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub struct Leaf {
     /// The letter the fetch type was made with: the user's, or for forms
     /// typed by a prototype (no cast), the C type's signedness.
     pub letter: Option<Format>,
+    /// The value's C type, where the walk reached one (names for its
+    /// numbers come from it).
+    pub ctype: Option<TypeId>,
+    /// `(struct, member)` when the value is a member of a named struct.
+    pub member: Option<(String, String)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,6 +62,8 @@ impl Leaf {
                 size: arch.pointer_size(),
             },
             letter: f,
+            ctype: None,
+            member: None,
         }
     }
 
@@ -126,6 +133,8 @@ pub(super) struct State {
     /// signedness (`s32` for `int`) rather than the hex default of the
     /// README's "Expressions".
     natural: bool,
+    /// `(struct, member)` of the last member step, the struct named.
+    member: Option<(String, String)>,
 }
 
 /// `+OFF(BASE)`, or `+uOFF(BASE)` for user memory: the kernel must use
@@ -299,6 +308,7 @@ pub(super) fn walk_typed_cast(
             path: format!("{}~({} {})", arg_no(t), c.kind, c.name.node),
             packet_header: None,
             natural: false,
+            member: None,
         },
         Some(pk) => {
             let Some(&(_, layer)) = PACKET_HEADERS.iter().find(|(n, _)| *n == c.name.node) else {
@@ -370,6 +380,7 @@ pub(super) fn walk_typed_cast(
                 path: format!("{}~$(struct {}){marker}", arg_no(t), c.name.node),
                 packet_header: Some((target, layer)),
                 natural: false,
+                member: None,
             }
         }
     };
@@ -397,6 +408,7 @@ pub(super) fn walk_typed(
         path,
         packet_header: None,
         natural: t.format.is_none(),
+        member: None,
     };
     steps(src, arch, st, t, ip)
 }
@@ -522,6 +534,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     user,
                 };
                 st.set_member(bits, &m);
+                st.member = comp.name.clone().map(|c| (c, name.clone()));
                 st.path.push_str(&format!("->{name}"));
                 if !matches!(st.cur, Cur::Ty(_)) {
                     unreachable_state(step.span)?
@@ -564,6 +577,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     user: *user,
                 };
                 st.set_member(bits, &m);
+                st.member = comp.name.clone().map(|c| (c, name.clone()));
                 st.path.push_str(&format!(".{name}"));
             }
             Step::Index(i) => {
@@ -622,6 +636,7 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
                     user: *user,
                 };
                 st.cur = Cur::Ty(elem);
+                st.member = None;
                 st.path.push_str(&format!("[{i}]"));
             }
         }
@@ -730,6 +745,7 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
     if l.letter.is_none() {
         l.letter = t.format.map(|f| f.node);
     }
+    l.member = st.member;
     Ok(l)
 }
 
@@ -780,6 +796,8 @@ fn leaf_of(
                 ty: scalar_type(f, psize),
                 kind: LeafKind::Scalar { size: psize },
                 letter: f,
+                ctype: None,
+                member: None,
             })
         }
         Cur::Unit(n) => {
@@ -788,6 +806,8 @@ fn leaf_of(
                 ty: scalar_type(f, n),
                 kind: LeafKind::Scalar { size: n },
                 letter: f,
+                ctype: None,
+                member: None,
             })
         }
         Cur::Ty(id) => id,
@@ -808,6 +828,8 @@ fn leaf_of(
                 },
                 kind: LeafKind::Array { elem: 1, len: 16 },
                 letter: f,
+                ctype: None,
+                member: None,
             });
         }
     }
@@ -844,6 +866,8 @@ fn leaf_of(
                     },
                     kind: LeafKind::Bitfield { width },
                     letter: f,
+                    ctype: None,
+                    member: None,
                 });
             }
             if !matches!(n, 1 | 2 | 4 | 8) {
@@ -857,9 +881,12 @@ fn leaf_of(
                 ty: scalar_type(f, n),
                 kind: LeafKind::Scalar { size: n },
                 letter: f,
+                ctype: None,
+                member: None,
             })
         };
-        return match ty {
+        let value_type = id;
+        let found = match ty {
             Type::Int(i) => size(i.size),
             Type::Enum { size: n, .. } => size(n),
             Type::Pointer { target, user } => {
@@ -876,6 +903,8 @@ fn leaf_of(
                         ty: string(user),
                         kind: LeafKind::String,
                         letter: f,
+                        ctype: None,
+                        member: None,
                     })
                 } else {
                     size(psize)
@@ -891,6 +920,8 @@ fn leaf_of(
                         ty: string(*user),
                         kind: LeafKind::String,
                         letter: f,
+                        ctype: None,
+                        member: None,
                     });
                 }
                 match array_leaf(src, arch, mem(base, *off, *user), elem, len, &letter)? {
@@ -936,6 +967,10 @@ fn leaf_of(
             Type::Void => unfetchable("`void`".into(), None),
             other => unfetchable(format!("a {}", kind_word(&other)), None),
         };
+        return found.map(|l| Leaf {
+            ctype: Some(value_type),
+            ..l
+        });
     }
     Err(error(
         t.span,
@@ -1007,6 +1042,8 @@ fn array_leaf(
                 len: count as u32,
             },
             letter: l,
+            ctype: None,
+            member: None,
         }));
     }
     Ok(Err(described()))

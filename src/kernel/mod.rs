@@ -5,6 +5,7 @@
 //! tracefs says it supports. Nothing here mounts or writes anything.
 
 pub mod checks;
+pub mod errno;
 pub mod kallsyms;
 pub mod symbols;
 pub mod syscalls;

@@ -82,6 +82,7 @@ pub fn completed_format(l: &LatencyPlan, id: u16) -> EventFormat {
         name: l.synth.clone(),
         id,
         fields: Vec::new(),
+        print_fmt: None,
     })
 }
 

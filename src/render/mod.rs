@@ -3,6 +3,7 @@
 //! Everything is written into one reusable byte buffer that is flushed
 //! in large writes; nothing is allocated per event on the text path.
 
+mod named;
 mod names;
 pub(crate) mod value;
 
@@ -10,7 +11,7 @@ pub use names::{Comms, Kallsyms};
 
 use std::io::{self, Write};
 
-use crate::compile::plan::{CompiledProbe, Display, Plan, Target};
+use crate::compile::plan::{CompiledProbe, Display, Names, Plan, Target};
 use crate::ring::merge::{Flow, Sink};
 use crate::ring::{common_type, EventTable, Value};
 use crate::tracefs::format::{EventFormat, Field};
@@ -36,9 +37,19 @@ struct EventPlan {
     ip: Option<Field>,
     func: Option<Field>,
     ret_ip: Option<Field>,
-    /// Shown fields: (field, display, name JSON-quoted once).
-    fields: Vec<(Field, Display, String)>,
+    /// Shown fields, in order.
+    fields: Vec<Shown>,
     pid: Option<Field>,
+}
+
+/// One shown field and how.
+struct Shown {
+    field: Field,
+    display: Display,
+    /// Names for its numbers (None with `--raw`).
+    names: Option<Names>,
+    /// `"name"`, JSON-quoted once.
+    name_json: String,
 }
 
 struct StackPlan {
@@ -75,6 +86,10 @@ pub struct Renderer<W: Write> {
     pub write_error: Option<io::Error>,
     who: Vec<Who>,
     ts: TsCache,
+    /// JSON: the raw numbers of the values shown by name, for `"raw"`.
+    raw_json: Vec<u8>,
+    /// A name being spelled.
+    scratch: Vec<u8>,
 }
 
 const WHO_SLOTS: usize = 64;
@@ -165,6 +180,8 @@ impl<W: Write> Renderer<W> {
             write_error: None,
             who: vec![Who::default(); WHO_SLOTS],
             ts: TsCache::default(),
+            raw_json: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -305,26 +322,56 @@ impl<W: Write> Renderer<W> {
         if self.json {
             b.extend_from_slice(b",\"args\":{");
         }
-        for (i, (f, disp, name_json)) in ep.fields.iter().enumerate() {
+        self.raw_json.clear();
+        for (i, sh) in ep.fields.iter().enumerate() {
+            let f = &sh.field;
             let v = f.value(payload);
             if self.json {
                 if i > 0 {
                     b.push(b',');
                 }
-                b.extend_from_slice(name_json.as_bytes());
+                b.extend_from_slice(sh.name_json.as_bytes());
                 b.push(b':');
-                value::push_json(b, f, v, *disp);
             } else {
                 if i > 0 {
                     b.push(b' ');
                 }
                 b.extend_from_slice(f.name.as_bytes());
                 b.push(b'=');
-                value::push_text(b, f, v, *disp);
+            }
+            self.scratch.clear();
+            let spelled = match (&sh.names, v) {
+                (Some(n), Some(v)) => named::spell(n, f, v, &mut self.kallsyms, &mut self.scratch),
+                _ => None,
+            };
+            match (spelled, self.json) {
+                (None, true) => value::push_json(b, f, v, sh.display),
+                (None, false) => value::push_text(b, f, v, sh.display),
+                (Some(_), false) => b.extend_from_slice(&self.scratch),
+                (Some(kind), true) => {
+                    match kind {
+                        named::Spelled::Bool => b.extend_from_slice(&self.scratch),
+                        named::Spelled::Text => value::push_json_str(b, &self.scratch),
+                    }
+                    if kind == named::Spelled::Text {
+                        // The number beside the name (README, "Values by name").
+                        if !self.raw_json.is_empty() {
+                            self.raw_json.push(b',');
+                        }
+                        self.raw_json.extend_from_slice(sh.name_json.as_bytes());
+                        self.raw_json.push(b':');
+                        value::push_json(&mut self.raw_json, f, v, sh.display);
+                    }
+                }
             }
         }
         if self.json {
             b.push(b'}');
+            if !self.raw_json.is_empty() {
+                b.extend_from_slice(b",\"raw\":{");
+                b.extend_from_slice(&self.raw_json);
+                b.push(b'}');
+            }
         } else {
             if b.last() == Some(&b' ') {
                 b.pop();
@@ -477,6 +524,7 @@ fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
         .map(|fd| {
             let fp = p.fields.iter().find(|fp| fp.name == fd.name);
             let disp = fp.map_or(Display::Default, |fp| fp.display);
+            let names = fp.and_then(|fp| fp.names.clone());
             let mut fd = fd.clone();
             // Only the C value's bytes of a wider word: the low ones.
             if let Some(w) = fp.and_then(|fp| fp.width).map(|w| w as usize) {
@@ -489,7 +537,12 @@ fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
             }
             let mut name = Vec::new();
             value::push_json_str(&mut name, fd.name.as_bytes());
-            (fd, disp, String::from_utf8_lossy(&name).into_owned())
+            Shown {
+                field: fd,
+                display: disp,
+                names,
+                name_json: String::from_utf8_lossy(&name).into_owned(),
+            }
         })
         .collect();
     let label = p.event_name();

@@ -59,6 +59,9 @@ pub struct EventFormat {
     pub id: u16,
     /// The `common_*` fields first, then the event's own, in file order.
     pub fields: Vec<Field>,
+    /// The `print fmt:` line: how the kernel's own text output shows the
+    /// event (see [`super::printfmt`]).
+    pub print_fmt: Option<String>,
 }
 
 impl EventFormat {
@@ -95,6 +98,7 @@ impl EventFormat {
                 what: "no `ID:` line".into(),
             })?,
             fields,
+            print_fmt: print_fmt.map(str::to_string),
         })
     }
 
@@ -223,11 +227,28 @@ fn apply_print_fmt(pf: &str, fields: &mut [Field]) {
     }
 }
 
-/// Element size of an array's base type, from the fetch-type or C name.
+/// Element size of an array's base type, from the fetch-type or C name
+/// (`x8`, `u32`, `__u8`, `__be32`, `unsigned long`).
 fn elem_size(base: &str) -> u8 {
-    let digits: String = base.chars().filter(|c| c.is_ascii_digit()).collect();
-    if base.starts_with(['u', 's', 'x']) && !digits.is_empty() && base.len() == 1 + digits.len() {
-        return digits.parse::<u16>().map(|b| (b / 8) as u8).unwrap_or(0);
+    let t = base.trim_start_matches('_');
+    let t = t
+        .strip_prefix("be")
+        .or_else(|| t.strip_prefix("le"))
+        .map_or(t, |r| {
+            if r.starts_with(|c: char| c.is_ascii_digit()) {
+                r
+            } else {
+                t
+            }
+        });
+    let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
+    let fixed = t.starts_with(['u', 's', 'x']) && t.len() == 1 + digits.len();
+    let be = t.len() == digits.len() && t != base;
+    if (fixed || be) && !digits.is_empty() {
+        return match digits.parse::<u16>() {
+            Ok(b @ (8 | 16 | 32 | 64)) => (b / 8) as u8,
+            _ => 0,
+        };
     }
     match base {
         "char" | "unsigned char" | "signed char" | "bool" => 1,
@@ -339,6 +360,11 @@ print fmt: \"\\t=> %ps\\n\"
         );
         let f = parse_field("field:s32 d[];\toffset:26;\tsize:12;\tsigned:1;").unwrap();
         assert_eq!((f.kind, f.signed), (FieldKind::Array { elem: 4 }, true));
+        // A tracepoint's kernel types (sock:inet_sock_set_state).
+        let f = parse_field("field:__u8 saddr[4];\toffset:32;\tsize:4;\tsigned:0;").unwrap();
+        assert_eq!(f.kind, FieldKind::Array { elem: 1 });
+        let f = parse_field("field:__be32 a[2];\toffset:32;\tsize:8;\tsigned:0;").unwrap();
+        assert_eq!(f.kind, FieldKind::Array { elem: 4 });
         let f = parse_field("field:__data_loc u32[] ids;\toffset:8;\tsize:4;\tsigned:0;").unwrap();
         assert_eq!(f.kind, FieldKind::DataLocArray { elem: 4 });
         assert!(parse_field("field:;offset:1;").is_err());

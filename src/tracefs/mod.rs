@@ -11,6 +11,7 @@
 pub mod commands;
 pub mod format;
 pub mod hist;
+pub mod printfmt;
 pub mod script;
 mod session;
 pub mod synth;

@@ -18,7 +18,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{
-    Composite, CompositeKind, IntType, Member, Param, Qualifier, Result, Type, TypeError, TypeId,
+    Composite, CompositeKind, Enumerator, IntType, Member, Param, Qualifier, Result, Type,
+    TypeError, TypeId,
 };
 
 pub const BTF_MAGIC: u16 = 0xeb9f;
@@ -426,11 +427,37 @@ impl Btf {
                     members,
                 })
             }
-            KIND_ENUM | KIND_ENUM64 => Type::Enum {
-                name: b.opt_name(t.name_off)?,
-                size: t.size_or_type,
-                signed: t.kind_flag,
-            },
+            KIND_ENUM | KIND_ENUM64 => {
+                // `struct btf_enum { name_off; s32 val }`, or
+                // `struct btf_enum64 { name_off; lo32; hi32 }`; kind_flag:
+                // the values are signed.
+                let mut values = Vec::with_capacity(t.vlen);
+                for i in 0..t.vlen {
+                    let (e, value) = if t.kind == KIND_ENUM {
+                        let e = t.tail + 8 * i;
+                        let v = b.u32_at(e + 4);
+                        let v = if t.kind_flag {
+                            v as i32 as i64 as u64
+                        } else {
+                            v as u64
+                        };
+                        (e, v)
+                    } else {
+                        let e = t.tail + 12 * i;
+                        (e, (b.u32_at(e + 8) as u64) << 32 | b.u32_at(e + 4) as u64)
+                    };
+                    values.push(Enumerator {
+                        name: b.name(b.u32_at(e))?,
+                        value,
+                    });
+                }
+                Type::Enum {
+                    name: b.opt_name(t.name_off)?,
+                    size: t.size_or_type,
+                    signed: t.kind_flag,
+                    values,
+                }
+            }
             KIND_FWD => Type::Fwd {
                 name: b.name(t.name_off)?,
                 kind: if t.kind_flag {
@@ -559,6 +586,22 @@ impl Btf {
 
     pub fn find_func(&self, name: &str) -> Option<u32> {
         self.find_own(&[KIND_FUNC], name)
+    }
+
+    /// The first enum of this blob with an enumerator called `name` (an
+    /// anonymous enum such as the TCP states is found by its names).
+    pub fn find_enumerator(&self, name: &str) -> Option<u32> {
+        let want = name.as_bytes();
+        self.own_types()
+            .find(|(_, t)| {
+                let width = match t.kind {
+                    KIND_ENUM => 8,
+                    KIND_ENUM64 => 12,
+                    _ => return false,
+                };
+                (0..t.vlen).any(|i| self.name_is(self.u32_at(t.tail + width * i), want))
+            })
+            .map(|(id, _)| id)
     }
 
     /// Names of the structs (or unions) of this blob that have a body.

@@ -160,6 +160,10 @@ impl TypeSource for BtfSource {
         Ok(self.find(|b| b.find_func(name)))
     }
 
+    fn find_enumerator(&self, name: &str) -> Result<Option<TypeId>> {
+        Ok(self.find(|b| b.find_enumerator(name)))
+    }
+
     fn func_names(&self) -> Result<Vec<String>> {
         let mut names = self.base.func_names();
         for m in self.modules() {

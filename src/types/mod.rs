@@ -60,6 +60,7 @@ pub enum Type {
         name: Option<String>,
         size: u32,
         signed: bool,
+        values: Vec<Enumerator>,
     },
     /// A forward declaration: the body lives elsewhere (or nowhere).
     Fwd {
@@ -97,6 +98,14 @@ pub struct IntType {
     pub signed: bool,
     pub is_char: bool,
     pub is_bool: bool,
+}
+
+/// One enumerator: its name and value, as the bits of a 64-bit integer
+/// (a negative value of a signed enum sign-extended).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enumerator {
+    pub name: String,
+    pub value: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -239,6 +248,13 @@ pub trait TypeSource {
 
     /// Names of all functions with a prototype (for search and suggestions).
     fn func_names(&self) -> Result<Vec<String>>;
+
+    /// An enum with an enumerator of this name: how an anonymous enum
+    /// (`enum { TCP_ESTABLISHED = 1, ... }`) is found. None where the
+    /// source cannot tell.
+    fn find_enumerator(&self, _name: &str) -> Result<Option<TypeId>> {
+        Ok(None)
+    }
 }
 
 /// Longest typedef/qualifier chain we follow before calling it a loop.

@@ -434,18 +434,21 @@ pub fn entry_return(_vm: &Vm, s: &Scenario) -> Result<(), String> {
     ];
     for (i, (path, exists)) in expect.iter().enumerate() {
         let (entry, name, ret) = (&ev[3 * i], &ev[3 * i + 1], &ev[3 * i + 2]);
-        let flags = entry.arg_num("flags")?;
-        // O_RDONLY, with the O_LARGEFILE (0x8000) that 64-bit opens force.
-        ensure(flags & 3 == 0 && flags & 0x8000 != 0, || {
+        // O_RDONLY, with the O_LARGEFILE that 64-bit opens force, by
+        // name (open_how's flags are open flags).
+        ensure(entry.arg("flags")? == "O_RDONLY|O_LARGEFILE", || {
             format!("open_how flags: {}", entry.line)
         })?;
         ensure(name.arg("name")? == *path, || {
             format!("expected {path}: {}", name.line)
         })?;
-        let r = ret.arg_num("ret")?;
-        ensure(if *exists { r >= 0 } else { r == -2 }, || {
-            format!("open of {path} returned {r}: {}", ret.line)
-        })?;
+        // `$retval:s32` of a kernel function: an error by its name.
+        let ok = if *exists {
+            ret.arg_num("ret")? >= 0
+        } else {
+            ret.arg("ret")? == "-ENOENT"
+        };
+        ensure(ok, || format!("open of {path}: {}", ret.line))?;
         ensure(ret.location.contains("do_sys_openat2"), || {
             format!("return event location: {}", ret.line)
         })?;
@@ -949,9 +952,9 @@ pub fn typed_args(_vm: &Vm, s: &Scenario) -> Result<(), String> {
         })?;
         for (event, name) in [("f2", "r"), ("f3", "rf")] {
             let m = of(&ev, event);
-            ensure(m.len() == 1 && m[0].arg(name) == Ok("-2"), || {
+            ensure(m.len() == 1 && m[0].arg(name) == Ok("-ENOENT"), || {
                 format!(
-                    "{how}: do_mkdirat's int -ENOENT as {name}=-2:\n{}",
+                    "{how}: do_mkdirat's int -2 as {name}=-ENOENT:\n{}",
                     lines(&m)
                 )
             })?;
@@ -1416,7 +1419,7 @@ pub fn aggregations(vm: &Vm, s: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
-/// 16-latency: `l hrtimer_nanosleep ns=rqtp` for usleep 1, 10 and 50 ms:
+/// 17-latency: `l hrtimer_nanosleep ns=rqtp` for usleep 1, 10 and 50 ms:
 /// each call with its entry argument and a latency no shorter than
 /// asked, in the kernel (synthetic events, 6.1 and 6.12) and in user
 /// space; the histogram's buckets are those of the calls' latencies; the
@@ -1691,6 +1694,137 @@ pub fn latency(vm: &Vm, s: &Scenario) -> Result<(), String> {
 
 fn hi_of(b: &[(u64, u64, u64)]) -> u64 {
     b.iter().map(|x| x.1).max().unwrap_or(0)
+}
+
+/// 16: values by name (enums, errno, code pointers, bools) in text, JSON
+/// and --raw; bytes vs strings on skb->data and a device address.
+pub fn values(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    for how in ["text", "json", "raw"] {
+        ensure(s.kv(&format!("{how}.nc_received"))? == "hello", || {
+            format!("{how}: nc did not get its bytes")
+        })?;
+    }
+    // Text.
+    let ev = run_events(s, "text")?;
+    let nonempty =
+        |what: &str, v: &[&Event]| ensure(!v.is_empty(), || format!("text: no {what} event"));
+    let sleeps = of(&ev, "f0");
+    nonempty("hrtimer_nanosleep", &sleeps)?;
+    for e in &sleeps {
+        ensure(
+            e.arg("mode")? == "HRTIMER_MODE_REL" && e.arg("modex")? == "0x1",
+            || format!("nanosleep's mode: {}", e.line),
+        )?;
+    }
+    ensure(
+        of(&ev, "f1").iter().any(|e| e.arg("ret") == Ok("-ENOENT")),
+        || {
+            format!(
+                "no open of the missing file as -ENOENT:\n{}",
+                lines(&of(&ev, "f1"))
+            )
+        },
+    )?;
+    let sends = of(&ev, "f2");
+    nonempty("inet_sendmsg", &sends)?;
+    for e in &sends {
+        ensure(
+            e.arg("st")? == "SS_CONNECTED" && e.arg("stx")? == "0x3" && e.arg("ctl")? == "false",
+            || format!("a connected socket's state: {}", e.line),
+        )?;
+    }
+    let tcp = of(&ev, "f3");
+    nonempty("tcp_sendmsg", &tcp)?;
+    for e in &tcp {
+        ensure(
+            e.arg("ready")? == "sock_def_readable+0x0" && e.arg_num("readyx")? != 0,
+            || format!("sk_data_ready: {}", e.line),
+        )?;
+    }
+    let zeros = format!("{{{}}}", vec!["0x0"; 32].join(","));
+    let rcv = of(&ev, "f4");
+    nonempty("ip_rcv", &rcv)?;
+    for e in &rcv {
+        ensure(
+            e.arg_num("d")?.wrapping_sub(e.arg_num("h")?) == e.arg_num("nh")?,
+            || format!("skb->data - skb->head is not network_header: {}", e.line),
+        )?;
+        ensure(e.arg("pa")? == zeros && e.arg("free")? == "true", || {
+            format!(
+                "lo's perm_addr (32 zero bytes), needs_free_netdev: {}",
+                e.line
+            )
+        })?;
+    }
+    // JSON: the same names, the numbers beside them.
+    run_events(s, "json")?;
+    let objs: Vec<serde_json::Value> = s
+        .file("json.out")?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("not JSON ({e}): {l}")))
+        .collect::<Result<_, _>>()?;
+    let of_json = |ev: &str| -> Vec<&serde_json::Value> {
+        objs.iter().filter(|j| j["event"] == ev).collect()
+    };
+    let check = |ev: &str, what: &str, ok: &dyn Fn(&serde_json::Value) -> bool| {
+        let v = of_json(ev);
+        ensure(!v.is_empty() && v.iter().all(|j| ok(j)), || {
+            format!("json {what}: {v:?}")
+        })
+    };
+    check("f0", "mode", &|j| {
+        j["args"]["mode"] == "HRTIMER_MODE_REL" && j["raw"]["mode"] == 1
+    })?;
+    ensure(
+        of_json("f1")
+            .iter()
+            .any(|j| j["args"]["ret"] == "-ENOENT" && j["raw"]["ret"] == -2),
+        || format!("json: no -ENOENT: {:?}", of_json("f1")),
+    )?;
+    check("f2", "socket state", &|j| {
+        j["args"]["st"] == "SS_CONNECTED" && j["raw"]["st"] == 3 && j["args"]["ctl"] == false
+    })?;
+    check("f3", "sk_data_ready", &|j| {
+        j["args"]["ready"] == "sock_def_readable+0x0" && j["raw"]["ready"] == j["args"]["readyx"]
+    })?;
+    check("f4", "perm_addr", &|j| {
+        j["args"]["pa"]
+            .as_array()
+            .is_some_and(|a| a.len() == 32 && a.iter().all(|b| b == "0x0"))
+            && j["args"]["free"] == true
+    })?;
+    // --raw: numbers only.
+    let ev = run_events(s, "raw")?;
+    for (event, arg, want) in [
+        ("f0", "mode", 1),
+        ("f2", "st", 3),
+        ("f2", "ctl", 0),
+        ("f4", "free", 1),
+    ] {
+        let v = of(&ev, event);
+        ensure(!v.is_empty(), || format!("raw: no {event}"))?;
+        for e in v {
+            ensure(e.arg_num(arg) == Ok(want), || {
+                format!("raw: {arg} should be {want}: {}", e.line)
+            })?;
+        }
+    }
+    ensure(
+        of(&ev, "f1").iter().any(|e| e.arg("ret") == Ok("-2")),
+        || format!("raw: no ret=-2:\n{}", lines(&of(&ev, "f1"))),
+    )?;
+    ensure(
+        of(&ev, "f3")
+            .iter()
+            .all(|e| e.arg("ready").is_ok_and(|r| r.starts_with("0xffff"))),
+        || {
+            format!(
+                "raw: sk_data_ready as an address:\n{}",
+                lines(&of(&ev, "f3"))
+            )
+        },
+    )
 }
 
 /// 31: a `-S` script whose third definition the kernel refuses takes back

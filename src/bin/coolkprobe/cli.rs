@@ -116,6 +116,11 @@ pub struct Args {
     #[arg(long = "latency", value_name = "WHERE", default_value = "auto")]
     pub latency: AggWhere,
 
+    /// Numbers only: no enum, errno, bool, symbol or flag names, uprobe
+    /// places as addresses (the output of versions before names).
+    #[arg(long = "raw")]
+    pub raw: bool,
+
     /// Print the aggregations (totals so far) this often, e.g. `1s`.
     #[arg(short = 'i', long = "interval", value_name = "TIME", value_parser = duration)]
     pub interval: Option<Duration>,
@@ -282,6 +287,7 @@ impl Args {
             check_running_kernel,
             pid: self.pid,
             group_pid: std::process::id(),
+            raw: self.raw,
         }
     }
 

@@ -12,7 +12,8 @@ use gimli::{Attribute, AttributeValue, DebugInfoOffset, DwTag, UnitHeader};
 use super::index::{skip_children, Kind};
 use super::{bad, gimli_err, DwarfSource, Result, DIM_SHIFT, OFFSET_BITS, PROTO_FLAG, R};
 use crate::types::{
-    Composite, CompositeKind, IntType, Member, Param, Qualifier, Type, TypeError, TypeId,
+    Composite, CompositeKind, Enumerator, IntType, Member, Param, Qualifier, Type, TypeError,
+    TypeId,
 };
 
 /// How many declaration → definition or abstract-origin hops we follow.
@@ -227,6 +228,7 @@ pub(super) fn check_named(src: &DwarfSource, off: u64, kind: Kind, name: &str) -
         Kind::Struct => matches!(n.tag, DW_TAG_structure_type | DW_TAG_class_type),
         Kind::Union => n.tag == DW_TAG_union_type,
         Kind::Func => n.tag == DW_TAG_subprogram,
+        Kind::Enum => n.tag == DW_TAG_enumeration_type,
     };
     if !tag_ok || (kind != Kind::Func && n.flag(DW_AT_declaration)) {
         return Ok(false);
@@ -297,7 +299,20 @@ fn describe_hops(src: &DwarfSource, id: TypeId, hops: usize) -> Result<Type> {
             }
             composite(src, &cx, &n, &kids, kind)?
         }
-        DW_TAG_enumeration_type => enumeration(src, &cx, &n, &kids)?,
+        DW_TAG_enumeration_type => {
+            if n.flag(DW_AT_declaration) {
+                // `enum e;` in a prototype: the enumerators are where
+                // another unit defines it.
+                if let Some(name) = cx.name(&n)? {
+                    if let Some(def) = src.enum_definition(&name)? {
+                        if def != off {
+                            return describe_hops(src, TypeId(def), hops + 1);
+                        }
+                    }
+                }
+            }
+            enumeration(src, &cx, &n, &kids)?
+        }
         DW_TAG_typedef => Type::Typedef {
             name: cx.name(&n)?.unwrap_or_default(),
             target: cx.type_of(&n)?,
@@ -573,10 +588,31 @@ fn enumeration<'a>(
                 && matches!(k.value(DW_AT_const_value), Some(AttributeValue::Sdata(v)) if v < 0)
         }),
     };
+    let mut values = Vec::new();
+    for k in kids.iter().filter(|k| k.tag == DW_TAG_enumerator) {
+        let value = match k.value(DW_AT_const_value) {
+            Some(AttributeValue::Sdata(v)) => v as u64,
+            Some(AttributeValue::Udata(v)) => v,
+            // Fixed-size forms hold the value's bits; a signed enum's
+            // narrower ones are sign-extended, as BTF's are.
+            Some(AttributeValue::Data1(v)) if signed => v as i8 as i64 as u64,
+            Some(AttributeValue::Data2(v)) if signed => v as i16 as i64 as u64,
+            Some(AttributeValue::Data4(v)) if signed => v as i32 as i64 as u64,
+            Some(AttributeValue::Data1(v)) => v as u64,
+            Some(AttributeValue::Data2(v)) => v as u64,
+            Some(AttributeValue::Data4(v)) => v as u64,
+            Some(AttributeValue::Data8(v)) => v,
+            _ => continue,
+        };
+        if let Some(name) = cx.name(k)? {
+            values.push(Enumerator { name, value });
+        }
+    }
     Ok(Type::Enum {
         name: cx.name(n)?,
         size,
         signed,
+        values,
     })
 }
 

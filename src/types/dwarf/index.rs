@@ -1,4 +1,4 @@
-//! The name index: struct, union and function names → the `.debug_info`
+//! The name index: struct, union, enum and function names → the `.debug_info`
 //! offset of their DIE.
 //!
 //! Built in one pass over the top level of every unit; a DIE's children
@@ -11,7 +11,7 @@
 //!
 //! Layout (little-endian):
 //! ```text
-//!  0  magic "CKPDWIX1"
+//!  0  magic "CKPDWIX2" (1 had no enums)
 //!  8  key_len u32, n_units u32, n_entries u32, names_len u32
 //! 24  debug_info length u64
 //! 32  checksum u64 of every other byte of the file
@@ -33,7 +33,7 @@ use gimli::{AttributeValue, DebugStrOffsetsBase, DwarfFileType, UnitHeader};
 use super::{bad, gimli_err, DwarfSource, Result, R};
 use crate::types::btf::Backing;
 
-pub const MAGIC: &[u8; 8] = b"CKPDWIX1";
+pub const MAGIC: &[u8; 8] = b"CKPDWIX2";
 const HEADER: usize = 48;
 const ENTRY: usize = 16;
 
@@ -42,6 +42,8 @@ pub enum Kind {
     Struct = 0,
     Union = 1,
     Func = 2,
+    /// An enum's definition, for a unit that only declares it.
+    Enum = 3,
 }
 
 impl Kind {
@@ -50,6 +52,7 @@ impl Kind {
             0 => Kind::Struct,
             1 => Kind::Union,
             2 => Kind::Func,
+            3 => Kind::Enum,
             _ => return None,
         })
     }
@@ -491,6 +494,7 @@ fn scan_unit<'a>(
             DW_TAG_structure_type | DW_TAG_class_type => Some(Kind::Struct),
             DW_TAG_union_type => Some(Kind::Union),
             DW_TAG_subprogram => Some(Kind::Func),
+            DW_TAG_enumeration_type => Some(Kind::Enum),
             _ => None,
         };
         if kind.is_none() && !ab.has_children() {
@@ -522,7 +526,7 @@ fn scan_unit<'a>(
             }
         }
         if let (Some(kind), Some(name)) = (kind, name) {
-            // Only definitions of structs and unions are worth finding; a
+            // Only definitions of structs, unions and enums are worth finding; a
             // function's declaration (its prototype, unnamed parameters)
             // is kept for functions defined nowhere in DWARF.
             if !(decl && kind != Kind::Func) {

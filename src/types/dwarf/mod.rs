@@ -316,6 +316,11 @@ impl DwarfSource {
         Ok(self.lookup(k, name)?.map(|t| t.0))
     }
 
+    /// The definition of an enum known only by a declaration in some unit.
+    pub(crate) fn enum_definition(&self, name: &str) -> Result<Option<u64>> {
+        Ok(self.lookup(Kind::Enum, name)?.map(|t| t.0))
+    }
+
     pub(crate) fn is_little_endian(&self) -> bool {
         matches!(self.endian, RunTimeEndian::Little)
     }
