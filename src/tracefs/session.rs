@@ -204,6 +204,21 @@ impl Session {
         if s.fs.path(&format!("{inst}/buffer_percent")).exists() {
             s.put(&format!("{inst}/buffer_percent"), "0", false)?;
         }
+        // A latency subtracts the timestamps of two events, often taken on
+        // two CPUs: the default `local` clock is not kept in step across
+        // CPUs (Documentation/trace/ftrace.rst, trace_clock), `mono` is the
+        // clock a sleep is measured by. Set before any event is recorded.
+        if plan.probes.iter().any(|p| p.latency.is_some()) {
+            let file = format!("{inst}/trace_clock");
+            if let Ok(clocks) = s.fs.read(&file) {
+                if clocks
+                    .split_whitespace()
+                    .any(|c| c.trim_matches(['[', ']']) == "mono")
+                {
+                    s.put(&file, "mono", false)?;
+                }
+            }
+        }
         if !opts.cpus.is_empty() {
             s.put(
                 &format!("{inst}/tracing_cpumask"),

@@ -3,7 +3,7 @@
 //! start event saves the time and the start's values per key,
 //!
 //! ```text
-//! hist:keys=common_pid:ckp0ts=common_timestamp:ckp0_fn=fn
+//! hist:keys=common_pid:ckp0ts=common_timestamp:ckp0_fn=fn:clock=mono
 //! ```
 //!
 //! and one on the end event, for the same key, computes the latency and
@@ -11,16 +11,19 @@
 //! latency:
 //!
 //! ```text
-//! hist:keys=common_pid:ckp0lat=common_timestamp-$ckp0ts:ckp0e_ret=ret:onmatch(g.f0_entry).trace(g_f0,$ckp0_fn,$ckp0e_ret,$ckp0lat)
+//! hist:keys=common_pid:ckp0lat=common_timestamp-$ckp0ts:ckp0e_ret=ret:onmatch(g.f0_entry).trace(g_f0,$ckp0_fn,$ckp0e_ret,$ckp0lat):clock=mono
 //! ```
 //!
 //! A variable is read once: an end whose start was not seen (or was
 //! already used) emits nothing. The kernel keeps one pending start per
 //! key, the latest: a nested call of the same thread overwrites its
 //! caller's (the user-space path keeps a stack per thread).
-//! `common_timestamp` is in nanoseconds of the instance's clock; the
-//! kernel refuses to remove a trigger whose variables another uses, and a
-//! synthetic event a trigger uses: removal goes end trigger, start
+//! `common_timestamp` is in nanoseconds of the instance's clock, which a
+//! trigger with timestamps sets: to `global` unless it says `clock=`.
+//! Both say `clock=mono`, the clock sleeps and timeouts are measured by
+//! (under QEMU, Debian 6.1's `global` timed a 10 ms sleep at 9.45 ms).
+//! The kernel refuses to remove a trigger whose variables another uses,
+//! and a synthetic event a trigger uses: removal goes end trigger, start
 //! trigger, synthetic event.
 
 use crate::compile::plan::{CompiledProbe, FieldFrom, LatencyPlan};
@@ -55,6 +58,9 @@ fn lat_var(end: usize) -> String {
     format!("ckp{end}lat")
 }
 
+/// The clock of both triggers' timestamps (see above).
+const CLOCK: &str = ":clock=mono";
+
 /// The start event's trigger: the time and the values to carry, per key;
 /// the start probe's own filter as its `if`.
 pub fn start_trigger(start: &CompiledProbe, end: &CompiledProbe, l: &LatencyPlan) -> String {
@@ -66,6 +72,7 @@ pub fn start_trigger(start: &CompiledProbe, end: &CompiledProbe, l: &LatencyPlan
     for f in l.fields.iter().filter(|f| f.from == FieldFrom::Start) {
         t.push_str(&format!(":{}={}", var(end.index, &f.name), f.name));
     }
+    t.push_str(CLOCK);
     if let Some(filter) = &start.filter {
         t.push_str(" if ");
         t.push_str(filter);
@@ -108,6 +115,7 @@ pub fn end_trigger(
         l.synth,
         args.join(",")
     ));
+    t.push_str(CLOCK);
     if let Some(f) = &l.end_filter {
         t.push_str(" if ");
         t.push_str(f);
@@ -195,11 +203,11 @@ mod tests {
         );
         assert_eq!(
             start_trigger(&start, &end, &l),
-            "hist:keys=common_pid:ckp0ts=common_timestamp:ckp0_fn=fn if fn ~ \"/tmp/*\""
+            "hist:keys=common_pid:ckp0ts=common_timestamp:ckp0_fn=fn:clock=mono if fn ~ \"/tmp/*\""
         );
         assert_eq!(
             end_trigger(&start, &end, "coolkprobe_7", &l),
-            "hist:keys=common_pid:ckp0lat=common_timestamp-$ckp0ts:ckp0e_ret=ret:onmatch(coolkprobe_7.f0_entry).trace(coolkprobe_7_f0,$ckp0_fn,$ckp0e_ret,$ckp0lat)"
+            "hist:keys=common_pid:ckp0lat=common_timestamp-$ckp0ts:ckp0e_ret=ret:onmatch(coolkprobe_7.f0_entry).trace(coolkprobe_7_f0,$ckp0_fn,$ckp0e_ret,$ckp0lat):clock=mono"
         );
     }
 }

@@ -1476,6 +1476,12 @@ pub fn latency(vm: &Vm, s: &Scenario) -> Result<(), String> {
         ensure(err.contains(said), || {
             format!("{name}: no `{said}`:\n{err}")
         })?;
+        // Entry and return are often timed on two CPUs: by `mono`, which
+        // sleeps are measured by, not the per-CPU `local` default.
+        let clock = s.kv(&format!("{name}.clock"))?;
+        ensure(clock.contains("[mono]"), || {
+            format!("{name}: the instance's trace_clock: {clock}")
+        })?;
         let vals = parse(&format!("{name}.out"))?;
         let mine = |event: &str| -> Vec<&Value> {
             vals.iter()
@@ -1624,7 +1630,7 @@ pub fn latency(vm: &Vm, s: &Scenario) -> Result<(), String> {
             "echo 'r1024:coolkprobe_",
             "echo 'p:coolkprobe_",
             "_f0 s64 ns; s64 r; u64 lat' >> $T/synthetic_events",
-            "echo 'hist:keys=common_pid:ckp0ts=common_timestamp:ckp0_ns=ns' >> $T/events/coolkprobe_",
+            "echo 'hist:keys=common_pid:ckp0ts=common_timestamp:ckp0_ns=ns:clock=mono' >> $T/events/coolkprobe_",
             ".trace(coolkprobe_",
             "echo 'hist:keys=common_pid.execname,lat.log2:vals=hitcount:sort=hitcount.descending if lat>5000000' >> $T/events/synthetic/coolkprobe_",
             "#   echo '!hist:keys=common_pid.execname,lat.log2",

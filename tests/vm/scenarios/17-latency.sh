@@ -72,6 +72,8 @@ for path in $paths; do
     usleep 200000
     # Hits and misses of the run's probes (named without their group).
     dump lat_$path.profile $T/kprobe_profile
+    # The clock both ends' timestamps are taken by.
+    kv lat_$path.clock "$(cat $T/instances/coolkprobe_$CKP_PID/trace_clock)"
     ckp_stop lat_$path
     kv lat_$path.left_synth "$(grep -c "coolkprobe_$CKP_PID" $T/synthetic_events 2>/dev/null || echo 0)"
 done
