@@ -21,6 +21,8 @@ TCK=$(getconf CLK_TCK)
 
 # cpu_of PID: user+sys seconds so far
 cpu_of() { awk -v t="$TCK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
+# rss_of PID: peak resident set so far, MB
+rss_of() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # run_tool NAME: starts "$@" in background, fires the generator, stops it.
 measure() {
@@ -30,15 +32,17 @@ measure() {
   "$W/gen" "$SECS" > "$W/gen.out"
   sleep 1
   local cpu; cpu=$(cpu_of "$pid")
+  local rss; rss=$(rss_of "$pid")
   # SIGINT is ignored by background jobs of a script: cat needs TERM.
   kill -"${STOPSIG:-INT}" "$pid"; wait "$pid" 2>/dev/null || true
-  echo "$name $cpu"
+  echo "$name $cpu $rss"
 }
 
-printf '%-22s %10s %10s %10s %8s %8s %10s\n' tool generated captured lost ratio cpu_s ns/event
-row() { # name generated captured lost cpu
-  awk -v n="$1" -v g="$2" -v c="$3" -v l="$4" -v cpu="$5" 'BEGIN {
-    printf "%-22s %10d %10d %10d %7.2f%% %8.2f %10.1f\n", n, g, c, l, 100*c/g, cpu, (c ? 1e9*cpu/c : 0) }'
+printf '%-22s %10s %10s %10s %8s %8s %10s %8s\n' tool generated captured lost ratio cpu_s ns/event rss_MB
+row() { # name generated captured lost "cpu rss"
+  local cpu=${5% *} rss=${5#* }
+  awk -v n="$1" -v g="$2" -v c="$3" -v l="$4" -v cpu="$cpu" -v rss="$rss" 'BEGIN {
+    printf "%-22s %10d %10d %10d %7.2f%% %8.2f %10.1f %8s\n", n, g, c, l, 100*c/g, cpu, (c ? 1e9*cpu/c : 0), rss }'
 }
 
 # coolkprobe text

@@ -86,7 +86,7 @@ fn main() {
         symbol: Some(sym.into()),
     };
     let plan = Plan {
-        group: format!("coolkprobe_{}", std::process::id()),
+        group: coolkprobe::tracefs::run_group(std::process::id()),
         probes: vec![
             probe(
                 0,
@@ -126,7 +126,8 @@ fn main() {
         stack: true,
         ..Default::default()
     };
-    let mut s = Session::start(fs.clone(), &plan, &opts).unwrap();
+    let mut s = Session::create(fs.clone(), &plan.group, &opts).unwrap();
+    s.install(&plan, &opts).unwrap();
     let inst = s.instance().to_string();
     let n = 300;
     let o = Command::new(&bin).arg(n.to_string()).output().unwrap();
@@ -156,7 +157,14 @@ fn main() {
         .flatten()
     {
         let name = e.file_name().to_string_lossy().into_owned();
-        let mut f = coolkprobe::ring::reader::open(&e.path().join("trace_pipe_raw")).unwrap();
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(e.path().join("trace_pipe_raw"))
+                .unwrap()
+        };
         let mut all = Vec::new();
         let mut page = vec![0u8; 4096];
         loop {

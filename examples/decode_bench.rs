@@ -163,7 +163,7 @@ fn main() {
                 },
                 &mut r,
             );
-            m.emit(&mut r);
+            m.emit(&mut r, None);
             bytes += 1;
             r.flush();
             r.counts.events - before

@@ -1,6 +1,7 @@
 //! Live mode for `t SYSTEM:EVENT [f:FILTER]` probes only, without the
 //! spec compiler: the library's live engine on its own, for benchmarks.
-//! `tracepoint [-d TIME] [-c N] [--json] PROBE...`
+//! `tracepoint [-d TIME] [-c N] [-o FILE] [--json] [--no-names] PROBE...`
+//! (`--no-names`: no task events to keep names current, for bench/names.sh)
 
 use coolkprobe::compile::plan::{CompiledProbe, Plan, Target};
 use coolkprobe::live::{self, LiveOptions};
@@ -15,6 +16,8 @@ fn main() -> std::process::ExitCode {
     while let Some(a) = argv.next() {
         match a.as_str() {
             "--json" => opts.json = true,
+            "--no-names" => opts.no_name_events = true,
+            "-o" => opts.output = argv.next().map(Into::into),
             "-d" => opts.duration = argv.next().and_then(|d| live::parse_duration(&d).ok()),
             "-c" => opts.count = argv.next().and_then(|c| c.parse().ok()),
             _ => specs.push(a),

@@ -62,10 +62,8 @@ pub struct Options {
     /// reading /proc/kallsyms alone costs the kernel ~70 ms, ten times a
     /// whole `-S` run.
     pub check_running_kernel: bool,
-    /// Only this process: `common_pid==PID` joins every filter (so that
-    /// `-S` shows it too).
-    pub pid: Option<u32>,
-    /// The PID in the group name, `coolkprobe_<PID>`.
+    /// The PID in the group name, `coolkprobe_<PID>` (a live run names
+    /// its own group, see tracefs::run_group).
     pub group_pid: u32,
     /// `--raw`: numbers only, no names for them.
     pub raw: bool,
@@ -152,19 +150,6 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
     stop_on_errors(&diags)?;
     if !opts.raw {
         name_tracepoint_fields(&mut plan);
-    }
-    if let Some(pid) = opts.pid {
-        for p in &mut plan.probes {
-            p.filter = Some(match p.filter.take() {
-                Some(f) => format!("({f}) && common_pid=={pid}"),
-                None => format!("common_pid=={pid}"),
-            });
-            // The end's own event too: its events of other processes
-            // would be ends without a start.
-            if let Some(compile::plan::Latency::End(l)) = &mut p.latency {
-                l.end_filter = Some(format!("common_pid=={pid}"));
-            }
-        }
     }
     let (entry, ret) = uses_kernel_args(&plan);
     let arg_access = entry.then_some(why);

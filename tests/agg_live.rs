@@ -84,7 +84,8 @@ fn start(args: &[&str]) -> Child {
 /// Wait until the run's events are enabled in its instance.
 fn wait_enabled(child: &Child) {
     let pid = child.id();
-    let inst = PathBuf::from(format!("{TRACEFS}/instances/coolkprobe_{pid}/events"));
+    let group = coolkprobe::tracefs::run_group(pid);
+    let inst = PathBuf::from(format!("{TRACEFS}/instances/{group}/events"));
     let t0 = Instant::now();
     loop {
         let on = std::fs::read_dir(&inst).ok().is_some_and(|rd| {

@@ -135,7 +135,7 @@ fn typed_uprobes_live_json() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let group = format!("coolkprobe_{}", child.id());
+        let group = coolkprobe::tracefs::run_group(child.id());
         let enable = Path::new("/sys/kernel/tracing/instances")
             .join(&group)
             .join("events")

@@ -104,12 +104,9 @@ fn coolkprobe(args: &[&str]) -> Child {
 /// Wait until every event of the run is enabled in its instance.
 fn wait_enabled(child: &Child, n: usize) {
     let pid = child.id();
-    let dir = PathBuf::from(format!(
-        "{TRACEFS}/instances/coolkprobe_{pid}/events/coolkprobe_{pid}"
-    ));
-    let tps = PathBuf::from(format!(
-        "{TRACEFS}/instances/coolkprobe_{pid}/events/syscalls"
-    ));
+    let g = coolkprobe::tracefs::run_group(pid);
+    let dir = PathBuf::from(format!("{TRACEFS}/instances/{g}/events/{g}"));
+    let tps = PathBuf::from(format!("{TRACEFS}/instances/{g}/events/syscalls"));
     let t0 = Instant::now();
     loop {
         let count = |d: &Path| {
@@ -156,7 +153,7 @@ fn trace(bin: &Path, specs: &[String], n: usize) -> (Vec<Value>, String, u32) {
     let pid = prog.id();
     assert!(prog.wait().unwrap().success());
     std::thread::sleep(Duration::from_millis(300));
-    let group = format!("coolkprobe_{}", ckp.id());
+    let group = coolkprobe::tracefs::run_group(ckp.id());
     let (out, err) = stop(ckp);
     // Nothing of the run is left.
     let uprobes = std::fs::read_to_string(format!("{TRACEFS}/uprobe_events")).unwrap();

@@ -207,3 +207,45 @@ fn every_page_is_consistent() {
         assert!(he.contains(want), "header_event lacks `{want}`:\n{he}");
     }
 }
+
+/// A read can fall between an event and the stack its trigger records
+/// right after it: the stack then comes first in the next batch, and
+/// `index_pages_lead` hands it over to join the held event. On the real
+/// pages: every page that starts with a stack, split there, joins it to
+/// the last event before.
+#[test]
+fn a_stack_at_the_start_of_a_batch_is_handed_over() {
+    use coolkprobe::ring::reader::{index_pages, index_pages_lead, Item};
+    let fx = load();
+    let stack_id = fx
+        .formats
+        .values()
+        .find(|f| f.name == "kernel_stack")
+        .unwrap()
+        .id;
+    let mut splits = 0;
+    for (_, raw) in &fx.cpus {
+        for at in (4096..raw.len()).step_by(4096) {
+            let (before, after) = raw.split_at(at);
+            let mut items = Vec::new();
+            let mut lead = None;
+            index_pages_lead(&fx.layout, Some(stack_id), after, &mut items, &mut lead).unwrap();
+            let Some((start, len)) = lead else { continue };
+            let st = &after[start as usize..(start + len) as usize];
+            assert_eq!(common_type(st), Some(stack_id));
+            let mut prev = Vec::new();
+            index_pages(&fx.layout, Some(stack_id), before, &mut prev).unwrap();
+            let Some(Item::Event {
+                start, stack_len, ..
+            }) = prev.last()
+            else {
+                panic!("a lead stack after no event");
+            };
+            assert_eq!(*stack_len, 0, "the event before has no stack yet");
+            let ev = &before[*start as usize..];
+            assert_eq!(ev[4..8], st[4..8], "same task");
+            splits += 1;
+        }
+    }
+    eprintln!("{splits} pages start with a stack");
+}

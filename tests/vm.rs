@@ -241,6 +241,7 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "17-latency" => vmcheck::latency(vm, s),
         "30-return-args" => vmcheck::return_args(vm, s),
         "31-atomic-script" => vmcheck::atomic_script(vm, s),
+        "20-missed-hits" => vmcheck::missed_hits(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"
         )),

@@ -355,7 +355,6 @@ pub(super) fn link(
         key: key.map(|k| k.node.clone()),
         fields,
         synth: format!("{group}_{}", end.event_name()),
-        end_filter: None,
     }));
     Ok(())
 }

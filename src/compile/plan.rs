@@ -64,9 +64,6 @@ pub struct LatencyPlan {
     /// The synthetic event's name (`<group>_f<N>`: synthetic events share
     /// one namespace, so the run's group is in it).
     pub synth: String,
-    /// A filter on the end's own event (`-p`: `common_pid==PID`), beside
-    /// the completed call's filter (the probe's).
-    pub end_filter: Option<String>,
 }
 
 /// One value of a completed call.
@@ -476,7 +473,6 @@ mod tests {
                 key: None,
                 fields: vec![],
                 synth: "g_f3".into(),
-                end_filter: None,
             })),
             ..r
         };

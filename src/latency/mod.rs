@@ -122,11 +122,19 @@ fn key_of(payload: &[u8], field: Option<&Field>) -> Key {
         ) as i64 as u64,
         Some(Value::Unsigned(u)) => u,
         Some(Value::Signed(i)) => i as u64,
+        // A string the kernel could not read keys as the empty one.
+        Some(Value::Fault) => key_of_bytes(&[]),
         Some(Value::Str(s) | Value::Bytes(s)) | Some(Value::Array { bytes: s, .. }) => {
-            let mut h = Fx::default();
-            h.write(s);
-            h.finish()
+            key_of_bytes(s)
         }
+    }
+}
+
+fn key_of_bytes(s: &[u8]) -> Key {
+    {
+        let mut h = Fx::default();
+        h.write(s);
+        h.finish()
     }
 }
 

@@ -1,15 +1,17 @@
 //! Decoded events + the display plan -> text lines or NDJSON.
 //!
-//! Everything is written into one reusable byte buffer that is flushed
-//! in large writes; nothing is allocated per event on the text path.
+//! Everything is written into one reusable byte buffer that is handed to
+//! the output in large pieces; nothing is allocated per event.
 
 mod named;
 mod names;
+pub mod output;
 pub(crate) mod value;
 
 pub use names::{Comms, Kallsyms};
+pub use output::Out;
 
-use std::io::{self, Write};
+use std::io;
 
 use crate::compile::plan::{CompiledProbe, Display, Names, Plan, Target};
 use crate::ring::merge::{Flow, Sink};
@@ -57,6 +59,19 @@ struct StackPlan {
     caller: Field,
 }
 
+/// What a record of the run's event table is.
+enum Kind {
+    Probe(Box<EventPlan>),
+    /// `ftrace/kernel_stack`, joined to its event by the reader.
+    Stack,
+    /// A task event that names a task: `sched_process_fork` (the child
+    /// gets `comm`) or `task_rename` (`pid` gets `comm`, at exec too).
+    Name {
+        pid: Field,
+        comm: Field,
+    },
+}
+
 /// Counts for the exit summary.
 #[derive(Clone, Debug, Default)]
 pub struct Counts {
@@ -69,12 +84,14 @@ pub struct Counts {
     pub unknown_ids: u64,
 }
 
-pub struct Renderer<W: Write> {
+pub struct Renderer<W: Out> {
     out: W,
     buf: Vec<u8>,
+    /// Events rendered into `buf`.
+    in_buf: u64,
     json: bool,
     /// By index in the event table.
-    events: Vec<Option<EventPlan>>,
+    kinds: Vec<Kind>,
     table: EventTable,
     stack_index: Option<usize>,
     stack: Option<StackPlan>,
@@ -119,19 +136,16 @@ impl TsCache {
             self.text.push(b'.');
         }
         b.extend_from_slice(&self.text);
-        let mut us = ((ts % 1_000_000_000) / 1000) as u32;
-        let mut d = [b'0'; 6];
-        for i in (0..6).rev() {
-            d[i] = b'0' + (us % 10) as u8;
-            us /= 10;
-        }
-        b.extend_from_slice(&d);
+        let us = ((ts % 1_000_000_000) / 1000) as usize;
+        let p = value::PAIRS;
+        let (hi, mid, lo) = (us / 10000 * 2, us / 100 % 100 * 2, us % 100 * 2);
+        b.extend_from_slice(&[p[hi], p[hi + 1], p[mid], p[mid + 1], p[lo], p[lo + 1]]);
     }
 }
 
 const FLUSH_AT: usize = 256 * 1024;
 
-impl<W: Write> Renderer<W> {
+impl<W: Out> Renderer<W> {
     /// The id of the kernel_stack event, for the readers.
     pub fn stack_id(&self) -> Option<u16> {
         self.stack_index.map(|i| self.table.formats[i].id)
@@ -147,11 +161,11 @@ impl<W: Write> Renderer<W> {
         out: W,
     ) -> Renderer<W> {
         let mut table = EventTable::default();
-        let mut events = Vec::new();
+        let mut kinds = Vec::new();
         for (p, f) in plan.probes.iter().zip(formats) {
             let ep = event_plan(p, &f);
             table.insert(f);
-            events.push(Some(ep));
+            kinds.push(Kind::Probe(Box::new(ep)));
         }
         let mut stack_index = None;
         let mut stack_plan = None;
@@ -162,14 +176,15 @@ impl<W: Write> Renderer<W> {
                     caller,
                 });
                 stack_index = Some(table.insert(f));
-                events.push(None);
+                kinds.push(Kind::Stack);
             }
         }
         Renderer {
             out,
             buf: Vec::with_capacity(FLUSH_AT + 4096),
+            in_buf: 0,
             json,
-            events,
+            kinds,
             table,
             stack_index,
             stack: stack_plan,
@@ -185,6 +200,84 @@ impl<W: Write> Renderer<W> {
         }
     }
 
+    /// Task events whose records keep names current (not shown):
+    /// `sched/sched_process_fork` and `task/task_rename` formats.
+    pub fn track_names(&mut self, formats: Vec<EventFormat>) {
+        for f in formats {
+            let fields = match f.name.as_str() {
+                "sched_process_fork" => f.field("child_pid").zip(f.field("child_comm")),
+                "task_rename" => f.field("pid").zip(f.field("newcomm")),
+                _ => None,
+            };
+            if let Some((pid, comm)) = fields {
+                let k = Kind::Name {
+                    pid: pid.clone(),
+                    comm: comm.clone(),
+                };
+                if self.table.index(f.id).is_none() {
+                    self.table.insert(f);
+                    self.kinds.push(k);
+                }
+            }
+        }
+    }
+
+    fn name_event(&mut self, idx: usize, payload: &[u8]) {
+        let Some(Kind::Name { pid, comm }) = self.kinds.get(idx) else {
+            return;
+        };
+        let pid = match pid.value(payload) {
+            Some(Value::Signed(p)) => p as i32,
+            Some(Value::Unsigned(p)) => p as i32,
+            _ => return,
+        };
+        if let Some(Value::Str(name)) = comm.value(payload) {
+            self.comms.set(pid, name);
+            // Drop what was rendered with the old name.
+            for w in &mut self.who {
+                if w.key.is_some_and(|(_, p)| p == pid) {
+                    w.key = None;
+                }
+            }
+        }
+    }
+
+    /// The kernel skipped `count` hits of event `label` (kprobe_profile):
+    /// said in the stream like a ring-buffer loss.
+    pub fn missed(&mut self, label: &str, spec: &str, count: u64) {
+        let b = &mut self.buf;
+        if self.json {
+            b.extend_from_slice(b"{\"missed\":");
+            value::push_u64(b, count);
+            b.extend_from_slice(b",\"event\":");
+            value::push_json_str(b, label.as_bytes());
+            b.extend_from_slice(b",\"probe\":");
+            value::push_json_str(b, spec.as_bytes());
+            b.extend_from_slice(b"}\n");
+        } else {
+            b.extend_from_slice(b"# MISSED ");
+            value::push_u64(b, count);
+            b.extend_from_slice(b" hits of ");
+            b.extend_from_slice(label.as_bytes());
+            b.extend_from_slice(
+                b" (the kernel skipped them: a probe hit inside another probe's handler, \
+                  or no free return-probe instance)\n",
+            );
+        }
+    }
+
+    /// The output, once rendering is over.
+    pub fn into_out(self) -> W {
+        self.out
+    }
+
+    /// Something else for the output, after what was rendered (flushed
+    /// first): aggregation tables.
+    pub fn with_out<T>(&mut self, f: impl FnOnce(&mut W) -> T) -> T {
+        self.flush();
+        f(&mut self.out)
+    }
+
     fn maybe_flush(&mut self) -> Flow {
         if self.buf.len() >= FLUSH_AT {
             return self.flush();
@@ -193,14 +286,14 @@ impl<W: Write> Renderer<W> {
     }
 
     pub fn flush(&mut self) -> Flow {
-        if self.write_error.is_some() {
+        if self.write_error.is_some() || self.out.abandoned() {
             return Flow::Stop;
         }
         if self.buf.is_empty() {
             return Flow::Continue;
         }
-        let r = self.out.write_all(&self.buf).and_then(|_| self.out.flush());
-        self.buf.clear();
+        let r = self.out.hand_over(&mut self.buf, self.in_buf);
+        self.in_buf = 0;
         match r {
             Ok(()) => Flow::Continue,
             Err(e) => {
@@ -228,11 +321,12 @@ impl<W: Write> Renderer<W> {
                 b.extend_from_slice(b",\"comm\":");
                 value::push_json_str(b, comm);
             } else {
-                // `%16s-%-7d [%03d] ` as the kernel's trace file lays it out.
-                for _ in comm.len()..16 {
+                // `%16s-%-7d [%03d] ` as the kernel's trace file lays it
+                // out; control bytes escaped (a task names itself).
+                for _ in value::escaped_len(comm, 0)..16 {
                     b.push(b' ');
                 }
-                b.extend_from_slice(comm);
+                value::push_escaped(b, comm, 0);
                 b.push(b'-');
                 value::push_i64(b, pid as i64);
                 for _ in value::dec_len(pid as i64)..7 {
@@ -269,7 +363,7 @@ impl<W: Write> Renderer<W> {
         payload: &[u8],
         stack: Option<&[u8]>,
     ) {
-        let Some(Some(ep)) = self.events.get(idx) else {
+        let Some(Kind::Probe(ep)) = self.kinds.get(idx) else {
             return;
         };
         let pid = match ep.pid.as_ref().and_then(|f| f.value(payload)) {
@@ -278,8 +372,11 @@ impl<W: Write> Renderer<W> {
             _ => -1,
         };
         // Split borrows: the plan is read while the buffer is written.
-        let events = std::mem::take(&mut self.events);
-        let ep = events[idx].as_ref().expect("checked above");
+        let kinds = std::mem::take(&mut self.kinds);
+        let Some(Kind::Probe(ep)) = kinds.get(idx) else {
+            self.kinds = kinds;
+            return;
+        };
         self.header(cpu, ts, pid);
         let b = &mut self.buf;
         let addr = |f: &Option<Field>| match f.as_ref().and_then(|f| f.value(payload)) {
@@ -310,10 +407,9 @@ impl<W: Write> Renderer<W> {
         }
         if ep.place != Place::None {
             if self.json {
-                // Re-emit what was written as a JSON string.
-                let text: Vec<u8> = b.drain(place_start..).collect();
-                b.extend_from_slice(b",\"ip\":");
-                value::push_json_str(b, &text);
+                // Kernel symbol names and hex addresses need no escaping.
+                b.splice(place_start..place_start, *b",\"ip\":\"");
+                b.push(b'"');
             } else {
                 b.insert(place_start, b'(');
                 b.extend_from_slice(b") ");
@@ -322,10 +418,14 @@ impl<W: Write> Renderer<W> {
         if self.json {
             b.extend_from_slice(b",\"args\":{");
         }
+        let mut faults: Vec<&str> = Vec::new();
         self.raw_json.clear();
         for (i, sh) in ep.fields.iter().enumerate() {
             let f = &sh.field;
             let v = f.value(payload);
+            if v == Some(Value::Fault) {
+                faults.push(&sh.name_json);
+            }
             if self.json {
                 if i > 0 {
                     b.push(b',');
@@ -347,7 +447,8 @@ impl<W: Write> Renderer<W> {
             match (spelled, self.json) {
                 (None, true) => value::push_json(b, f, v, sh.display),
                 (None, false) => value::push_text(b, f, v, sh.display),
-                (Some(_), false) => b.extend_from_slice(&self.scratch),
+                // A print format may spell a task's name: escaped like one.
+                (Some(_), false) => value::push_escaped(b, &self.scratch, 0),
                 (Some(kind), true) => {
                     match kind {
                         named::Spelled::Bool => b.extend_from_slice(&self.scratch),
@@ -372,6 +473,20 @@ impl<W: Write> Renderer<W> {
                 b.extend_from_slice(&self.raw_json);
                 b.push(b'}');
             }
+            if !faults.is_empty() {
+                // `null` in args, and why.
+                b.extend_from_slice(b",\"faults\":{");
+                for (i, name) in faults.iter().enumerate() {
+                    if i > 0 {
+                        b.push(b',');
+                    }
+                    b.extend_from_slice(name.as_bytes());
+                    b.extend_from_slice(
+                        b":\"the kernel could not read the string (a bad or paged-out address)\"",
+                    );
+                }
+                b.push(b'}');
+            }
         } else {
             if b.last() == Some(&b' ') {
                 b.pop();
@@ -387,7 +502,7 @@ impl<W: Write> Renderer<W> {
             _ => None,
         }
         .and_then(|a| self.kallsyms.lookup(a).map(|(_, off, _)| a - off));
-        self.events = events;
+        self.kinds = kinds;
         if let Some(st) = stack {
             self.render_stack(st, top);
         } else if self.json && self.stack.is_some() {
@@ -427,10 +542,10 @@ impl<W: Write> Renderer<W> {
                 if i > 0 {
                     b.push(b',');
                 }
-                let s = b.len();
+                // Kernel symbol names and hex addresses need no escaping.
+                b.push(b'"');
                 self.kallsyms.push(b, a);
-                let text: Vec<u8> = b.drain(s..).collect();
-                value::push_json_str(b, &text);
+                b.push(b'"');
             }
             b.push(b']');
         } else {
@@ -444,21 +559,28 @@ impl<W: Write> Renderer<W> {
     }
 }
 
-impl<W: Write> Sink for Renderer<W> {
+impl<W: Out> Sink for Renderer<W> {
     fn event(&mut self, cpu: u32, ts: u64, payload: &[u8], stack: Option<&[u8]>) -> Flow {
         let Some(idx) = common_type(payload).and_then(|id| self.table.index(id)) else {
             self.counts.unknown_ids += 1;
             return Flow::Continue;
         };
-        if Some(idx) == self.stack_index {
-            // A stack whose event was filtered out after its trigger ran.
-            return Flow::Continue;
+        match self.kinds.get(idx) {
+            Some(Kind::Probe(_)) => {}
+            Some(Kind::Name { .. }) => {
+                self.name_event(idx, payload);
+                return Flow::Continue;
+            }
+            // A stack no event claimed (its event was lost): never shown
+            // with another event.
+            _ => return Flow::Continue,
         }
         if self.limit.is_some_and(|l| self.counts.events >= l) {
             return Flow::Stop;
         }
         self.render_event(idx, cpu, ts, payload, stack);
         self.counts.events += 1;
+        self.in_buf += 1;
         if self.limit.is_some_and(|l| self.counts.events >= l) {
             self.flush();
             return Flow::Stop;
@@ -500,11 +622,11 @@ impl<W: Write> Sink for Renderer<W> {
 
     fn corrupt(&mut self, cpu: u32, what: &str) {
         self.counts.corrupt += 1;
-        eprintln!("coolkprobe: cpu {cpu}: {what} (page skipped)");
+        crate::tracefs::say(format_args!("coolkprobe: cpu {cpu}: {what} (page skipped)"));
     }
 
     fn reader_error(&mut self, what: &str) {
-        eprintln!("coolkprobe: reader: {what}");
+        crate::tracefs::say(format_args!("coolkprobe: reader: {what}"));
     }
 }
 

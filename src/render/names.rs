@@ -68,14 +68,26 @@ impl Kallsyms {
     }
 }
 
-/// Task names by pid. The ring buffer records only pids.
+/// Task names by pid. The ring buffer records only pids; names come from
+/// the event stream itself where the run records task events (a fork
+/// names the child, a rename or an exec renames a task, each in time
+/// order with the events), else from /proc, else from the kernel's
+/// `saved_cmdlines` (which remembers tasks that are gone), read again
+/// whenever a pid is unknown (at most every `SAVED_EVERY`).
 #[derive(Default)]
 pub struct Comms {
     map: HashMap<i32, Box<[u8]>>,
-    saved_loaded: bool,
+    /// Pids found nowhere since the last read of saved_cmdlines.
+    unknown: std::collections::HashSet<i32>,
+    saved_read: Option<std::time::Instant>,
     saved_path: Option<std::path::PathBuf>,
     offline: bool,
+    /// Names looked up outside the stream: /proc, saved_cmdlines reads.
+    pub lookups: u64,
 }
+
+const SAVED_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+const MAX_NAMES: usize = 1 << 16;
 
 impl Comms {
     /// Where the kernel's saved_cmdlines is (the tracefs in use).
@@ -88,34 +100,62 @@ impl Comms {
 
     /// Never look names up (fuzzing, offline decoding): every pid is `<...>`.
     pub fn disable_lookups(&mut self) {
-        self.saved_loaded = true;
         self.offline = true;
+    }
+
+    /// The name of `pid` from now on (a fork, a rename, an exec).
+    pub fn set(&mut self, pid: i32, name: &[u8]) {
+        self.unknown.remove(&pid);
+        self.bound();
+        match self.map.get_mut(&pid) {
+            Some(v) if **v == *name => {}
+            Some(v) => *v = name.into(),
+            None => {
+                self.map.insert(pid, name.into());
+            }
+        }
+    }
+
+    /// Past `MAX_NAMES` (a machine forking fast for hours), start over:
+    /// names are found again where they were found first.
+    fn bound(&mut self) {
+        if self.map.len() >= MAX_NAMES {
+            self.map.clear();
+        }
     }
 
     pub fn get(&mut self, pid: i32) -> &[u8] {
         if !self.map.contains_key(&pid) {
-            let name = self.find(pid);
-            self.map.insert(pid, name);
+            self.bound();
+            if let Some(name) = self.find(pid) {
+                self.map.insert(pid, name);
+            }
         }
         self.map.get(&pid).map_or(b"<...>", |v| v)
     }
 
-    fn find(&mut self, pid: i32) -> Box<[u8]> {
+    fn find(&mut self, pid: i32) -> Option<Box<[u8]>> {
         if pid == 0 {
-            return b"<idle>".to_vec().into();
+            return Some(b"<idle>".to_vec().into());
         }
         if self.offline {
-            return b"<...>".to_vec().into();
+            return None;
         }
+        if self.unknown.contains(&pid) && self.saved_read.is_some_and(|t| t.elapsed() < SAVED_EVERY)
+        {
+            return None;
+        }
+        self.lookups += 1;
         if let Ok(mut c) = std::fs::read(format!("/proc/{pid}/comm")) {
             if c.last() == Some(&b'\n') {
                 c.pop();
             }
-            return c.into();
+            return Some(c.into());
         }
         // Gone already: the kernel remembers recent tasks' names.
-        if !self.saved_loaded {
-            self.saved_loaded = true;
+        if self.saved_read.is_none_or(|t| t.elapsed() >= SAVED_EVERY) {
+            self.saved_read = Some(std::time::Instant::now());
+            self.unknown.clear();
             if let Some(text) = self
                 .saved_path
                 .as_ref()
@@ -124,16 +164,18 @@ impl Comms {
                 for line in text.lines() {
                     if let Some((p, name)) = line.split_once(' ') {
                         if let Ok(p) = p.parse::<i32>() {
+                            // Names from the stream are newer.
                             self.map.entry(p).or_insert_with(|| name.as_bytes().into());
                         }
                     }
                 }
             }
             if let Some(v) = self.map.get(&pid) {
-                return v.clone();
+                return Some(v.clone());
             }
         }
-        b"<...>".to_vec().into()
+        self.unknown.insert(pid);
+        None
     }
 }
 
@@ -165,5 +207,7 @@ mod tests {
         let want = std::fs::read_to_string("/proc/self/comm").unwrap();
         assert_eq!(c.get(me), want.trim_end().as_bytes());
         assert_eq!(c.get(0), b"<idle>");
+        c.set(me, b"renamed");
+        assert_eq!(c.get(me), b"renamed");
     }
 }

@@ -6,16 +6,31 @@ use crate::compile::plan::Display;
 use crate::ring::Value;
 use crate::tracefs::format::{Field, Natural};
 
+/// "00" "01" ... "99": two digits per division.
+pub const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 pub fn push_u64(b: &mut Vec<u8>, mut v: u64) {
     let mut d = [0u8; 20];
     let mut i = d.len();
-    loop {
+    while v >= 100 {
+        let p = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        d[i] = PAIRS[p];
+        d[i + 1] = PAIRS[p + 1];
+    }
+    if v >= 10 {
+        let p = v as usize * 2;
+        i -= 2;
+        d[i] = PAIRS[p];
+        d[i + 1] = PAIRS[p + 1];
+    } else {
         i -= 1;
-        d[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        d[i] = b'0' + v as u8;
     }
     b.extend_from_slice(&d[i..]);
 }
@@ -91,11 +106,21 @@ fn push_u00(b: &mut Vec<u8>, c: u8) {
 
 /// A string in text output: quoted, non-printables as `\xNN`.
 fn push_text_str(b: &mut Vec<u8>, s: &[u8]) {
-    const H: &[u8; 16] = b"0123456789abcdef";
     b.push(b'"');
+    push_escaped(b, s, b'"');
+    b.push(b'"');
+}
+
+/// Bytes for text output with every control byte, DEL and non-ASCII byte
+/// as `\xNN` (and `\\`, and `quote` escaped): a process name or a string
+/// read from a traced process can neither break a line nor send the
+/// terminal an escape sequence.
+pub fn push_escaped(b: &mut Vec<u8>, s: &[u8], quote: u8) {
+    const H: &[u8; 16] = b"0123456789abcdef";
     for &c in s {
         match c {
-            b'"' | b'\\' => {
+            b'\\' => b.extend_from_slice(b"\\\\"),
+            c if quote != 0 && c == quote => {
                 b.push(b'\\');
                 b.push(c);
             }
@@ -107,7 +132,18 @@ fn push_text_str(b: &mut Vec<u8>, s: &[u8]) {
             }
         }
     }
-    b.push(b'"');
+}
+
+/// Length of [`push_escaped`]'s output.
+pub fn escaped_len(s: &[u8], quote: u8) -> usize {
+    s.iter()
+        .map(|&c| match c {
+            b'\\' => 2,
+            c if quote != 0 && c == quote => 2,
+            0x20..=0x7e => 1,
+            _ => 4,
+        })
+        .sum()
 }
 
 /// What a scalar becomes under a display.
@@ -231,6 +267,8 @@ pub fn push_text(b: &mut Vec<u8>, f: &Field, v: Option<Value<'_>>, disp: Display
     };
     match v {
         Value::Str(s) => push_text_str(b, s),
+        // As the kernel's own trace output shows it; never `""`.
+        Value::Fault => b.extend_from_slice(b"(fault)"),
         Value::Unsigned(_) | Value::Signed(_) => match scalar(f, v, disp) {
             Some(Shown::Hex(u)) => push_hex(b, u),
             Some(Shown::Signed(i)) => push_i64(b, i),
@@ -283,6 +321,8 @@ pub fn push_json(b: &mut Vec<u8>, f: &Field, v: Option<Value<'_>>, disp: Display
     };
     match v {
         Value::Str(s) => push_json_str(b, s),
+        // The renderer says why beside the args (`faults`).
+        Value::Fault => b.extend_from_slice(b"null"),
         Value::Unsigned(_) | Value::Signed(_) => match scalar(f, v, disp) {
             Some(Shown::Hex(u)) => {
                 b.push(b'"');
@@ -454,10 +494,22 @@ mod tests {
         );
         let j = json(&f, Value::Str("é\u{1}".as_bytes()), Display::Default);
         assert_eq!(serde_json::from_str::<String>(&j).unwrap(), "é\u{1}");
+        assert_eq!(text(&f, Value::Fault, Display::Default), "(fault)");
+        assert_eq!(text(&f, Value::Str(b""), Display::Default), "\"\"");
+        assert_eq!(json(&f, Value::Fault, Display::Default), "null");
+        let mut b = Vec::new();
+        push_escaped(&mut b, b"a\n\x1b[31mb\\ c", 0);
+        assert_eq!(b, b"a\\x0a\\x1b[31mb\\\\ c");
+        assert_eq!(escaped_len(b"a\n\x1b[31mb\\ c", 0), b.len());
     }
 
     #[test]
     fn numbers() {
+        for v in [0u64, 7, 10, 99, 100, 101, 999, 1000, 123456789, u64::MAX] {
+            let mut b = Vec::new();
+            push_u64(&mut b, v);
+            assert_eq!(b, v.to_string().as_bytes());
+        }
         let mut b = Vec::new();
         push_u64(&mut b, 0);
         b.push(b' ');

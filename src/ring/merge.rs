@@ -1,16 +1,20 @@
 //! Putting the per-CPU streams back into one time order.
 //!
 //! Each CPU's records are in order; across CPUs they are not. The merge
-//! emits the oldest head among the CPUs once every CPU either has a
-//! record waiting (so nothing older can still come from it) or has
-//! finished, or once that record has waited `delay`: a bound on how long
-//! an idle CPU can hold the output back. Readers deliver within a few
-//! milliseconds, so a delay of tens of milliseconds keeps the order.
+//! emits the oldest head among the CPUs once every other CPU either has
+//! a record waiting (so nothing older can still come from it), or has
+//! finished, or was found drained after that record arrived: its ring
+//! buffer empty and its reader holding nothing unsent (see
+//! [`super::reader::Cpu::drained`]), so that anything it records later
+//! is newer. Holding back is then a matter of the time a busy reader
+//! needs to deliver, not a fixed delay. `delay` remains as a bound on the
+//! wait when a reader cannot say (it waits for a free buffer).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::reader::{Batch, Item, Msg};
+use super::reader::{Batch, Cpu, Item, Msg};
 
 /// What a sink says after each item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,24 +43,39 @@ impl Queue {
         let b = self.batches.front()?;
         Some((b, b.items.get(self.pos)?))
     }
-    fn advance(&mut self) {
+    fn advance(&mut self, cpus: Option<&[Cpu]>) {
         self.pos += 1;
-        self.skip_spent();
+        self.skip_spent(cpus);
     }
-    fn skip_spent(&mut self) {
+    fn skip_spent(&mut self, cpus: Option<&[Cpu]>) {
         while let Some(b) = self.batches.front() {
             if self.pos < b.items.len() {
                 break;
             }
-            self.batches.pop_front();
+            if let Some(b) = self.batches.pop_front() {
+                recycle(cpus, b);
+            }
             self.pos = 0;
         }
     }
 }
 
+/// A spent batch's buffers go back to its CPU's pool.
+fn recycle(cpus: Option<&[Cpu]>, b: Batch) {
+    if let Some(c) = cpus.and_then(|c| c.get(b.slot)) {
+        c.pool.give_back(b.buf, b.items);
+    }
+}
+
+/// Most records one [`Merger::emit`] call emits.
+const EMIT_AT_ONCE: usize = 16384;
+
 pub struct Merger {
     queues: Vec<Queue>,
     delay: Duration,
+    cpus: Option<Arc<Vec<Cpu>>>,
+    /// Records not emitted when the run ended early ([`Merger::discard`]).
+    pub discarded: u64,
 }
 
 impl Merger {
@@ -64,17 +83,38 @@ impl Merger {
         Merger {
             queues: (0..slots).map(|_| Queue::default()).collect(),
             delay,
+            cpus: None,
+            discarded: 0,
         }
+    }
+
+    /// A merger of live readers: spent batches go back to their pools.
+    pub fn with_cpus(cpus: Arc<Vec<Cpu>>, delay: Duration) -> Merger {
+        let mut m = Merger::new(cpus.len(), delay);
+        m.cpus = Some(cpus);
+        m
+    }
+
+    /// Slots whose queue is empty while their reader still runs: the ones
+    /// that must be found drained before a held record may go.
+    pub fn idle_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.queues
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| !q.done && q.batches.is_empty())
+            .map(|(i, _)| i)
     }
 
     pub fn feed(&mut self, msg: Msg, sink: &mut dyn Sink) {
         match msg {
             Msg::Batch(b) => {
-                if let Some(q) = self.queues.get_mut(b.slot) {
-                    if !b.items.is_empty() {
+                let cpus = self.cpus.as_deref().map(|c| c.as_slice());
+                match self.queues.get_mut(b.slot) {
+                    Some(q) if !b.items.is_empty() => {
                         q.batches.push_back(b);
-                        q.skip_spent();
+                        q.skip_spent(cpus);
                     }
+                    _ => recycle(cpus, b),
                 }
             }
             Msg::Corrupt { cpu, what } => sink.corrupt(cpu, &what),
@@ -89,10 +129,19 @@ impl Merger {
         }
     }
 
-    /// Drop everything held (the run ended early); readers' states stay.
+    /// Drop everything held (the run ended early), counting the events
+    /// dropped; readers' states stay.
     pub fn discard(&mut self) {
+        let cpus = self.cpus.as_deref().map(|c| c.as_slice());
         for q in &mut self.queues {
-            q.batches.clear();
+            for (i, b) in q.batches.drain(..).enumerate() {
+                let from = if i == 0 { q.pos } else { 0 };
+                self.discarded += b.items[from.min(b.items.len())..]
+                    .iter()
+                    .filter(|it| matches!(it, Item::Event { .. }))
+                    .count() as u64;
+                recycle(cpus, b);
+            }
             q.pos = 0;
         }
     }
@@ -102,11 +151,21 @@ impl Merger {
         self.queues.iter().all(|q| q.done && q.batches.is_empty())
     }
 
-    /// Emit every record the ordering rule allows now. Returns how long
+    /// Emit every record the ordering rule allows now. `drained_at`: an
+    /// instant at which every slot of [`Merger::idle_slots`] was found
+    /// drained (with what it had sent received since). Returns how long
     /// until the oldest held record may go regardless (None: nothing held).
-    pub fn emit(&mut self, sink: &mut dyn Sink) -> (Flow, Option<Duration>) {
+    pub fn emit(
+        &mut self,
+        sink: &mut dyn Sink,
+        drained_at: Option<Instant>,
+    ) -> (Flow, Option<Duration>) {
         let now = Instant::now();
-        loop {
+        let cpus = self.cpus.clone();
+        let cpus = cpus.as_deref().map(|c| c.as_slice());
+        // A bounded amount per call, so that the caller looks at signals
+        // and the clock often, whatever the backlog.
+        for _ in 0..EMIT_AT_ONCE {
             let mut best: Option<(usize, u64)> = None;
             let mut all_ready = true;
             for (i, q) in self.queues.iter().enumerate() {
@@ -127,7 +186,7 @@ impl Merger {
             let Some((b, it)) = q.head() else {
                 return (Flow::Continue, None);
             };
-            if !all_ready {
+            if !all_ready && drained_at.is_none_or(|d| d <= b.arrival) {
                 let age = now.saturating_duration_since(b.arrival);
                 if age < self.delay {
                     return (Flow::Continue, Some(self.delay - age));
@@ -153,11 +212,12 @@ impl Merger {
                 }
                 Item::Lost { ts, count } => sink.lost(b.cpu, ts, count),
             };
-            q.advance();
+            q.advance(cpus);
             if flow == Flow::Stop {
                 return (Flow::Stop, None);
             }
         }
+        (Flow::Continue, Some(Duration::ZERO))
     }
 }
 
@@ -205,10 +265,14 @@ mod tests {
         let now = Instant::now();
         m.feed(batch(0, &[1, 5, 9], now), &mut s);
         // CPU 1 has said nothing yet: nothing may go.
-        let (_, wait) = m.emit(&mut s);
+        let (_, wait) = m.emit(&mut s, None);
         assert!(s.0.is_empty() && wait.is_some());
+        assert_eq!(m.idle_slots().collect::<Vec<_>>(), vec![1]);
+        // Found drained before the batch arrived: still nothing.
+        m.emit(&mut s, Some(now - Duration::from_millis(1)));
+        assert!(s.0.is_empty());
         m.feed(batch(1, &[2, 3, 10], now), &mut s);
-        m.emit(&mut s);
+        m.emit(&mut s, None);
         assert_eq!(s.0, vec![(0, 1), (1, 2), (1, 3), (0, 5), (0, 9)]);
         m.feed(
             Msg::Done {
@@ -217,7 +281,7 @@ mod tests {
             },
             &mut s,
         );
-        m.emit(&mut s);
+        m.emit(&mut s, None);
         assert_eq!(s.0.last(), Some(&(1, 10)));
         assert!(!m.finished());
         m.feed(
@@ -235,7 +299,23 @@ mod tests {
         let mut m = Merger::new(2, Duration::from_millis(0));
         let mut s = Collect(vec![]);
         m.feed(batch(0, &[7, 8], Instant::now()), &mut s);
-        m.emit(&mut s);
+        m.emit(&mut s, None);
         assert_eq!(s.0, vec![(0, 7), (0, 8)]);
+    }
+
+    /// An idle CPU found drained after a record arrived lets it go at
+    /// once: no fixed hold-back.
+    #[test]
+    fn a_drained_cpu_holds_nothing_back() {
+        let mut m = Merger::new(2, Duration::from_secs(3600));
+        let mut s = Collect(vec![]);
+        let arrival = Instant::now();
+        m.feed(batch(0, &[7, 8], arrival), &mut s);
+        let (_, wait) = m.emit(&mut s, Some(arrival + Duration::from_micros(1)));
+        assert_eq!(s.0, vec![(0, 7), (0, 8)]);
+        assert_eq!(wait, None);
+        m.feed(batch(0, &[9], Instant::now()), &mut s);
+        m.discard();
+        assert_eq!(m.discarded, 1);
     }
 }

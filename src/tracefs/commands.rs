@@ -4,16 +4,31 @@
 //! them. Both use this one list, so what `-S` prints is what a live run
 //! does.
 
+use super::PidFilter;
 use crate::compile::plan::{CompiledProbe, Plan};
 
-/// One write to a file under the tracefs root.
+/// Where a write's file is: the tracefs root, or the tree the events are
+/// enabled in (a live run's instance; the root or an instance in `-S`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `kprobe_events`, `uprobe_events`: one list for the whole machine.
+    Global,
+    /// `events/...`, `set_event_pid`, `options/...`.
+    Instance,
+}
+
+/// One write to a file under the tracefs root or an instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
-    /// Path relative to the tracefs root, e.g. `kprobe_events`.
+    /// Path relative to its scope's directory, e.g. `kprobe_events`.
     pub file: String,
     pub text: String,
     /// `>>` (append) rather than `>` (truncate).
     pub append: bool,
+    pub scope: Scope,
+    /// In a shell script, this shell word instead of the quoted text
+    /// (what only the target can know, e.g. a process's threads).
+    pub shell_text: Option<String>,
 }
 
 impl Write {
@@ -22,6 +37,8 @@ impl Write {
             file,
             text: text.into(),
             append: false,
+            scope: Scope::Instance,
+            shell_text: None,
         }
     }
     fn append(file: &str, text: impl Into<String>) -> Write {
@@ -29,14 +46,30 @@ impl Write {
             file: file.to_string(),
             text: text.into(),
             append: true,
+            scope: Scope::Global,
+            shell_text: None,
+        }
+    }
+    /// `>>` to a file of the instance (a trigger beside the others).
+    fn add(file: String, text: impl Into<String>) -> Write {
+        Write {
+            append: true,
+            ..Write::put(file, text)
         }
     }
 
-    /// `echo '...' >> $T/file`, quoted for sh.
-    pub fn to_shell(&self, root_var: &str) -> String {
+    /// `echo '...' >> $T/file`, quoted for sh; instance files under
+    /// `inst_var`.
+    pub fn to_shell(&self, root_var: &str, inst_var: &str) -> String {
+        let dir = match self.scope {
+            Scope::Global => root_var,
+            Scope::Instance => inst_var,
+        };
         format!(
-            "echo {} {} {root_var}/{}",
-            sh_quote(&self.text),
+            "echo {} {} {dir}/{}",
+            self.shell_text
+                .clone()
+                .unwrap_or_else(|| sh_quote(&self.text)),
             if self.append { ">>" } else { ">" },
             self.file
         )
@@ -53,6 +86,10 @@ pub fn sh_quote(s: &str) -> String {
 pub struct InstallOptions {
     /// `-s`: a `stacktrace` trigger on each of our events.
     pub stack: bool,
+    /// `-p PID` / `--tid TID` in a script: the instance records only that
+    /// process (its threads listed on the target, new ones followed by
+    /// event-fork) or thread. A live session writes its own pid list.
+    pub pid: Option<PidFilter>,
     /// Aggregations in the kernel, as hist triggers for a kernel with
     /// these features; None: their events are streamed and counted in
     /// coolkprobe.
@@ -109,9 +146,35 @@ pub fn stacks(p: &CompiledProbe, opts: InstallOptions) -> bool {
                 .any(|a| a.keys.contains(&crate::compile::plan::AggKey::Stack)))
 }
 
+/// The trigger that records a stack for the hits the event keeps: a
+/// trigger runs on every hit, the event's filter only drops the record,
+/// so an unfiltered trigger would record stacks of filtered-out hits.
+fn stack_trigger(filter: Option<&str>) -> String {
+    match filter {
+        Some(f) => format!("stacktrace if {f}"),
+        None => "stacktrace".to_string(),
+    }
+}
+
+/// The write that removes a trigger written as `text`: `!` and the same
+/// text (the kernel matches on the command; the filter is repeated so
+/// that the pair reads as one).
+pub fn trigger_removal(text: &str) -> String {
+    format!("!{text}")
+}
+
 /// Writes that create, filter and enable every probe of the plan, in order.
 pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     let mut out = Vec::new();
+    if let Some(PidFilter { pid, follow }) = opts.pid {
+        let mut w = Write::put("set_event_pid".into(), pid.to_string());
+        if follow {
+            out.push(Write::put("options/event-fork".into(), "1"));
+            // Every thread the process has when the script runs.
+            w.shell_text = Some(format!("$(ls /proc/{pid}/task)"));
+        }
+        out.push(w);
+    }
     for p in &plan.probes {
         if let (Some(file), Some(def)) = (p.events_file(), p.definition(&plan.group)) {
             out.push(Write::append(file, def));
@@ -135,11 +198,7 @@ pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
                 // Paired in user space: both streamed; the end's filter
                 // is the completed call's, applied where it is made.
                 (None, end) => {
-                    let f = match end {
-                        Some(l) => l.end_filter.as_ref(),
-                        None => p.filter.as_ref(),
-                    };
-                    if let Some(f) = f {
+                    if let (None, Some(f)) = (end, &p.filter) {
                         out.push(Write::put(format!("{dir}/filter"), f.clone()));
                     }
                     out.push(Write::put(format!("{dir}/enable"), "1"));
@@ -163,15 +222,19 @@ fn shown(p: &CompiledProbe, dir: &str, opts: InstallOptions, out: &mut Vec<Write
         // ring buffer (a trigger runs on a soft-disabled event). `>>`:
         // `>` would remove the triggers already there.
         for t in hist_triggers(p, opts) {
-            out.push(Write::append(&format!("{dir}/trigger"), t));
+            out.push(Write::add(format!("{dir}/trigger"), t));
         }
         return;
     }
     if let Some(f) = &p.filter {
         out.push(Write::put(format!("{dir}/filter"), f.clone()));
     }
+    // `>>`: `>` would also remove the event's hist triggers.
     if stacks(p, opts) {
-        out.push(Write::put(format!("{dir}/trigger"), "stacktrace"));
+        out.push(Write::add(
+            format!("{dir}/trigger"),
+            stack_trigger(p.filter.as_deref()),
+        ));
     }
     out.push(Write::put(format!("{dir}/enable"), "1"));
 }
@@ -193,12 +256,12 @@ fn latency_in_kernel(
         let (sys, ev) = p.event_path(&plan.group);
         format!("events/{sys}/{ev}/trigger")
     };
-    out.push(Write::append(
-        &dir(start),
+    out.push(Write::add(
+        dir(start),
         super::synth::start_trigger(start, end, l),
     ));
-    out.push(Write::append(
-        &dir(end),
+    out.push(Write::add(
+        dir(end),
         super::synth::end_trigger(start, end, &plan.group, l),
     ));
     shown(end, &format!("events/synthetic/{}", l.synth), opts, out);
@@ -237,8 +300,8 @@ pub fn undo(w: &Write) -> Option<Write> {
 
 /// Writes that undo [`install`]: disable, drop triggers and filters we
 /// set, delete our dynamic events. Tracepoint filters are cleared with
-/// `0`; a live session restores the previous filter text instead, which
-/// it read before installing.
+/// `0`. A live session removes its instance instead, which drops every
+/// per-event setting with it.
 pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     let mut out = Vec::new();
     for p in &plan.probes {
@@ -247,11 +310,8 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
         if p.latency.is_some() {
             if opts.latency.is_none() {
                 out.push(Write::put(format!("{dir}/enable"), "0"));
-                let filtered = match p.latency_end() {
-                    Some(l) => l.end_filter.is_some(),
-                    None => p.filter.is_some(),
-                };
-                if filtered && p.events_file().is_none() {
+                let filtered = p.latency_end().is_none() && p.filter.is_some();
+                if filtered && p.events_file().is_none() && opts.pid.is_none() {
                     out.push(Write::put(format!("{dir}/filter"), "0"));
                 }
             }
@@ -268,7 +328,7 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
             let mut own = Vec::new();
             latency_in_kernel(plan, p, l, InstallOptions { hist: None, ..opts }, &mut own);
             for w in own.iter().filter(|w| w.append).rev() {
-                out.push(Write::append(&w.file, format!("!{}", w.text)));
+                out.push(Write::add(w.file.clone(), trigger_removal(&w.text)));
             }
         }
         for p in plan.probes.iter().rev() {
@@ -293,15 +353,19 @@ fn unshown(p: &CompiledProbe, dir: &str, opts: InstallOptions, out: &mut Vec<Wri
     if !p.aggs.is_empty() && opts.hist.is_some() {
         // Triggers go before the events they are on can go.
         for t in hist_triggers(p, opts).into_iter().rev() {
-            out.push(Write::append(&format!("{dir}/trigger"), format!("!{t}")));
+            out.push(Write::add(format!("{dir}/trigger"), trigger_removal(&t)));
         }
         return;
     }
     out.push(Write::put(format!("{dir}/enable"), "0"));
     if stacks(p, opts) {
-        out.push(Write::put(format!("{dir}/trigger"), "!stacktrace"));
+        out.push(Write::add(
+            format!("{dir}/trigger"),
+            trigger_removal(&stack_trigger(p.filter.as_deref())),
+        ));
     }
-    if p.filter.is_some() && p.events_file().is_none() && p.latency.is_none() {
+    if p.filter.is_some() && p.events_file().is_none() && p.latency.is_none() && opts.pid.is_none()
+    {
         out.push(Write::put(format!("{dir}/filter"), "0"));
     }
 }
@@ -309,14 +373,56 @@ fn unshown(p: &CompiledProbe, dir: &str, opts: InstallOptions, out: &mut Vec<Wri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::plan::{CompiledProbe, Target};
 
     #[test]
     fn quoting() {
         assert_eq!(sh_quote("a'b"), r"'a'\''b'");
         let w = Write::append("kprobe_events", "p:g/f0 do_exit");
         assert_eq!(
-            w.to_shell("$T"),
+            w.to_shell("$T", "$I"),
             "echo 'p:g/f0 do_exit' >> $T/kprobe_events"
+        );
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            group: "coolkprobe_9".into(),
+            probes: vec![CompiledProbe {
+                index: 0,
+                spec: "t syscalls:sys_enter_getppid f:common_pid==3".into(),
+                target: Target::Tracepoint {
+                    system: "syscalls".into(),
+                    event: "sys_enter_getppid".into(),
+                },
+                fetchargs: vec![],
+                filter: Some("common_pid==3".into()),
+                fields: vec![],
+                aggs: vec![],
+                latency: None,
+            }],
+        }
+    }
+
+    /// The stack trigger carries the event's filter, on and off.
+    #[test]
+    fn stack_trigger_under_the_filter() {
+        let o = InstallOptions {
+            stack: true,
+            ..InstallOptions::default()
+        };
+        let on: Vec<String> = install(&plan(), o).iter().map(|w| w.text.clone()).collect();
+        assert!(
+            on.contains(&"stacktrace if common_pid==3".to_string()),
+            "{on:?}"
+        );
+        let off: Vec<String> = uninstall(&plan(), o)
+            .iter()
+            .map(|w| w.text.clone())
+            .collect();
+        assert!(
+            off.contains(&"!stacktrace if common_pid==3".to_string()),
+            "{off:?}"
         );
     }
 }

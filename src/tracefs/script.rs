@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 
 use super::commands::{self, InstallOptions, Write};
+use super::PidFilter;
 use crate::compile::plan::Plan;
 
 /// The script; each of `comments` becomes a `# ` line of the header.
@@ -37,6 +38,23 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
     for c in comments {
         let _ = writeln!(s, "# {}", c.replace(['\n', '\r'], " "));
     }
+    match opts.pid {
+        Some(PidFilter { pid, follow: true }) => {
+            let _ = writeln!(
+                s,
+                "# -p {pid}: process {pid}, its threads and the tasks it starts, in instance {}",
+                plan.group
+            );
+        }
+        Some(PidFilter { pid, follow: false }) => {
+            let _ = writeln!(
+                s,
+                "# --tid {pid}: thread {pid} only, in instance {}",
+                plan.group
+            );
+        }
+        None => {}
+    }
     s.push_str(
         "set -e\n\
          T=/sys/kernel/tracing\n\
@@ -47,10 +65,29 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
          \tfi\n\
          fi\n",
     );
-    install_atomically(&mut s, &commands::install(plan, opts));
+    // With a pid filter, an instance of the script's own: set_event_pid
+    // and options are per instance, so the machine's stay as they are.
+    let inst = if let Some(p) = opts.pid {
+        // An empty write to set_event_pid clears it (everything is
+        // recorded): the process must exist for its threads to be listed.
+        if p.follow {
+            let _ = writeln!(
+                s,
+                "[ -d /proc/{0}/task ] || {{ echo 'no process {0}' >&2; exit 1; }}",
+                p.pid
+            );
+        }
+        let _ = writeln!(s, "I=$T/instances/{}", plan.group);
+        let _ = writeln!(s, "mkdir $I");
+        Some("$I")
+    } else {
+        None
+    };
+    install_atomically(&mut s, &commands::install(plan, opts), inst);
+    let inst = inst.unwrap_or("$T");
     if plan.probes.iter().any(|p| commands::streamed(p, opts)) {
         let _ = writeln!(s, "# read the events:");
-        let _ = writeln!(s, "#   cat $T/trace_pipe");
+        let _ = writeln!(s, "#   cat {inst}/trace_pipe");
     }
     let counted: Vec<_> = plan
         .probes
@@ -61,7 +98,7 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
         let _ = writeln!(s, "# read the aggregations (the kernel keeps counting):");
         for p in &counted {
             let (sys, ev) = commands::shown_event(p, &plan.group, opts);
-            let _ = writeln!(s, "#   cat $T/events/{sys}/{ev}/hist");
+            let _ = writeln!(s, "#   cat {inst}/events/{sys}/{ev}/hist");
         }
         s.push_str(
             "# one line per key: `{ __comm: dd, n: ~ 2^7 } hitcount: 3` is 3 events of\n\
@@ -71,7 +108,10 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
     }
     let _ = writeln!(s, "# remove the probes:");
     for w in commands::uninstall(plan, opts) {
-        let _ = writeln!(s, "#   {}", w.to_shell("$T"));
+        let _ = writeln!(s, "#   {}", w.to_shell("$T", inst));
+    }
+    if opts.pid.is_some() {
+        let _ = writeln!(s, "#   rmdir $I");
     }
     s
 }
@@ -80,7 +120,8 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
 /// with the trap that takes them back when one fails. The write that
 /// failed is taken back too: a filter the kernel refuses replaces the
 /// event's filter with its error text (a disabled filter).
-fn install_atomically(s: &mut String, writes: &[Write]) {
+fn install_atomically(s: &mut String, writes: &[Write], inst: Option<&str>) {
+    let to_shell = |w: &Write| w.to_shell("$T", inst.unwrap_or("$T"));
     s.push_str(
         "# all or nothing: on a failure, what this script wrote is taken back\n\
          ckp_n=0\n\
@@ -99,9 +140,13 @@ fn install_atomically(s: &mut String, writes: &[Write]) {
                 s,
                 "\t[ \"$ckp_n\" -lt {} ] || {{ {}; }} 2>/dev/null",
                 i + 1,
-                u.to_shell("$T")
+                to_shell(&u)
             );
         }
+    }
+    if let Some(i) = inst {
+        // The script's own instance: what was set in it goes with it.
+        let _ = writeln!(s, "\trmdir {i} 2>/dev/null");
     }
     let _ = writeln!(
         s,
@@ -117,7 +162,59 @@ fn install_atomically(s: &mut String, writes: &[Write]) {
     );
     for (i, w) in writes.iter().enumerate() {
         let _ = writeln!(s, "ckp_n={}", i + 1);
-        let _ = writeln!(s, "{}", w.to_shell("$T"));
+        let _ = writeln!(s, "{}", to_shell(w));
     }
     s.push_str("trap - EXIT INT TERM HUP\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::plan::{CompiledProbe, Target};
+
+    fn plan() -> Plan {
+        Plan {
+            group: "coolkprobe_9".into(),
+            probes: vec![CompiledProbe {
+                index: 0,
+                spec: "t syscalls:sys_enter_getppid f:common_pid==3".into(),
+                target: Target::Tracepoint {
+                    system: "syscalls".into(),
+                    event: "sys_enter_getppid".into(),
+                },
+                fetchargs: vec![],
+                filter: Some("common_pid==3".into()),
+                fields: vec![],
+                aggs: vec![],
+                latency: None,
+            }],
+        }
+    }
+
+    /// `-S -p`: an instance of the script's own; nothing global but the
+    /// definitions; a failure takes the instance back too.
+    #[test]
+    fn pid_script_uses_an_instance() {
+        let s = show_script(
+            &plan(),
+            InstallOptions {
+                pid: Some(PidFilter {
+                    pid: 42,
+                    follow: true,
+                }),
+                ..InstallOptions::default()
+            },
+            &[],
+        );
+        assert!(s.contains("I=$T/instances/coolkprobe_9\nmkdir $I\n"), "{s}");
+        assert!(s.contains("echo '1' > $I/options/event-fork\n"), "{s}");
+        assert!(
+            s.contains("echo $(ls /proc/42/task) > $I/set_event_pid\n"),
+            "{s}"
+        );
+        assert!(s.contains("echo '1' > $I/events/syscalls/sys_enter_getppid/enable"));
+        assert!(s.contains("\trmdir $I 2>/dev/null\n"), "{s}");
+        assert!(s.contains("#   cat $I/trace_pipe\n") && s.ends_with("#   rmdir $I\n"));
+        assert!(!s.contains("$T/set_event_pid") && !s.contains("$T/options"));
+    }
 }

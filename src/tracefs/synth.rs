@@ -116,10 +116,6 @@ pub fn end_trigger(
         args.join(",")
     ));
     t.push_str(CLOCK);
-    if let Some(f) = &l.end_filter {
-        t.push_str(" if ");
-        t.push_str(f);
-    }
     t
 }
 
@@ -174,7 +170,6 @@ mod tests {
                 },
             ],
             synth: "coolkprobe_7_f0".into(),
-            end_filter: None,
         };
         let mut start = probe(
             1,

@@ -662,8 +662,26 @@ pub fn map_or_read(path: &Path) -> Result<Backing> {
             }
         }
     }
-    std::fs::read(path).map(Backing::Owned).map_err(io)
+    // Not mappable, or no size (a device, a pipe, /proc): read, up to a
+    // limit well above a kernel's BTF (~6 MB; files with a size, such as
+    // an ELF vmlinux, are mapped), so that `-v /dev/zero` is an error,
+    // not a process growing until it is killed.
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    file.take(READ_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > READ_LIMIT {
+        return Err(io(std::io::Error::other(format!(
+            "more than {} MiB without a file size (a device or a pipe?)",
+            READ_LIMIT >> 20
+        ))));
+    }
+    Ok(Backing::Owned(bytes))
 }
+
+/// Most bytes read from a type file that cannot be mapped.
+const READ_LIMIT: u64 = 64 << 20;
 
 /// Is this the start of a BTF blob (either byte order)?
 pub fn has_btf_magic(bytes: &[u8]) -> bool {

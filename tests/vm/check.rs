@@ -569,8 +569,19 @@ pub fn offset(_vm: &Vm, s: &Scenario) -> Result<(), String> {
 
 /// 05: `-s`: each event comes with one stack, resolved to kernel symbols,
 /// and no stacks come without their event (the probe is filtered to one pid;
-/// a stack of a filtered-out hit must not be printed).
+/// a stack of a filtered-out hit must not be printed, nor recorded: the
+/// kernel's trigger carries the filter).
 pub fn stack(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let want = format!(
+        "stacktrace:unlimited if common_pid=={}",
+        s.kv_num("trigger_pid")?
+    );
+    ensure(s.kv("trigger")?.trim() == want, || {
+        format!(
+            "the instance's trigger is `{}`, not `{want}`: the kernel records stacks of filtered-out hits",
+            s.kv("trigger").unwrap_or("")
+        )
+    })?;
     let ev = run_events(s, "run")?;
     ensure(
         ev.len() == 1 && ev[0].args.get("name").map(String::as_str) == Some("/tmp/ckp-stack-file"),
@@ -1133,6 +1144,41 @@ pub fn validation(_vm: &Vm, s: &Scenario) -> Result<(), String> {
         ],
     )?;
     Ok(())
+}
+
+/// 20: a return probe on a function 20 tasks sleep in at once misses hits
+/// (maxactive); coolkprobe reports the kernel's count, in the JSON stream
+/// and the summary: at least what kprobe_profile said just before the
+/// stop (hits go on being missed until the probe is removed: the run's
+/// own threads sleep in it too).
+pub fn missed_hits(_vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let nmissed: u64 = s
+        .file("profile")?
+        .lines()
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() == 3 && w[0] == "f0")
+                .then(|| w[2].parse().ok())
+                .flatten()
+        })
+        .ok_or("no f0 line in kprobe_profile")?;
+    ensure(nmissed >= 1, || "the kernel missed no hit".into())?;
+    let reported: Vec<u64> = s
+        .file("run.out")?
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "f0")
+        .filter_map(|v| v["missed"].as_u64())
+        .collect();
+    ensure(reported.len() == 1 && reported[0] >= nmissed, || {
+        format!("JSON missed records {reported:?}, kprobe_profile said {nmissed}")
+    })?;
+    let n = reported[0];
+    let err = s.file("run.err")?;
+    ensure(
+        err.contains(&format!("MISSED {n} hits (kprobe_profile: f0: {n})")),
+        || format!("summary: {err}"),
+    )
 }
 
 /// 13: no BTF. Without debuginfo: one error naming /sys/kernel/btf/vmlinux,

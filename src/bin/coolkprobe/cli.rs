@@ -11,6 +11,7 @@ use clap::Parser;
 use coolkprobe::arch::Arch;
 use coolkprobe::live::{AggRun, LatencyRun, LiveOptions};
 use coolkprobe::pipeline::{self, BuildError, Built, Source};
+use coolkprobe::tracefs::PidFilter;
 
 use crate::diagnostics::{render, render_probes};
 use crate::exit::Failure;
@@ -95,9 +96,23 @@ pub struct Args {
     #[arg(long = "arg-fetch", value_name = "HOW", default_value = "auto")]
     pub arg_fetch: ArgFetch,
 
-    /// Only events from this process id (adds `common_pid==PID` to every filter).
-    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    /// Only this process: its threads, and the tasks it starts from then on
+    /// (the kernel's set_event_pid with event-fork, in the run's instance).
+    #[arg(short = 'p', long = "pid", value_name = "PID", conflicts_with = "tid")]
     pub pid: Option<u32>,
+
+    /// Only this thread (the kernel's set_event_pid, without event-fork).
+    #[arg(long = "tid", value_name = "TID")]
+    pub tid: Option<u32>,
+
+    /// Record coolkprobe's own threads too (left out by default).
+    #[arg(long = "trace-self")]
+    pub trace_self: bool,
+
+    /// Most KiB of events each CPU holds in memory between the kernel and the
+    /// output (default 4096); past it the kernel's ring buffer takes the load.
+    #[arg(long = "queue-kb", value_name = "KB")]
+    pub queue_kb: Option<u64>,
 
     /// Where aggregations (`count()`, `hist(v)`...) are computed: in the kernel
     /// (hist triggers), in user space (every event streamed), or `auto`
@@ -285,7 +300,6 @@ impl Args {
                 ArgFetch::Argn => pipeline::ArgFetch::Argn,
             },
             check_running_kernel,
-            pid: self.pid,
             group_pid: std::process::id(),
             raw: self.raw,
         }
@@ -316,12 +330,23 @@ impl Args {
             output: self.output.clone(),
             buffer_kb: self.buffer_kb,
             cpus: self.cpus.clone(),
-            // The plan's filters already hold `common_pid==PID` (so -S shows it).
-            pid: None,
+            pid: self.pid_filter(),
+            trace_self: self.trace_self,
+            queue_kb: self.queue_kb,
+            no_name_events: false,
             echo: true,
             tracefs: None,
             agg: None,
             latency: None,
+        }
+    }
+
+    /// `-p` (the process, followed) or `--tid` (the one thread).
+    pub fn pid_filter(&self) -> Option<PidFilter> {
+        match (self.pid, self.tid) {
+            (Some(pid), _) => Some(PidFilter { pid, follow: true }),
+            (None, Some(pid)) => Some(PidFilter { pid, follow: false }),
+            (None, None) => None,
         }
     }
 }
@@ -378,7 +403,7 @@ fn sources(args: &Args) -> Result<Vec<Source>, Failure> {
         })
         .collect();
     if let Some(path) = &args.file {
-        let text = std::fs::read_to_string(path)
+        let text = read_probe_file(path)
             .with_context(|| format!("cannot read probe file {}", path.display()))?;
         v.extend(pipeline::probes_in_file(&text, path));
     }
@@ -390,3 +415,22 @@ fn sources(args: &Args) -> Result<Vec<Source>, Failure> {
     }
     Ok(v)
 }
+
+/// A probe file, up to [`PROBE_FILE_LIMIT`] bytes: `-f /dev/zero` is an
+/// error, not a process growing until it is killed.
+fn read_probe_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(PROBE_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > PROBE_FILE_LIMIT {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            PROBE_FILE_LIMIT >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+const PROBE_FILE_LIMIT: u64 = 16 << 20;

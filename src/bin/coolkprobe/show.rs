@@ -21,6 +21,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     } = crate::cli::plan(args, false)?;
     let mut opts = InstallOptions {
         stack: args.stack,
+        pid: args.pid_filter(),
         ..InstallOptions::default()
     };
     let mut comments = Vec::new();

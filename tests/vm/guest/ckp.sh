@@ -54,7 +54,7 @@ trigger_go() {
 
 # ckp_start NAME NPROBES ARGS...: run `coolkprobe ARGS` in the background
 # (stdout in /tmp/NAME.out, stderr in /tmp/NAME.err; pid in CKP_PID) and wait
-# until its NPROBES events (group coolkprobe_PID, events f0..) are enabled,
+# until its NPROBES events (group coolkprobe_PID_PIDNS, events f0..) are enabled,
 # so that whatever is triggered from then on is traced.
 ckp_start() {
     _name=$1
@@ -68,8 +68,8 @@ ckp_start() {
         _e=0
         while [ $_e -lt $_n ]; do
             # Enabled at the top level or in a tracefs instance of its own.
-            cat $T/events/coolkprobe_$CKP_PID/f$_e/enable \
-                $T/instances/*/events/coolkprobe_$CKP_PID/f$_e/enable 2>/dev/null | grep -q 1 || _ok=0
+            cat $T/events/coolkprobe_${CKP_PID}_*/f$_e/enable \
+                $T/instances/*/events/coolkprobe_${CKP_PID}_*/f$_e/enable 2>/dev/null | grep -q 1 || _ok=0
             _e=$((_e + 1))
         done
         [ $_ok = 1 ] && return 0
@@ -111,19 +111,22 @@ ckp_wait() {
     wait $_dog 2>/dev/null
     kv $1.rc $_rc
     kv $1.pid $CKP_PID
-    kv $1.left "$(grep -c "coolkprobe_$CKP_PID/" $T/kprobe_events)"
-    kv $1.left_instances "$(ls -d $T/instances/coolkprobe_$CKP_PID 2>/dev/null | wc -l)"
+    kv $1.left "$(grep -c "coolkprobe_${CKP_PID}_" $T/kprobe_events)"
+    kv $1.left_instances "$(ls -d $T/instances/coolkprobe_${CKP_PID}_* 2>/dev/null | wc -l)"
     dump $1.out /tmp/$1.out
     dump $1.err /tmp/$1.err
 }
 
-# wait_nonempty FILE...: wait (up to 5s) until every FILE has content, e.g.
-# what a listening `nc` received: under emulation it may still be writing
-# when the client has already returned.
+# wait_nonempty FILE...: wait (up to 30s for each) until every FILE has
+# content, e.g. what a listening `nc` received: under emulation, with the
+# other kernels of the matrix booted beside it on a loaded host, the
+# listener may be scheduled seconds after the client has returned (6.1's
+# 10-packet-filters saw all four segments arrive and an empty file after a
+# shared 5s budget). It returns as soon as the files are written.
 wait_nonempty() {
-    _i=0
     for _f in "$@"; do
-        while [ ! -s "$_f" ] && [ $_i -lt 100 ]; do
+        _i=0
+        while [ ! -s "$_f" ] && [ $_i -lt 600 ]; do
             sleep 0.05
             _i=$((_i + 1))
         done

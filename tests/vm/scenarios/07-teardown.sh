@@ -20,12 +20,12 @@ KILLED=$CKP_PID
 kill -KILL $KILLED
 wait $KILLED
 kv killed.pid $KILLED
-kv killed.left "$(grep -c "coolkprobe_$KILLED/" $T/kprobe_events)"
+kv killed.left "$(grep -c "coolkprobe_${KILLED}_" $T/kprobe_events)"
 # The dead run's probes are still enabled and firing into the ring buffer.
 cat /tmp/ckp-teardown-file >/dev/null
 
 ckp_start next 1 "$PROBE"
-kv killed.left_during_next "$(grep -c "coolkprobe_$KILLED/" $T/kprobe_events)"
+kv killed.left_during_next "$(grep -c "coolkprobe_${KILLED}_" $T/kprobe_events)"
 cat /tmp/ckp-teardown-file >/dev/null
 ckp_stop next 'ckp-teardown-file' 1
 

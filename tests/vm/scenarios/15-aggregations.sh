@@ -9,8 +9,8 @@ agg_start() { # NAME ARGS...: start coolkprobe, wait for its triggers or events
     coolkprobe "$@" >/tmp/$_name.out 2>/tmp/$_name.err &
     CKP_PID=$!
     _i=0
-    while ! cat $T/instances/coolkprobe_$CKP_PID/events/coolkprobe_$CKP_PID/f*/trigger \
-        $T/instances/coolkprobe_$CKP_PID/events/coolkprobe_$CKP_PID/f*/enable 2>/dev/null |
+    while ! cat $T/instances/coolkprobe_${CKP_PID}_*/events/coolkprobe_${CKP_PID}_*/f*/trigger \
+        $T/instances/coolkprobe_${CKP_PID}_*/events/coolkprobe_${CKP_PID}_*/f*/enable 2>/dev/null |
         grep -q -e '^hist:' -e '^1'; do
         kill -0 $CKP_PID 2>/dev/null || { dump $_name.err /tmp/$_name.err; fail "coolkprobe $* exited early"; }
         _i=$((_i + 1))
@@ -43,7 +43,7 @@ for path in $paths; do
         'p vfs_read n=count count()[stack] f:n==4242' \
         'p vfs_read n=count sum(n)[comm] f:n>=100' \
         'p vfs_read n=count lhist(n,1000)[comm]'
-    cat $T/instances/coolkprobe_$CKP_PID/events/coolkprobe_$CKP_PID/f0/enable >/tmp/enable_$path.txt
+    cat $T/instances/coolkprobe_${CKP_PID}_*/events/coolkprobe_${CKP_PID}_*/f0/enable >/tmp/enable_$path.txt
     workload
     ckp_stop agg_$path
 done

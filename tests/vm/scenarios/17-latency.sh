@@ -16,7 +16,8 @@ lat_start() { # NAME PATH ARGS...: start coolkprobe, wait for its last latency
     CKP_PID=$!
     _i=0
     while :; do
-        _g=coolkprobe_$CKP_PID
+        _g=$(cd $T/instances && ls -d coolkprobe_${CKP_PID}_* 2>/dev/null | head -1)
+        _g=${_g:-coolkprobe_${CKP_PID}_}
         if [ "$_path" = kernel ]; then
             _f=$T/instances/$_g/events/synthetic/${_g}_f3/enable
         else
@@ -73,9 +74,9 @@ for path in $paths; do
     # Hits and misses of the run's probes (named without their group).
     dump lat_$path.profile $T/kprobe_profile
     # The clock both ends' timestamps are taken by.
-    kv lat_$path.clock "$(cat $T/instances/coolkprobe_$CKP_PID/trace_clock)"
+    kv lat_$path.clock "$(cat $T/instances/coolkprobe_${CKP_PID}_*/trace_clock)"
     ckp_stop lat_$path
-    kv lat_$path.left_synth "$(grep -c "coolkprobe_$CKP_PID" $T/synthetic_events 2>/dev/null || echo 0)"
+    kv lat_$path.left_synth "$(grep -c "coolkprobe_${CKP_PID}_" $T/synthetic_events 2>/dev/null || echo 0)"
 done
 # Text output, and -S: the whole ordered set of commands.
 if [ "$(echo $paths)" = "kernel user" ]; then how=kernel; else how=user; fi
@@ -98,7 +99,7 @@ lat_start lat_int $how --latency $how "$LAT_PROBES" 'l hrtimer_nanosleep ns=rqtp
     'l hrtimer_nanosleep ns=rqtp max(lat)' 'l hrtimer_nanosleep ns=rqtp f:lat>=30ms'
 kill -INT $CKP_PID
 ckp_wait lat_int
-kv lat_int.left_synth "$(grep -c "coolkprobe_$CKP_PID" $T/synthetic_events 2>/dev/null || echo 0)"
+kv lat_int.left_synth "$(grep -c "coolkprobe_${CKP_PID}_" $T/synthetic_events 2>/dev/null || echo 0)"
 # SIGKILL leaves everything; the next run removes it.
 lat_start lat_kill $how --latency $how "$LAT_PROBES" 'l hrtimer_nanosleep ns=rqtp hist(lat)' \
     'l hrtimer_nanosleep ns=rqtp max(lat)' 'l hrtimer_nanosleep ns=rqtp f:lat>=30ms'
@@ -106,12 +107,12 @@ KILLED=$CKP_PID
 kill -KILL $KILLED
 wait $KILLED 2>/dev/null
 kv killed.synth "$(grep -c "coolkprobe_${KILLED}_" $T/synthetic_events 2>/dev/null || echo 0)"
-kv killed.probes "$(grep -c "coolkprobe_$KILLED/" $T/kprobe_events)"
-kv killed.instance "$(ls -d $T/instances/coolkprobe_$KILLED 2>/dev/null | wc -l)"
+kv killed.probes "$(grep -c "coolkprobe_${KILLED}_" $T/kprobe_events)"
+kv killed.instance "$(ls -d $T/instances/coolkprobe_${KILLED}_* 2>/dev/null | wc -l)"
 coolkprobe -d 0.5 "$LAT_PROBES" >/tmp/after.out 2>/tmp/after.err
 kv after.rc $?
 dump after.err /tmp/after.err
 kv after.synth "$(grep -c "coolkprobe_${KILLED}_" $T/synthetic_events 2>/dev/null || echo 0)"
-kv after.probes "$(grep -c "coolkprobe_$KILLED/" $T/kprobe_events)"
-kv after.instance "$(ls -d $T/instances/coolkprobe_$KILLED 2>/dev/null | wc -l)"
+kv after.probes "$(grep -c "coolkprobe_${KILLED}_" $T/kprobe_events)"
+kv after.instance "$(ls -d $T/instances/coolkprobe_${KILLED}_* 2>/dev/null | wc -l)"
 kv after.all_synth "$(grep -c coolkprobe_ $T/synthetic_events 2>/dev/null || echo 0)"
