@@ -301,7 +301,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     })?;
     // The run's own group: every name below is in it.
     let mut plan = plan.clone();
-    plan.group = run_group(std::process::id());
+    plan.set_group(&run_group(std::process::id()));
     let plan = &plan;
     let agg_path = opts.agg.as_ref().map(|a| a.path);
     let hist = opts

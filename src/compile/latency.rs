@@ -354,7 +354,7 @@ pub(super) fn link(
         start: start_index,
         key: key.map(|k| k.node.clone()),
         fields,
-        synth: format!("{group}_{}", end.event_name()),
+        synth: super::plan::synth_name(group, &end.event_name()),
     }));
     Ok(())
 }

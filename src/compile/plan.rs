@@ -16,6 +16,26 @@ pub struct Plan {
     pub probes: Vec<CompiledProbe>,
 }
 
+impl Plan {
+    /// Put the plan in another group (a live run's own), and with it the
+    /// synthetic events of its latencies, whose names carry the group.
+    pub fn set_group(&mut self, group: &str) {
+        self.group = group.to_string();
+        for p in &mut self.probes {
+            let event = p.event_name();
+            if let Some(Latency::End(l)) = &mut p.latency {
+                l.synth = synth_name(group, &event);
+            }
+        }
+    }
+}
+
+/// The synthetic event of the latency ending at `end_event`:
+/// `<group>_f<N>` (synthetic events share one namespace).
+pub fn synth_name(group: &str, end_event: &str) -> String {
+    format!("{group}_{end_event}")
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompiledProbe {
     /// Position in the run; the event is named `f<index>`.
@@ -480,6 +500,17 @@ mod tests {
             .definition("g")
             .unwrap()
             .starts_with("r1024:g/f3 kernel_clone+21 "));
+        // A live run's own group names its synthetic events too (the
+        // dead-run cleanup finds a run's synthetic events by its group).
+        let mut plan = Plan {
+            group: "coolkprobe_9".into(),
+            probes: vec![l],
+        };
+        plan.set_group("coolkprobe_12_4026531836");
+        assert_eq!(
+            plan.probes[0].latency_end().map(|l| l.synth.as_str()),
+            Some("coolkprobe_12_4026531836_f3")
+        );
     }
 
     #[test]

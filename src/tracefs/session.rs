@@ -532,7 +532,7 @@ impl Session {
     pub fn install(&mut self, plan: &Plan, opts: &SessionOptions) -> Result<(), TracefsError> {
         check_plan(&self.fs, plan)?;
         let mut plan = plan.clone();
-        plan.group = self.group.clone();
+        plan.set_group(&self.group);
         if opts.notrace_self {
             self.notrace_self()?;
         }

@@ -1741,6 +1741,15 @@ pub fn latency(vm: &Vm, s: &Scenario) -> Result<(), String> {
             "the run after SIGKILL: {}",
             s.file("after.err").unwrap_or("")
         )
+    })?;
+    // It says so, naming the dead run's group.
+    let said = format!(
+        "coolkprobe: removed coolkprobe_{}_",
+        s.kv_num("killed.pid")?
+    );
+    let err = s.file("after.err")?;
+    ensure(err.contains(&said), || {
+        format!("the run after SIGKILL does not say `{said}...`:\n{err}")
     })
 }
 

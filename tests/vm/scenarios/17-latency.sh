@@ -106,6 +106,7 @@ lat_start lat_kill $how --latency $how "$LAT_PROBES" 'l hrtimer_nanosleep ns=rqt
 KILLED=$CKP_PID
 kill -KILL $KILLED
 wait $KILLED 2>/dev/null
+kv killed.pid $KILLED
 kv killed.synth "$(grep -c "coolkprobe_${KILLED}_" $T/synthetic_events 2>/dev/null || echo 0)"
 kv killed.probes "$(grep -c "coolkprobe_${KILLED}_" $T/kprobe_events)"
 kv killed.instance "$(ls -d $T/instances/coolkprobe_${KILLED}_* 2>/dev/null | wc -l)"
