@@ -109,6 +109,9 @@ pub struct LiveOptions {
     pub agg: Option<AggRun>,
     /// Set when some probe ends a latency.
     pub latency: Option<LatencyRun>,
+    /// `--raw`: uprobe places as addresses (values are named, or not, by
+    /// the plan).
+    pub raw: bool,
 }
 
 /// `10` (seconds), `1.5s`, `500ms`, `2m`, `1h`.
@@ -240,10 +243,11 @@ pub fn install_panic_hook() {
 }
 
 /// After a signal, how long the run may go on draining what was recorded,
-/// and writing what was rendered, before it drops the rest: the whole
-/// exit stays under a second.
-const DRAIN_AFTER_SIGNAL: Duration = Duration::from_millis(200);
-const WRITE_AFTER_SIGNAL: Duration = Duration::from_millis(400);
+/// and writing what was rendered, before it drops (and counts) the rest:
+/// the whole exit, teardown included, stays under a second. Most of it
+/// for the drain: on a loaded machine the run may see the signal late.
+const DRAIN_AFTER_SIGNAL: Duration = Duration::from_millis(500);
+const WRITE_AFTER_SIGNAL: Duration = Duration::from_millis(750);
 
 /// For the output: a signal came, so a blocked output is given up on.
 fn output_give_up() -> bool {
@@ -426,6 +430,16 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     } else {
         None
     };
+    // Kernel addresses are shown as symbols: /proc/kallsyms is read and
+    // sorted now, beside the setup, not at the first event (on a loaded
+    // machine that took long enough to hold up the stop after a signal).
+    let kernel_addrs = stack.is_some()
+        || plan
+            .probes
+            .iter()
+            .any(|p| matches!(p.target, crate::compile::plan::Target::Kprobe { .. }));
+    let kallsyms =
+        kernel_addrs.then(|| std::thread::spawn(|| crate::render::Kallsyms::default().loaded()));
     let subbuf = match fs.read(&format!("{inst}/buffer_subbuf_size_kb")) {
         Ok(t) => t
             .trim()
@@ -474,6 +488,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     }
     drop(tx);
     let output = Output::start(target, output_give_up).map_err(LiveError::Output)?;
+    let kallsyms = kallsyms.and_then(|h| h.join().ok());
 
     session.install(plan, &sess_opts)?;
     let (own, formats) = formats_of(&fs, &inst, plan, install)?;
@@ -483,6 +498,10 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     let user_formats = formats.clone();
     let stack_format = stack.clone();
     let mut r = Renderer::new(plan, formats, stack, opts.json, output);
+    if let Some(k) = kallsyms {
+        r.kallsyms = k;
+    }
+    r.raw = opts.raw;
     let mut names = Vec::new();
     for (s, e) in &sess_opts.extra_events {
         names.push(read_format(&fs, &format!("{inst}/events/{s}/{e}/format"))?);
@@ -618,8 +637,17 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         r.inner.inner.flush();
     }
     drop(readers);
+    if aborted {
+        // What the readers sent and the merge never took, and what they
+        // read and could not send, is not written either: counted.
+        while let Ok(m) = rx.try_recv() {
+            merger.feed(m, &mut r);
+        }
+        merger.discard();
+    }
     let mut not_written = merger.discarded;
     if aborted {
+        not_written += cpus.iter().map(|c| c.unsent()).sum::<u64>();
         not_written += cpus
             .iter()
             .map(|c| stats_field(&fs, &inst, c.cpu, "entries"))

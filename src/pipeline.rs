@@ -129,10 +129,7 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
         event_fields: local.then_some(events),
         tracepoint_values: local.then_some(&tracepoint_values),
         raw: opts.raw,
-        known: crate::compile::known::Known::new(
-            opts.arch,
-            (local && !opts.raw).then(running_gfp).flatten(),
-        ),
+        known: crate::compile::known::Known::new(opts.arch, local.then(running_gfp).flatten()),
         return_args,
         ..Context::new(opts.arch, kernel_types.as_deref())
     };
@@ -608,7 +605,19 @@ fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::filter::F
     use crate::tracefs::format::FieldKind;
     use compile::filter::{FieldType, FilterField};
     let format = tracepoint_format(system, event)?;
+    // Names its print format gives a field's numbers (`newstate`'s
+    // `TCP_ESTABLISHED`): a filter may compare with them.
+    let prints = format
+        .print_fmt
+        .as_deref()
+        .map(crate::tracefs::printfmt::parse)
+        .unwrap_or_default();
     let fields = format.own_fields().map(|f| FilterField {
+        path: None,
+        names: prints
+            .iter()
+            .find(|p| p.field == f.name && !p.names().is_empty())
+            .map(|p| compile::plan::Names::Print(std::sync::Arc::new(p.clone()))),
         name: f.name.clone(),
         display: compile::plan::Display::Default,
         size: None,

@@ -270,3 +270,49 @@ f0: hist(n): 5 events
     let ue = std::fs::read_to_string(format!("{TRACEFS}/uprobe_events")).unwrap();
     assert!(!ue.contains(&*bin.to_string_lossy()), "{ue}");
 }
+
+/// `-i/--interval` prints every table at each interval, with the totals so
+/// far (as the kernel's `hist` file shows them), then once more at the end:
+/// counts only grow, an interval between two bursts of reads shows the first
+/// burst alone, and the last interval and the final tables agree.
+#[test]
+fn interval_prints_totals_so_far() {
+    let Some(_l) = lock() else { return };
+    let bin = build_reader();
+    let spec = format!("p {}:do_read n=%si:u64 count()[comm]", bin.display());
+    let child = start(&["--json", "-i", "250ms", &spec]);
+    wait_enabled(&child);
+    // Each burst is followed by well over one interval of quiet.
+    for burst in ["1:5", "1:7"] {
+        let st = Command::new(&bin).arg(burst).status().unwrap();
+        assert!(st.success());
+        std::thread::sleep(Duration::from_millis(900));
+    }
+    let (out, _) = stop(child);
+    let tables: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let (last, intervals) = tables.split_last().expect("no output");
+    assert!(intervals.len() >= 4, "{out}");
+    assert!(last.get("elapsed").is_none(), "the final table: {last}");
+    let count = |t: &Value| {
+        t["rows"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["key"]["comm"] == "ckpreader"))
+            .map_or(0, |r| r["count"].as_u64().unwrap())
+    };
+    let mut seen = Vec::new();
+    let mut at = 0.0;
+    for t in intervals {
+        let e = t["elapsed"].as_f64().unwrap_or_else(|| panic!("{t}"));
+        assert!(e > at, "elapsed does not grow: {out}");
+        at = e;
+        let c = count(t);
+        assert!(seen.last().is_none_or(|&p| c >= p), "a total shrank: {out}");
+        seen.push(c);
+    }
+    assert!(seen.contains(&5), "no interval between the bursts: {out}");
+    assert_eq!(seen.last(), Some(&12), "{out}");
+    assert_eq!(count(last), 12, "{out}");
+}

@@ -104,14 +104,6 @@ fn argument_beyond_registers() {
 }
 
 #[test]
-fn leaf_struct_with_several_members() {
-    check(
-        &["p f x=%0~(struct task_struct)->thread_info"],
-        "leaf_struct_with_several_members.txt",
-    );
-}
-
-#[test]
 fn leaf_array_beyond_the_kernels_limit() {
     check(
         &["p f x=%0~(struct task_struct)->cpus_mask.bits"],
@@ -294,4 +286,19 @@ fn live_mode_without_kprobes_or_root() {
     } else {
         assert!(err.contains("needs root"), "{err}");
     }
+}
+
+/// `*` on what is not a pointer, and on a `void *`.
+#[test]
+fn deref_of_what_is_no_pointer() {
+    check(
+        &["p tcp_sendmsg n=*size", "p kfree p=*object"],
+        "deref_of_what_is_no_pointer.txt",
+    );
+}
+
+/// `*` before a raw fetcharg.
+#[test]
+fn deref_of_a_raw_fetcharg() {
+    check(&["p f x=*%di"], "deref_of_a_raw_fetcharg.txt");
 }

@@ -550,14 +550,19 @@ fn uprobe_registers_entry_and_return() {
                         a["b"].as_i64().unwrap(),
                         a["bx"].as_str().unwrap().to_string(),
                     )),
-                    "f1" => returns.push(a["r"].as_i64().unwrap()),
+                    "f1" => {
+                        returns.push(a["r"].as_i64().unwrap());
+                        let ip = v["ip"].as_str().unwrap();
+                        assert!(ip.starts_with("probe_prog:main+0x"), "{l}");
+                    }
                     e => panic!("unexpected event {e}"),
                 }
                 assert_eq!(v["comm"], "probe_prog");
             } else if let Some(rest) = l.split(": f0: ").nth(1) {
-                // (0xADDR) a=1 b=993 bx=0x3e1
+                // (probe_prog:probe_me) a=1 b=993 bx=0x3e1: the place by
+                // the program's own symbol.
                 let f: Vec<&str> = rest.split(' ').collect();
-                assert!(f[0].starts_with("(0x") && f[0].ends_with(')'), "{l}");
+                assert_eq!(f[0], "(probe_prog:probe_me)", "{l}");
                 let num = |s: &str, k: &str| s.strip_prefix(k).unwrap().to_string();
                 entries.push((
                     num(f[1], "a=").parse().unwrap(),
@@ -565,8 +570,13 @@ fn uprobe_registers_entry_and_return() {
                     num(f[3], "bx="),
                 ));
             } else if let Some(rest) = l.split(": f1: ").nth(1) {
-                // (0xRET <- 0xFUNC) r=994
-                assert!(rest.starts_with("(0x") && rest.contains(" <- 0x"), "{l}");
+                // (probe_prog:main+0x2c <- probe_prog:probe_me) r=994: the
+                // caller through the program's symbols.
+                assert!(
+                    rest.starts_with("(probe_prog:main+0x")
+                        && rest.contains(" <- probe_prog:probe_me) "),
+                    "{l}"
+                );
                 returns.push(rest.rsplit("r=").next().unwrap().parse().unwrap());
             }
         }
@@ -754,7 +764,7 @@ fn stack_traces_with_every_event() {
                     "stack resolves to kernel symbols: {l}"
                 );
             }
-            assert_eq!(n, 200);
+            assert_eq!(n, 200, "{err}");
         } else {
             // Each event line of the generator is followed by ` => sym` lines.
             let lines: Vec<&str> = text.lines().collect();
@@ -772,7 +782,7 @@ fn stack_traces_with_every_event() {
                     );
                 }
             }
-            assert_eq!(n, 200);
+            assert_eq!(n, 200, "{err}");
         }
         assert_clean(&group);
     }

@@ -178,3 +178,47 @@ fn names_on_every_fixture() {
         eprintln!("{fx}: names agree with bpftool");
     }
 }
+
+/// A filter compares named values with their names, and whole structs'
+/// leaves by their paths, with `--raw` too (which only shows numbers): the
+/// kernel gets field names and numbers; on every fixture kernel, the
+/// numbers bpftool lists.
+#[test]
+fn filter_literals_by_name_on_every_fixture() {
+    for fx in common::fixtures::btf() {
+        let src: Box<dyn TypeSource> = load::open(Some(&fx)).unwrap();
+        let arch = arch_of(&fx);
+        let connected = bpftool_enum(&fx, "(anon)", "SS_CONNECTED")
+            .into_iter()
+            .find(|(n, _)| n == "SS_CONNECTED")
+            .expect("SS_CONNECTED")
+            .1;
+        for raw in [false, true] {
+            let p = compile(
+                src.as_ref(),
+                arch,
+                raw,
+                "p inet_sendmsg st=sock->state s=*sock f:st==SS_CONNECTED && s.state!=SS_CONNECTED",
+            );
+            assert_eq!(
+                p.filter.as_deref(),
+                Some(format!("st=={connected} && s_state!={connected}").as_str()),
+                "{}",
+                fx.display()
+            );
+            assert_eq!(p.fields[0].names.is_none(), raw, "{}", fx.display());
+            let p = compile(
+                src.as_ref(),
+                arch,
+                raw,
+                "p tcp_sendmsg c=sk->__sk_common f:c.skc_family==AF_INET && c.skc_state==TCP_CLOSE",
+            );
+            assert_eq!(
+                p.filter.as_deref(),
+                Some("c_skc_family==2 && c_skc_state==7"),
+                "{}",
+                fx.display()
+            );
+        }
+    }
+}

@@ -699,3 +699,234 @@ fn offsets_match_pahole_on_every_fixture() {
     println!("total: {total} offset checks");
     assert!(total > 200);
 }
+
+/// A fetcharg's place and type: `+0x18(%di):x64` → (0x18, "x64").
+fn place_and_type(fetch: &str) -> (u64, String) {
+    let (place, ty) = fetch.rsplit_once(':').unwrap();
+    let off = place
+        .strip_prefix('+')
+        .and_then(|p| p.strip_suffix("(%di)"))
+        .unwrap_or_else(|| panic!("not one level from %di: {fetch}"));
+    (parse_num(off), ty.to_string())
+}
+
+/// Bytes a fetch type stores: `x64` 8, `u16[8]` 16; None for strings.
+fn type_bytes(ty: &str) -> Option<u64> {
+    let (base, n) = match ty.split_once('[') {
+        Some((b, n)) => (b, n.trim_end_matches(']').parse::<u64>().unwrap()),
+        None => (ty, 1),
+    };
+    let bits: u64 = base[1..].parse().ok()?;
+    Some(bits / 8 * n)
+}
+
+/// pahole's layouts of one kernel, each asked once.
+struct Layouts<'a> {
+    fx: &'a Path,
+    batch: &'a Batch,
+    cache: HashMap<String, Option<HashMap<String, Entry>>>,
+}
+
+impl Layouts<'_> {
+    fn get(&mut self, name: &str) -> Option<HashMap<String, Entry>> {
+        let (fx, batch) = (self.fx, self.batch);
+        self.cache
+            .entry(name.to_string())
+            .or_insert_with(|| pahole(fx, batch, name))
+            .clone()
+    }
+
+    /// Whether a layout is one member leading down to one non-struct value.
+    fn one_scalar(&mut self, l: &HashMap<String, Entry>) -> bool {
+        if l.len() != 1 {
+            return false;
+        }
+        let e = l.values().next().unwrap().clone();
+        if e.decl.contains('[') {
+            // An array is several values.
+            return false;
+        }
+        if e.bit.is_some() || e.decl.ends_with('*') {
+            return e.bit.is_none();
+        }
+        match self.get(&e.decl) {
+            Some(inner) => self.one_scalar(&inner),
+            None => true,
+        }
+    }
+
+    /// Every leaf pahole's layout of `name` reaches, recursively as a
+    /// whole struct is read (named struct members and arrays of structs
+    /// followed, anonymous ones in place, a struct around one value that
+    /// value, zero-length arrays nothing): dotted path → (absolute offset,
+    /// entry).
+    fn leaves(
+        &mut self,
+        name: &str,
+        prefix: &str,
+        base: u64,
+        out: &mut HashMap<String, (u64, Entry)>,
+        depth: usize,
+    ) {
+        assert!(depth < 24, "{prefix}: too deep");
+        let layout = self
+            .get(name)
+            .unwrap_or_else(|| panic!("no layout of {name}"));
+        let join = |k: &str| {
+            if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            }
+        };
+        for (key, e) in &layout {
+            // An inline named struct/union: its members are listed under it.
+            if layout.keys().any(|k| k.starts_with(&format!("{key}."))) {
+                continue;
+            }
+            let at = base + e.off;
+            if let Some(i) = e.decl.find('[') {
+                let n: u64 = e.decl[i + 1..]
+                    .split(']')
+                    .next()
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
+                if n == 0 {
+                    continue;
+                }
+                let elem = e.decl[..i].trim();
+                let composite = elem.starts_with("struct ") || elem.starts_with("union ");
+                if composite && e.decl.matches('[').count() == 1 {
+                    let es = e.size / n;
+                    for j in 0..n {
+                        let at = at + j * es;
+                        let sub = self.get(elem);
+                        if sub.as_ref().is_some_and(|l| l.len() == 1) {
+                            out.insert(format!("{}[{j}]", join(key)), (at, e.clone()));
+                        } else {
+                            self.leaves(elem, &format!("{}[{j}]", join(key)), at, out, depth + 1);
+                        }
+                    }
+                    continue;
+                }
+                out.insert(join(key), (at, e.clone()));
+                continue;
+            }
+            let plain = e.bit.is_none() && !e.decl.ends_with('*') && !e.decl.starts_with("fnptr");
+            let sub = if plain { self.get(&e.decl) } else { None };
+            match sub {
+                // A struct around one value: that value (atomic_t, refcount_t).
+                Some(l) if self.one_scalar(&l) => {
+                    out.insert(join(key), (at, e.clone()));
+                }
+                Some(_) => self.leaves(&e.decl, &join(key), at, out, depth + 1),
+                None => {
+                    out.insert(join(key), (at, e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Whole structs member by member against pahole, on one kernel: every
+/// leaf's offset, size and bitfield bits; all of `sock_common` and
+/// `inode`'s leaves, `sk_buff`'s up to the kernel's limit.
+fn check_whole_structs(fx: &Path) -> (String, usize) {
+    use coolkprobe::compile::plan::PathPart;
+    let src: Box<dyn TypeSource> = load::open(Some(fx)).unwrap();
+    let cx = Context::new(Arch::X86_64, Some(src.as_ref()));
+    let batch = prefetch(fx);
+    let mut layouts = Layouts {
+        fx,
+        batch: &batch,
+        cache: HashMap::new(),
+    };
+    let mut checked = 0;
+    let mut report = Vec::new();
+    for (root, whole) in [("sock_common", true), ("inode", true), ("sk_buff", false)] {
+        let spec = format!("p f x=*%0~(struct {root})");
+        let c = compile_probe(0, &parse_probe(&spec).unwrap(), &cx)
+            .unwrap_or_else(|e| panic!("{}: {spec}: {e}", fx.display()));
+        let mut want = HashMap::new();
+        layouts.leaves(root, "", 0, &mut want, 0);
+        let mut seen = std::collections::HashSet::new();
+        for (fa, fp) in c.fetchargs.iter().zip(&c.fields) {
+            let path: String = fp.path[1..]
+                .iter()
+                .map(|p| match p {
+                    PathPart::Member(m) => format!(".{m}"),
+                    PathPart::Index(i) => format!("[{i}]"),
+                })
+                .collect::<String>()
+                .trim_start_matches('.')
+                .to_string();
+            let (at, e) = want
+                .get(&path)
+                .unwrap_or_else(|| panic!("{}: {root}: pahole has no leaf {path}", fx.display()));
+            let (off, ty) = place_and_type(&fa.fetch_text());
+            let ctx = format!(
+                "{}: {root}.{path}: {} vs pahole {e:?} at {at}",
+                fx.display(),
+                fa
+            );
+            if let (Some(w), Some(bit)) = (e.width, e.bit) {
+                // `b<width>@<bit>/<container>`: the same bits.
+                let (bw, rest) = ty[1..].split_once('@').unwrap();
+                let (bb, _) = rest.split_once('/').unwrap();
+                assert_eq!(bw.parse::<u32>().unwrap(), w, "{ctx}");
+                assert_eq!(off * 8 + bb.parse::<u64>().unwrap(), at * 8 + bit, "{ctx}");
+            } else {
+                assert_eq!(off, *at, "{ctx}");
+                if ty == "string" {
+                    assert!(e.decl.contains("char"), "{ctx}");
+                } else if ty != "symbol" {
+                    assert_eq!(type_bytes(&ty), Some(e.size), "{ctx}");
+                }
+            }
+            seen.insert(path);
+            checked += 1;
+        }
+        if whole {
+            let mut missing: Vec<&String> = want.keys().filter(|k| !seen.contains(*k)).collect();
+            missing.sort();
+            assert!(
+                missing.is_empty(),
+                "{}: {root}: not read: {missing:?}",
+                fx.display()
+            );
+        } else {
+            assert!(
+                c.fields.last().unwrap().cut > 0,
+                "{}: {root} should be cut",
+                fx.display()
+            );
+        }
+        report.push(format!("{root} {}/{}", c.fetchargs.len(), want.len()));
+    }
+    (
+        format!(
+            "{}: whole structs {} leaves checked against pahole ({})",
+            fx.file_name().unwrap().to_string_lossy(),
+            checked,
+            report.join(", ")
+        ),
+        checked,
+    )
+}
+
+#[test]
+fn whole_structs_match_pahole_on_every_fixture() {
+    let results: Vec<(String, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = common::fixtures::btf()
+            .into_iter()
+            .map(|fx| s.spawn(move || check_whole_structs(&fx)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (line, _) in &results {
+        println!("{line}");
+    }
+    assert!(results.iter().map(|r| r.1).sum::<usize>() > 400);
+}

@@ -158,3 +158,29 @@ fn other_arches() {
         );
     }
 }
+
+/// Whole structs (README, "Whole structs"): `sk->__sk_common` and
+/// `*%0~(struct sock_common)` read member by member (the definitions and
+/// their field names), `*sk` cut to what the kernel takes, with a warning
+/// saying what was left out.
+#[test]
+fn whole_structs_on_debian_6_1() {
+    let fx = fixture(K61);
+    let out = run(&[
+        "-S",
+        "-a",
+        "x86_64",
+        "-v",
+        fx.to_str().unwrap(),
+        "p tcp_sendmsg c=sk->__sk_common",
+        "p tcp_v4_connect w=*%0X~(struct sock_common)",
+        "p tcp_sendmsg s=*sk",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: `s` shows ") && err.contains(" values of `struct sock`; left out: "),
+        "{err}"
+    );
+    golden("show/whole_structs_on_debian_6_1.sh", &normalised(&out));
+}

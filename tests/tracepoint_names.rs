@@ -219,6 +219,55 @@ fn tcp_states_by_name() {
     assert!(first.get("raw").is_none(), "{first}");
 }
 
+/// A filter compares a field with a name its print format gives
+/// (`newstate==TCP_ESTABLISHED`): the kernel gets the number, and only
+/// those state changes come (one per end of each connection).
+#[test]
+fn filter_by_a_print_format_name() {
+    let Some(_lock) = live_lock("a tracepoint filtered by a state's name") else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let spec = format!(
+        "t sock:inet_sock_set_state f:(sport=={port} || dport=={port}) && newstate==TCP_ESTABLISHED && family==AF_INET"
+    );
+    let out = trace(&[&spec, "--json", "-c", "4"], 1, || {
+        connection(&listener);
+        connection(&listener);
+    });
+    let evs: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evs.len(), 4, "{}", out.stdout);
+    for e in &evs {
+        assert_eq!(e["args"]["newstate"], "TCP_ESTABLISHED", "{e}");
+        assert_eq!(e["raw"]["newstate"], 1, "{e}");
+    }
+    let mut old: Vec<&str> = evs
+        .iter()
+        .map(|e| e["args"]["oldstate"].as_str().unwrap())
+        .collect();
+    old.sort();
+    assert_eq!(
+        old,
+        [
+            "TCP_SYN_RECV",
+            "TCP_SYN_RECV",
+            "TCP_SYN_SENT",
+            "TCP_SYN_SENT"
+        ]
+    );
+    let script = common::cli::run(&["-S", &spec]);
+    let script = String::from_utf8_lossy(&script.stdout);
+    assert!(
+        script.contains("&& newstate==1 && family==2' > "),
+        "{script}"
+    );
+}
+
 /// `prev_state=%s%s` of `sched:sched_switch`: a `?:` around
 /// `__print_flags` and a second argument for a preempted task's `+`,
 /// evaluated as the kernel does: our text equals its own, event by event.

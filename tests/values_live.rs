@@ -198,3 +198,178 @@ fn names_live() {
         raw.stdout
     );
 }
+
+/// A whole struct (`*v`): a C initializer in text, a nested object in
+/// JSON, nested structs and an array of structs, names and the numbers
+/// beside them, pointers as addresses, a signed bitfield sign-extended.
+#[test]
+fn whole_struct_live() {
+    let Some(_lock) = live_lock("a whole struct at a uprobe") else {
+        return;
+    };
+    let bin = build(&format!("ckpw{}", std::process::id() % 100_000));
+    let spec = format!("p {}:take v=*v s=s", bin.display());
+    let run = || {
+        assert!(Command::new(&bin).status().unwrap().success());
+    };
+    let text = trace(&[&spec, "-c", "1"], 1, run);
+    let line = text.stdout.lines().next().unwrap_or("");
+    for want in [
+        " v={mac=\"\\x02\" words={1,16,4294967295,4} data=0x",
+        " name=\"values\" raw={0,7,128} state=ST_RUNNING unknown=5 perm=P_READ|P_EXEC on=true off=false at={x=-3 y=9} path={{x=10 y=11},{x=12 y=13}} cb=0x",
+        " bits=5 neg=-2 count=1 counters={5,-6}} s=ST_DONE",
+    ] {
+        assert!(line.contains(want), "{want} in {line}");
+    }
+    let json = trace(&[&spec, "--json", "-c", "1"], 1, run);
+    let ev: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    let v = &ev["args"]["v"];
+    assert_eq!(v["at"], serde_json::json!({"x": -3, "y": 9}), "{ev}");
+    assert_eq!(
+        v["path"],
+        serde_json::json!([{"x": 10, "y": 11}, {"x": 12, "y": 13}]),
+        "{ev}"
+    );
+    assert_eq!(
+        v["words"],
+        serde_json::json!([1, 16, 4294967295u64, 4]),
+        "{ev}"
+    );
+    assert_eq!(v["counters"], serde_json::json!([5, -6]), "{ev}");
+    assert_eq!(v["state"], "ST_RUNNING", "{ev}");
+    assert_eq!(v["neg"], -2, "{ev}");
+    assert_eq!(
+        ev["raw"],
+        serde_json::json!({"v": {"state": 3, "perm": "0x5"}, "s": 7}),
+        "{ev}"
+    );
+    assert!(
+        v["cb"].as_str().is_some_and(|c| c.starts_with("0x")),
+        "{ev}"
+    );
+}
+
+/// Where a uprobe fired, by symbol: its place in the probed file
+/// (`libc.so.6:puts`), and a return probe's caller in another file of the
+/// process (the test program, through /proc/PID/maps); `--raw` gives the
+/// addresses.
+#[test]
+fn uprobe_places_by_symbol() {
+    let Some(_lock) = live_lock("uprobe places by symbol") else {
+        return;
+    };
+    let bin = build(&format!("ckpp{}", std::process::id() % 100_000));
+    let comm: String = bin
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .take(15)
+        .collect();
+    // The C library this program loads.
+    let ldd = Command::new("ldd").arg(&bin).output().unwrap();
+    let ldd = String::from_utf8_lossy(&ldd.stdout);
+    let libc = ldd
+        .lines()
+        .find_map(|l| l.split("=> ").nth(1).filter(|_| l.contains("libc.so")))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the program's libc")
+        .to_string();
+    let entry = format!("p {libc}:puts f:comm==\"{comm}\"");
+    let ret = format!("r {libc}:puts f:comm==\"{comm}\"");
+    let run = || {
+        assert!(Command::new(&bin).arg("hello").status().unwrap().success());
+    };
+    let text = trace(&[&entry, &ret, "-c", "2"], 2, run);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(
+        lines[0].ends_with(" f0: (libc.so.6:puts)"),
+        "{}",
+        text.stdout
+    );
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        lines[1].contains(&format!(" f1: ({name}:main+0x"))
+            && lines[1].ends_with(" <- libc.so.6:puts)"),
+        "{}",
+        text.stdout
+    );
+    let raw = trace(&[&entry, &ret, "--raw", "-c", "2"], 2, run);
+    let lines: Vec<&str> = raw.stdout.lines().collect();
+    assert!(lines[0].contains(" f0: (0x"), "{}", raw.stdout);
+    assert!(lines[1].contains(" <- 0x"), "{}", raw.stdout);
+}
+
+/// A filter names a whole struct's leaves by their member paths and
+/// compares them with enumerator names (README, "Whole structs"): the
+/// kernel gets field names and numbers, and drops what does not match.
+#[test]
+fn whole_struct_filtered_by_leaf_paths() {
+    let Some(_lock) = live_lock("a whole struct filtered by its leaves") else {
+        return;
+    };
+    let bin = build(&format!("ckpf{}", std::process::id() % 100_000));
+    // f0 never matches (the state is ST_RUNNING), f1 always does.
+    let never = format!("p {}:take v=*v f:v.state==ST_DONE", bin.display());
+    let always = format!(
+        "p {}:take w=*v f:w.state==ST_RUNNING && w.at.x==-3 && w.path[1].y==13 && w.perm&P_EXEC",
+        bin.display()
+    );
+    let def = show(&[never.clone(), always.clone()]);
+    assert!(def.contains("echo 'v_state==7' > "), "{def}");
+    assert!(
+        def.contains("echo 'w_state==3 && w_at_x==-3 && w_path_1_y==13 && w_perm&4' > "),
+        "{def}"
+    );
+    let run = || {
+        for _ in 0..3 {
+            assert!(Command::new(&bin).status().unwrap().success());
+        }
+    };
+    let text = trace(&[&never, &always, "-c", "3"], 2, run);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", text.stdout);
+    for l in lines {
+        assert!(
+            l.contains(": f1: ") && l.contains(" w={") && l.contains(" state=ST_RUNNING "),
+            "{l}"
+        );
+    }
+}
+
+/// A struct with more values than a probe takes (140 leaves): cut to
+/// the kernel's 128 values, which the kernel accepts; a warning names
+/// what was left out, text ends the struct with ` ...`, JSON says how
+/// many in "left_out"; every value kept is right.
+#[test]
+fn whole_struct_cut_at_the_kernels_limit() {
+    let Some(_lock) = live_lock("a whole struct cut at 128 values") else {
+        return;
+    };
+    let bin = build(&format!("ckpm{}", std::process::id() % 100_000));
+    let spec = format!("p {}:take_many m=*m", bin.display());
+    let def = common::cli::run(&["-S", &spec]);
+    let err = String::from_utf8_lossy(&def.stderr);
+    assert!(
+        err.contains("warning: `m` shows 128 values of `struct many`; left out: 12 of its values past what the kernel takes of one probe")
+            && err.contains("p[64].x, p[64].y, p[65].x"),
+        "{err}"
+    );
+    let run = || {
+        assert!(Command::new(&bin).status().unwrap().success());
+    };
+    let text = trace(&[&spec, "-c", "1"], 1, run);
+    let line = text.stdout.lines().next().unwrap_or("");
+    assert!(
+        line.contains(" m={p={{x=0 y=0},{x=1 y=-1},") && line.ends_with(",{x=63 y=-63}} ...}"),
+        "{line}"
+    );
+    let json = trace(&[&spec, "--json", "-c", "1"], 1, run);
+    let ev: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    let p = ev["args"]["m"]["p"].as_array().unwrap();
+    assert_eq!(p.len(), 64, "{ev}");
+    for (i, e) in p.iter().enumerate() {
+        assert_eq!(e, &serde_json::json!({"x": i, "y": -(i as i64)}), "{ev}");
+    }
+    assert_eq!(ev["left_out"], serde_json::json!({"m": 12}), "{ev}");
+}

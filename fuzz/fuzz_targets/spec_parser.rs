@@ -31,6 +31,8 @@ fn filter(text: &str) {
         display,
         size,
         ty,
+        path: None,
+        names: None,
     };
     let mut fields = vec![
         field("ip_src", Display::Ip, Some(4), int(4, false)),

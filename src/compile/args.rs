@@ -14,7 +14,7 @@ use crate::types::proto::Signature;
 use crate::types::{resolve, type_name, CompositeKind, Type, TypeId, TypeSource};
 
 use super::syscall::{SysParam, SysType};
-use super::walk::{self, Cur, Leaf, Loc};
+use super::walk::{self, Cur, Leaf, Loc, Walked};
 use super::{error, Context, ErrorKind, Result, ReturnArgs};
 use crate::diag::{did_you_mean, Diagnostic, Level};
 
@@ -160,7 +160,7 @@ pub(super) fn typed(
     func: &Func,
     ip: bool,
     notes: &mut Vec<Diagnostic>,
-) -> Result<Option<Leaf>> {
+) -> Result<Option<Walked>> {
     let types = cx.types;
     match &t.base.node {
         Base::Retval => retval(t, cx, func, ip),
@@ -182,7 +182,8 @@ pub(super) fn typed(
             }
             if t.steps.is_empty() {
                 // `%N` alone: the register, as the old tool read it.
-                return Ok(Some(Leaf::register(reg, cx.arch, t.format.map(|f| f.node))));
+                let reg = Leaf::register(reg, cx.arch, t.format.map(|f| f.node));
+                return Ok(Some(Walked::Leaf(reg)));
             }
             let types = types.ok_or_else(|| error(t.span, ErrorKind::NoTypes))?;
             let Some(param) = param else {
@@ -234,7 +235,7 @@ pub(super) fn typed(
     }
 }
 
-fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Option<Leaf>> {
+fn retval(t: &TypedExpr, cx: &Context<'_>, func: &Func, ip: bool) -> Result<Option<Walked>> {
     let bare = t.cast.is_none() && t.steps.is_empty();
     if !func.ret {
         if bare {
@@ -281,7 +282,7 @@ fn walk_value(
     path: String,
     t: &TypedExpr,
     ip: bool,
-) -> Result<Leaf> {
+) -> Result<Walked> {
     let user = points_to_user(types, ty)?;
     let loc = Loc::Value {
         value,
@@ -303,7 +304,7 @@ fn syscall_arg(
     n: u32,
     ip: bool,
     notes: &mut Vec<Diagnostic>,
-) -> Result<Leaf> {
+) -> Result<Walked> {
     let Some(types) = cx.types else {
         return Err(error(t.span, ErrorKind::NoTypes)
             .with_help("a syscall wrapper's arguments are found through `struct pt_regs`"));
@@ -396,7 +397,7 @@ fn syscall_arg(
         return walk::walk_typed_cast(types, cx.arch, value(true), t, cast, ip);
     }
     match param.map(SysParam::kind) {
-        None if t.steps.is_empty() => Ok(word(f, 8)),
+        None if t.steps.is_empty() => Ok(Walked::Leaf(word(f, 8))),
         None => Err(error(
             t.span,
             ErrorKind::Unsupported(format!(
@@ -410,17 +411,19 @@ fn syscall_arg(
             } else {
                 crate::spec::Format::Unsigned
             }));
-            Ok(word(f, size))
+            Ok(Walked::Leaf(word(f, size)))
         }
-        Some(SysType::UserString) if t.steps.is_empty() && f.is_none() => Ok(Leaf {
+        Some(SysType::UserString) if t.steps.is_empty() && f.is_none() => Ok(Walked::Leaf(Leaf {
             value: walk::mem(&slot, 0, false),
             ty: FetchType::UString,
             kind: walk::LeafKind::String,
             letter: None,
             ctype: None,
             member: None,
-        }),
-        Some(SysType::UserString | SysType::OtherPointer) if t.steps.is_empty() => Ok(word(f, 8)),
+        })),
+        Some(SysType::UserString | SysType::OtherPointer) if t.steps.is_empty() => {
+            Ok(Walked::Leaf(word(f, 8)))
+        }
         Some(SysType::UserComposite { union, name }) => {
             let kind = if union {
                 CompositeKind::Union

@@ -19,7 +19,7 @@
 //! `B16_`/`b32_`... field is swapped. Everything else passes through as
 //! written.
 
-use super::plan::Display;
+use super::plan::{Display, Names};
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::fetch::{Fetch, FetchArg, FetchType, IntKind};
 use crate::spec::filter::{CmpOp, Pred, Value};
@@ -33,6 +33,13 @@ pub struct FilterField {
     /// Width in bytes, where the compiler knows it (typed expressions).
     pub size: Option<u32>,
     pub ty: FieldType,
+    /// A whole struct's leaf: its member path, `c.skc_num` (README,
+    /// "Whole structs"). A filter may name it so; the kernel gets the
+    /// field's name.
+    pub path: Option<String>,
+    /// Names for its numbers: a filter may compare with one
+    /// (`state==TCP_CLOSE` becomes the number; README, "Values by name").
+    pub names: Option<Names>,
 }
 
 /// What a field is to the kernel's filter (its format's type and sign).
@@ -108,6 +115,8 @@ pub fn common_fields() -> Vec<FilterField> {
         display: Display::Default,
         size: None,
         ty,
+        path: None,
+        names: None,
     })
     .collect()
 }
@@ -133,12 +142,26 @@ pub fn check(
     let mut copied = 0;
     let mut errors = Vec::new();
     for p in filter.expr.preds() {
-        let Some(field) = fields.iter().find(|f| f.name == p.field.node) else {
+        let by_name = fields.iter().find(|f| f.name == p.field.node);
+        let by_path = || {
+            fields
+                .iter()
+                .find(|f| f.path.as_deref() == Some(p.field.node.as_str()))
+        };
+        let Some(field) = by_name.or_else(by_path) else {
             if complete {
                 errors.push(unknown_field(p, fields));
             }
             continue;
         };
+        if field.name != p.field.node {
+            // A leaf named by its path: the kernel takes identifiers only
+            // (trace_events_filter.c, parse_pred), so it gets the field.
+            let (s, e) = (p.field.span.start - base, p.field.span.end - base);
+            out.push_str(&text[copied..s]);
+            out.push_str(&field.name);
+            copied = e;
+        }
         match literal(p, field) {
             Ok(None) => {}
             Ok(Some(new)) => {
@@ -271,6 +294,11 @@ fn literal(p: &Pred, field: &FilterField) -> Result<Option<String>, Diagnostic> 
             if v.starts_with("CPUS{") && is_cpu_field(name) {
                 return Ok(None);
             }
+            if kernel_number(v.trim_start_matches('-')).is_none() {
+                if let Some(names) = &field.names {
+                    return named_literal(p, field, ty, names, v).map(Some);
+                }
+            }
             check_number(name, ty, v, lspan).map(|()| None)
         }
     }
@@ -308,6 +336,82 @@ pub fn duration_ns(t: &str) -> Option<u64> {
         }
     }
     whole.checked_mul(scale)?.checked_add(f)
+}
+
+/// The number a name stands for in a field that has names for its
+/// numbers (an enumerator, `true`, `-ENOENT`, a name of a tracepoint's
+/// print format), written as the field holds it.
+fn named_literal(
+    p: &Pred,
+    field: &FilterField,
+    ty: FieldType,
+    names: &Names,
+    v: &str,
+) -> Result<String, Diagnostic> {
+    let name = &field.name;
+    let (n, known): (Option<i128>, Vec<String>) = match names {
+        Names::Table(t) => (
+            t.value_of(v).map(i128::from),
+            t.entries.iter().map(|e| e.name.clone()).collect(),
+        ),
+        Names::Bool => (
+            match v {
+                "true" => Some(1),
+                "false" => Some(0),
+                _ => None,
+            },
+            vec!["true".into(), "false".into()],
+        ),
+        Names::Errno => (
+            v.strip_prefix('-')
+                .and_then(crate::kernel::errno::number)
+                .map(|e| -i128::from(e)),
+            vec!["-ENOENT".into(), "-EAGAIN".into()],
+        ),
+        Names::Print(fp) => (fp.value_of(v).map(i128::from), fp.names()),
+        Names::Symbol => (None, Vec::new()),
+    };
+    let Some(n) = n else {
+        let what = match names {
+            Names::Table(t) => format!("`{}`", t.what),
+            _ => format!("`{name}`"),
+        };
+        let help = did_you_mean(v, known.iter().map(String::as_str), "")
+            .or_else(|| {
+                (!known.is_empty()).then(|| {
+                    let mut some: Vec<String> =
+                        known.iter().take(6).map(|k| format!("`{k}`")).collect();
+                    if known.len() > 6 {
+                        some.push("...".into());
+                    }
+                    format!("its names: {}", some.join(", "))
+                })
+            })
+            .unwrap_or_else(|| "compare it with a number".into());
+        return Err(bad(
+            p.value.span,
+            format!("`{v}` is not a number, nor a name of {what}"),
+        )
+        .with_help(help));
+    };
+    // As the field holds it: a negative number of an unsigned field is
+    // its bits; a signed field's bit pattern above its maximum, negative.
+    let (bits, signed) = match ty {
+        FieldType::Int { bytes, signed } => (bytes * 8, signed),
+        FieldType::Bits { width } => (width, false),
+        _ => (64, false),
+    };
+    let mask: i128 = if bits >= 64 {
+        u64::MAX.into()
+    } else {
+        (1i128 << bits) - 1
+    };
+    let u = n & mask;
+    Ok(if signed && bits > 0 && u >> (bits - 1) == 1 {
+        (u - (mask + 1)).to_string()
+    } else {
+        u.to_string()
+    })
 }
 
 /// A number as the kernel's filter reads it (kstrtoll/kstrtoull, base 0:
@@ -475,6 +579,8 @@ mod tests {
             display,
             size,
             ty,
+            path: None,
+            names: None,
         };
         let mut v = vec![
             f("ip_src", Display::Ip, Some(4), int(4, false)),
@@ -505,8 +611,100 @@ mod tests {
             f("raw", Display::Default, None, FieldType::Unknown),
             f("lat", Display::Duration, Some(8), int(8, false)),
         ];
+        // A whole struct's leaves, and values with names for numbers.
+        let table = |flags, entries: &[(u64, &str)]| {
+            Names::Table(std::sync::Arc::new(super::super::plan::NameTable {
+                what: "enum state".into(),
+                size: 1,
+                flags,
+                entries: entries
+                    .iter()
+                    .map(|&(value, name)| super::super::plan::NameEntry {
+                        mask: if flags { value } else { u64::MAX },
+                        value,
+                        name: name.into(),
+                    })
+                    .collect(),
+            }))
+        };
+        let leaf = |name: &str, path: &str, ty, names: Option<Names>| FilterField {
+            path: Some(path.into()),
+            names,
+            ..f(name, Display::Default, None, ty)
+        };
+        v.extend([
+            leaf("c_skc_num", "c.skc_num", int(2, false), None),
+            leaf(
+                "c_7",
+                "c.skc_v6_rcv_saddr.in6_u.u6_addr32[1]",
+                int(4, false),
+                None,
+            ),
+            leaf(
+                "c_skc_state",
+                "c.skc_state",
+                int(1, false),
+                Some(table(false, &[(1, "TCP_ESTABLISHED"), (7, "TCP_CLOSE")])),
+            ),
+            leaf(
+                "c_perm",
+                "c.perm",
+                FieldType::Bits { width: 4 },
+                Some(table(true, &[(1, "P_READ"), (4, "P_EXEC")])),
+            ),
+            FilterField {
+                names: Some(table(false, &[(0xff, "S_NEG")])),
+                ..f("s", Display::Default, None, int(1, true))
+            },
+            FilterField {
+                names: Some(Names::Errno),
+                ..f("ret", Display::Default, None, int(8, true))
+            },
+            FilterField {
+                names: Some(Names::Bool),
+                ..f("on", Display::Default, None, int(1, false))
+            },
+        ]);
         v.extend(common_fields());
         v
+    }
+
+    #[test]
+    fn leaves_by_their_path() {
+        assert_eq!(
+            ok("c.skc_num == 22 || c_skc_num == 23"),
+            "c_skc_num == 22 || c_skc_num == 23"
+        );
+        assert_eq!(
+            ok("c.skc_v6_rcv_saddr.in6_u.u6_addr32[1]==0xffff0000 && common_pid>1"),
+            "c_7==0xffff0000 && common_pid>1"
+        );
+        let (m, at) = err("c.skc_nom == 22");
+        assert!(m.contains("no field `c.skc_nom`"), "{m}");
+        assert_eq!(at, "c.skc_nom");
+    }
+
+    #[test]
+    fn names_for_numbers_as_literals() {
+        assert_eq!(
+            ok("c.skc_state==TCP_ESTABLISHED || c_skc_state != TCP_CLOSE"),
+            "c_skc_state==1 || c_skc_state != 7"
+        );
+        assert_eq!(ok("c.perm & P_EXEC"), "c_perm & 4");
+        // As the field holds it: 0xff in an s8 is -1.
+        assert_eq!(ok("s == S_NEG"), "s == -1");
+        assert_eq!(ok("ret == -ENOENT"), "ret == -2");
+        assert_eq!(ok("on == true && on != false"), "on == 1 && on != 0");
+        let (m, at) = err("c.skc_state == TCP_ESTABLISHD");
+        assert!(m.contains("nor a name of `enum state`"), "{m}");
+        assert_eq!(at, "TCP_ESTABLISHD");
+        let e = check(&filter("c_skc_state == TCP_ESTABLISHD"), &fields(), true).unwrap_err();
+        assert!(
+            e[0].help.as_deref().unwrap().contains("`TCP_ESTABLISHED`"),
+            "{e:?}"
+        );
+        // A field without names still wants a number.
+        assert!(err("n == TCP_CLOSE").0.contains("not a number"));
     }
 
     fn filter(text: &str) -> Filter {

@@ -140,10 +140,10 @@ pub(super) struct Value {
     /// None: an array, which a synthetic event cannot hold.
     pub ty: Option<SynthType>,
     pub display: Display,
-    /// As the probe's own field shows it: the C value's bytes inside the
-    /// fetched word, names for its numbers.
-    pub width: Option<u32>,
-    pub names: Option<super::plan::Names>,
+    /// The rest of how the probe's own field shows it (the C value's
+    /// bytes inside the fetched word, names for its numbers, its place
+    /// in a whole struct).
+    pub shown: FieldPlan,
 }
 
 impl Values {
@@ -169,8 +169,7 @@ impl Values {
                     name: a.name.clone(),
                     ty,
                     display,
-                    width: own.and_then(|f| f.width),
-                    names: own.and_then(|f| f.names.clone()),
+                    shown: own.cloned().unwrap_or_default(),
                 }
             })
             .collect();
@@ -189,8 +188,7 @@ impl Values {
                     name: f.name,
                     ty: f.ty,
                     display: f.display,
-                    width: None,
-                    names: None,
+                    shown: FieldPlan::default(),
                 })
                 .collect(),
             tracepoint: true,
@@ -281,8 +279,7 @@ pub(super) fn link(
         plans.push(FieldPlan {
             name: name.to_string(),
             display: v.display,
-            width: v.width,
-            names: v.names.clone(),
+            ..v.shown.clone()
         });
         Ok(())
     };
@@ -304,8 +301,7 @@ pub(super) fn link(
             signed: false,
         }),
         display: Display::Duration,
-        width: None,
-        names: None,
+        shown: FieldPlan::default(),
     };
     push(&lat, FieldFrom::Latency, false)?;
     let named: Vec<Named> = fields
@@ -334,6 +330,8 @@ pub(super) fn link(
                 SynthType::Int { bytes, signed } => FieldType::Int { bytes, signed },
                 SynthType::Str => FieldType::String,
             },
+            path: None,
+            names: fp.names.clone(),
         })
         .collect();
     filter_fields.extend(filter::common_fields());

@@ -8,6 +8,7 @@
 pub mod aggs;
 mod args;
 mod checks;
+pub mod expand;
 pub mod filter;
 pub mod known;
 pub mod latency;
@@ -27,7 +28,7 @@ use crate::types::{CompositeKind, TypeError, TypeSource};
 use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
 
 pub use args::ArgAccess;
-pub use walk::Leaf;
+pub use walk::{Leaf, Walked};
 
 /// What can be wrong with a probe the compiler is given. Each becomes a
 /// [`Diagnostic`] with the span of the offending part.
@@ -426,28 +427,33 @@ fn compile_probe_noted(
         }
     }
     let mut errors = Vec::new();
-    let mut fetchargs = Vec::new();
-    let mut fields = Vec::new();
-    let mut filter_fields = Vec::new();
-    let mut values: Vec<aggs::Named> = Vec::new();
+    let mut outs = Vec::new();
     for a in &p.args {
         match compile_arg(a, p, cx, &func, notes, linked) {
-            Ok((fetch, field, filter_field)) => {
-                values.push(aggs::Named {
-                    name: field.name.clone(),
-                    kind: aggs::value_kind(&fetch),
-                    display: field.display,
-                });
-                fetchargs.push(fetch);
-                fields.push(field);
-                filter_fields.push(filter_field);
-            }
+            Ok(o) => outs.push(o),
             Err(e) => errors.push(e.or_span(a.expr.span())),
         }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
+    let mut fetchargs = Vec::new();
+    let mut fields = Vec::new();
+    let mut filter_fields = Vec::new();
+    for (fetch, field, filter_field) in fit_whole_structs(outs, p, notes).map_err(|e| vec![e])? {
+        fetchargs.push(fetch);
+        fields.push(field);
+        filter_fields.push(filter_field);
+    }
+    let values: Vec<aggs::Named> = fetchargs
+        .iter()
+        .zip(&fields)
+        .map(|(fetch, field)| aggs::Named {
+            name: field.name.clone(),
+            kind: aggs::value_kind(fetch),
+            display: field.display,
+        })
+        .collect();
     if linked {
         // A synthetic event's field must have the type of the value it is
         // given, and the kernel's default type of a fetch varies (a 6.12
@@ -500,6 +506,129 @@ fn compile_probe_noted(
     })
 }
 
+/// The probe's values in order, whole structs cut to what the kernel
+/// takes of one probe (README, "Whole structs"): 128 values with the
+/// probe's other values (`__comm` among them when a key needs it), and a
+/// definition line of at most 4094 bytes (kernel/trace/trace.c,
+/// `WRITE_BUFSIZE`); what is left out is said in a warning, and shown as
+/// `...` at the struct's end. Each leaf gets its field name.
+fn fit_whole_structs(
+    outs: Vec<ArgOut>,
+    p: &Probe,
+    notes: &mut Vec<Diagnostic>,
+) -> Result<Vec<(FetchArg, FieldPlan, filter::FilterField)>> {
+    /// The kernel's longest line of `kprobe_events` (WRITE_BUFSIZE - 2).
+    const MAX_LINE: usize = 4094;
+    let comm = p
+        .aggs
+        .iter()
+        .any(|g| g.keys.iter().any(|k| k.node == "comm"))
+        && !p.args.iter().any(|a| a.name.node == "comm");
+    let mut taken: std::collections::HashSet<String> =
+        p.args.iter().map(|a| a.name.node.clone()).collect();
+    let mut count = usize::from(comm);
+    // `p:coolkprobe_<pid>_<ns>/f<n> PLACE`, generously, and ` __comm=$comm`.
+    let mut line = 64 + (p.place.span.end - p.place.span.start) + if comm { 14 } else { 0 };
+    for o in &outs {
+        if let ArgOut::One(f, ..) = o {
+            count += 1;
+            line += 1 + f.to_string().len();
+        }
+    }
+    let mut out = Vec::new();
+    for o in outs {
+        match o {
+            ArgOut::One(f, fp, ff) => out.push((f, fp, ff)),
+            ArgOut::Whole(w) => {
+                let total = w.leaves.len();
+                let mut kept = 0;
+                let mut cut_paths = Vec::new();
+                for (i, mut l) in w.leaves.into_iter().enumerate() {
+                    let name = expand::name_leaf(&w.name, &l.field.path[1..], i, &mut taken);
+                    let len = 1 + name.len() + 1 + l.fetch.fetch_text().len();
+                    if count >= checks::MAX_ARGS || line + len > MAX_LINE {
+                        cut_paths.push(l.path);
+                        continue;
+                    }
+                    count += 1;
+                    line += len;
+                    kept += 1;
+                    l.fetch.name = name.clone();
+                    l.field.name = name.clone();
+                    l.filter.name = name;
+                    out.push((l.fetch, l.field, l.filter));
+                }
+                if kept == 0 {
+                    return Err(error(
+                        w.span,
+                        ErrorKind::Unsupported(format!(
+                            "no room for `{}` (`{}`): the probe's other values take the kernel's {} values per probe",
+                            w.name, w.what, checks::MAX_ARGS
+                        )),
+                    ));
+                }
+                let cut = total - kept;
+                if let Some(last) = out.last_mut() {
+                    last.1.cut = cut + usize::from(w.more);
+                }
+                let mut why = Vec::new();
+                if cut > 0 || w.more {
+                    let more = if w.more { " and more" } else { "" };
+                    why.push(format!(
+                        "{cut}{more} of its values past what the kernel takes of one probe ({} values, a definition of {MAX_LINE} bytes): {}",
+                        checks::MAX_ARGS,
+                        listed(&cut_paths)
+                    ));
+                }
+                if !w.unread.is_empty() {
+                    let items: Vec<String> = w
+                        .unread
+                        .iter()
+                        .map(|(p, why)| format!("{p} ({why})"))
+                        .collect();
+                    why.push(format!("what cannot be read: {}", listed(&items)));
+                }
+                if !why.is_empty() {
+                    notes.push(
+                        Diagnostic::warning(
+                            w.span,
+                            format!(
+                                "`{}` shows {kept} values of `{}`; left out: {}",
+                                w.name,
+                                w.what,
+                                why.join("; ")
+                            ),
+                        )
+                        .with_help("name the members you need (`NAME=EXPR->member`), or read the rest in another probe"),
+                    );
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `a, b, c and 7 more`.
+fn listed(items: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        s.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    s
+}
+
+/// What one `NAME=EXPR` becomes: one value, or a whole struct's.
+enum ArgOut {
+    One(FetchArg, FieldPlan, filter::FilterField),
+    Whole(expand::Lowered),
+}
+
 /// One `NAME=EXPR`: what to fetch, how to show it, what a filter on it
 /// compares.
 fn compile_arg(
@@ -509,19 +638,19 @@ fn compile_arg(
     func: &args::Func,
     notes: &mut Vec<Diagnostic>,
     linked: bool,
-) -> Result<(FetchArg, FieldPlan, filter::FilterField)> {
+) -> Result<ArgOut> {
     let name = &a.name.node;
     let named = display_for_name(name);
     let mut width = None;
     let mut names = None;
     let kernel_return = matches!(p.place.node, Place::Kernel { .. }) && func.ret;
+    let mut signed_bits = None;
     let (fetch, display, size) = match &a.expr {
         Expr::Raw(r) => {
             checks::raw_registers(&r.node, r.span, cx.arch)?;
             let f = FetchArg::raw(name, &r.node);
             // `$retval:s32` in a kernel return probe: an `int` return.
             if kernel_return
-                && !cx.raw
                 && named.is_none()
                 && f.value == Fetch::Retval
                 && matches!(
@@ -550,21 +679,40 @@ fn compile_arg(
                 Display::Default,
                 None,
             ),
-            Some(mut leaf) => {
+            Some(Walked::Struct(e)) => {
+                if named.is_some() {
+                    return Err(error(
+                        t.span,
+                        ErrorKind::Unsupported(format!(
+                            "`{name}` asks for one value shown a special way, but the expression is a whole `{}`",
+                            e.what
+                        )),
+                    )
+                    .with_help("rename it, or point it at one member"));
+                }
+                let lowered = expand::lower(a, t, e, p, cx)?;
+                for l in &lowered.leaves {
+                    check_return_arg(a, t, &l.fetch, p, cx, func, notes)?;
+                }
+                return Ok(ArgOut::Whole(lowered));
+            }
+            Some(Walked::Leaf(mut leaf)) => {
                 if named.is_none() && t.format.is_none() {
                     names = leaf_names(&leaf, t, p, cx, kernel_return)?;
                     // A kernel code pointer: the kernel's `symbol` type
                     // (its own text output names it too, for `-S`).
                     if names == Some(plan::Names::Symbol)
+                        && !cx.raw
                         && matches!(p.place.node, Place::Kernel { .. })
                     {
                         leaf.ty = crate::fetch::FetchType::Symbol;
                     }
                 }
-                let d = match (&names, cx.types, leaf.ctype) {
-                    (Some(n), Some(types), Some(ty)) => names::raw_display(types, ty, n)?,
+                let d = match (&names, cx.types, leaf.ctype, cx.raw) {
+                    (Some(n), Some(types), Some(ty), false) => names::raw_display(types, ty, n)?,
                     _ => leaf.display(),
                 };
+                signed_bits = leaf.signed_bits();
                 if let Some(n) = named {
                     check_named_width(name, n, &leaf, t.span)?;
                 }
@@ -602,26 +750,32 @@ fn compile_arg(
     checks::arg_limits(&a.name, &fetch, a.expr.span())?;
     let display = named.unwrap_or(display);
     let ty = filter::FieldType::of(&fetch, cx.arch.pointer_size());
-    Ok((
+    Ok(ArgOut::One(
         fetch,
         FieldPlan {
             name: name.clone(),
             display,
             width,
-            names,
+            // `--raw`: numbers only; a filter still takes the names.
+            names: names.clone().filter(|_| !cx.raw),
+            signed_bits,
+            ..Default::default()
         },
         filter::FilterField {
             name: name.clone(),
             display,
             size,
             ty,
+            path: None,
+            names,
         },
     ))
 }
 
 /// The names a typed value's numbers get (README, "Values by name"):
 /// from its C type, and `-ENOENT` for a kernel function's `int`/`long`
-/// return value.
+/// return value. Also with `--raw`, which shows the numbers: a filter
+/// still compares with the names.
 fn leaf_names(
     leaf: &Leaf,
     t: &crate::spec::TypedExpr,
@@ -629,7 +783,7 @@ fn leaf_names(
     cx: &Context<'_>,
     kernel_return: bool,
 ) -> Result<Option<plan::Names>> {
-    let (Some(types), Some(ctype), false) = (cx.types, leaf.ctype, cx.raw) else {
+    let (Some(types), Some(ctype)) = (cx.types, leaf.ctype) else {
         return Ok(None);
     };
     if !matches!(
@@ -721,6 +875,8 @@ fn event_fields(
         display: Display::Hex,
         size: None,
         ty: word,
+        path: None,
+        names: None,
     };
     let (mut fields, complete) = match target {
         Target::Tracepoint { system, event } => {

@@ -235,6 +235,24 @@ pub struct FieldPlan {
     /// format) gives numbers names; the number is then its raw form,
     /// shown as `display` says (README, "Values by name").
     pub names: Option<Names>,
+    /// Where the value sits in a whole struct read member by member
+    /// (README, "Whole structs"): the expression's name, then the members
+    /// down to it (`sk`, `skc_bind_node`, `next`). Empty for a value shown
+    /// on its own.
+    pub path: Vec<PathPart>,
+    /// Values of its struct left out after this one (the kernel's limits).
+    pub cut: usize,
+    /// A signed bitfield's width: the kernel fetches a bitfield's bits as
+    /// an unsigned number, so the value is sign-extended from them.
+    pub signed_bits: Option<u32>,
+}
+
+/// One step from a whole struct down to one of its values: a member, or
+/// an element of an array of structs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathPart {
+    Member(String),
+    Index(u32),
 }
 
 /// Names for the numbers a value can hold.

@@ -34,6 +34,14 @@ pub struct Leaf {
     pub member: Option<(String, String)>,
 }
 
+/// What a typed expression reads: one value, or a whole struct member
+/// by member.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Walked {
+    Leaf(Leaf),
+    Struct(super::expand::Expansion),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LeafKind {
     /// An integer, enum, bool or pointer of this many bytes.
@@ -64,6 +72,16 @@ impl Leaf {
             letter: f,
             ctype: None,
             member: None,
+        }
+    }
+
+    /// A signed bitfield's width (see [`FieldPlan::signed_bits`]).
+    ///
+    /// [`FieldPlan::signed_bits`]: super::plan::FieldPlan::signed_bits
+    pub fn signed_bits(&self) -> Option<u32> {
+        match (self.kind, self.display()) {
+            (LeafKind::Bitfield { width }, Display::Signed) => Some(width),
+            _ => None,
         }
     }
 
@@ -281,7 +299,7 @@ pub(super) fn walk(
     t: &TypedExpr,
     cast: &Spanned<Cast>,
     ip: bool,
-) -> Result<Leaf> {
+) -> Result<Walked> {
     walk_typed_cast(src, arch, Loc::value(reg), t, cast, ip)
 }
 
@@ -294,7 +312,7 @@ pub(super) fn walk_typed_cast(
     t: &TypedExpr,
     cast: &Spanned<Cast>,
     ip: bool,
-) -> Result<Leaf> {
+) -> Result<Walked> {
     let reg = match &start {
         Loc::Value { value, .. } | Loc::Mem { base: value, .. } => value.clone(),
     };
@@ -400,7 +418,7 @@ pub(super) fn walk_typed(
     path: String,
     t: &TypedExpr,
     ip: bool,
-) -> Result<Leaf> {
+) -> Result<Walked> {
     let st = State {
         loc,
         cur,
@@ -413,7 +431,13 @@ pub(super) fn walk_typed(
     steps(src, arch, st, t, ip)
 }
 
-fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: bool) -> Result<Leaf> {
+fn steps(
+    src: &dyn TypeSource,
+    arch: Arch,
+    mut st: State,
+    t: &TypedExpr,
+    ip: bool,
+) -> Result<Walked> {
     let psize = arch.pointer_size();
     let mut steps = t.steps.iter().peekable();
     while let Some(step) = steps.next() {
@@ -641,7 +665,62 @@ fn steps(src: &dyn TypeSource, arch: Arch, mut st: State, t: &TypedExpr, ip: boo
             }
         }
     }
+    if let Some(star) = t.deref {
+        st = deref(src, st, star)?;
+    }
     leaf(src, arch, st, t, ip)
+}
+
+/// `*`: the object the pointer in hand points at.
+fn deref(src: &dyn TypeSource, mut st: State, star: Span) -> Result<State> {
+    let not_pointer = |st: &State| {
+        error(
+            star,
+            ErrorKind::Unsupported(format!(
+                "`*` needs a pointer, but `{}` is `{}`",
+                st.path,
+                cur_name(src, &st.cur)
+            )),
+        )
+    };
+    let (base, add, user, pointee) = match (&st.cur, &st.loc) {
+        (Cur::PtrTo(id), Loc::Value { value, add, user }) => (value.clone(), *add, *user, *id),
+        (Cur::Ty(id), loc) if st.bitfield.is_none() => match resolve(src, *id)?.1 {
+            Type::Pointer {
+                target,
+                user: tagged,
+            } => match loc {
+                Loc::Value { value, add, user } => (value.clone(), *add, *user || tagged, target),
+                Loc::Mem { base, off, user } => {
+                    (mem(base, *off, *user), 0, *user || tagged, target)
+                }
+            },
+            _ => return Err(not_pointer(&st)),
+        },
+        _ => return Err(not_pointer(&st)),
+    };
+    // A pointer to a declaration: the body, where the types have it.
+    let pointee = match resolve(src, pointee)? {
+        (_, Type::Fwd { name, kind }) => src.find_composite(kind, &name)?.unwrap_or(pointee),
+        _ => pointee,
+    };
+    if matches!(resolve(src, pointee)?.1, Type::Void) {
+        return Err(error(
+            star,
+            ErrorKind::Unsupported(format!(
+                "`{}` points at `void`: cast it to what it points at (`*%N~(struct T)`)",
+                st.path
+            )),
+        ));
+    }
+    st.loc = Loc::Mem {
+        base,
+        off: add,
+        user,
+    };
+    st.cur = Cur::Ty(pointee);
+    st.path = format!("*{}", st.path);
+    Ok(st)
 }
 
 impl State {
@@ -711,7 +790,7 @@ fn cur_composite(src: &dyn TypeSource, c: &Cur) -> Result<Option<(TypeId, Compos
 
 /// Whether an element type reads as text: `char`, `signed char`,
 /// `unsigned char` named as such (not through a typedef such as `u8`).
-fn is_char(src: &dyn TypeSource, id: TypeId) -> Result<bool> {
+pub(super) fn is_char(src: &dyn TypeSource, id: TypeId) -> Result<bool> {
     let mut cur = id;
     for _ in 0..16 {
         match src.get(cur)? {
@@ -733,7 +812,53 @@ pub(super) fn scalar_type(f: Option<Format>, size: u32) -> FetchType {
     FetchType::int(kind, size)
 }
 
-fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) -> Result<Leaf> {
+/// A struct or union in memory, unless single members lead down to one
+/// value (`atomic_t`, which is that value) or an `ip_` name wants its 16
+/// bytes: read member by member.
+fn whole_struct(
+    src: &dyn TypeSource,
+    arch: Arch,
+    st: &State,
+    t: &TypedExpr,
+    ip: bool,
+) -> Result<Option<Walked>> {
+    let (Cur::Ty(id), None) = (&st.cur, st.bitfield) else {
+        return Ok(None);
+    };
+    match resolve(src, *id)?.1 {
+        Type::Composite(c) if super::expand::one_value(src, &c)?.is_none() => {}
+        _ => return Ok(None),
+    }
+    if ip && size_of(src, *id, arch.pointer_size())? == Some(16) {
+        return Ok(None);
+    }
+    let Loc::Mem { base, off, user } = &st.loc else {
+        return Err(error(
+            t.span,
+            ErrorKind::Unsupported(format!(
+                "`{}` is a `{}` in a register: only a struct in memory can be read member by member",
+                st.path,
+                type_name(src, *id)
+            )),
+        ));
+    };
+    let e = super::expand::expand(src, arch, base, *off, *user, *id, t.format.map(|f| f.node))?;
+    if e.leaves.is_empty() {
+        return Err(error(
+            t.span,
+            ErrorKind::Unfetchable {
+                path: st.path.clone(),
+                what: format!("`{}`, which has no member that can be read", e.what),
+            },
+        ));
+    }
+    Ok(Some(Walked::Struct(e)))
+}
+
+fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) -> Result<Walked> {
+    if let Some(w) = whole_struct(src, arch, &st, t, ip)? {
+        return Ok(w);
+    }
     let letter = |ty: &Type| match (t.format, st.natural, ty) {
         (Some(f), _, _) => Some(f.node),
         (None, true, Type::Int(i)) if i.signed => Some(Format::Signed),
@@ -746,7 +871,7 @@ fn leaf(src: &dyn TypeSource, arch: Arch, st: State, t: &TypedExpr, ip: bool) ->
         l.letter = t.format.map(|f| f.node);
     }
     l.member = st.member;
-    Ok(l)
+    Ok(Walked::Leaf(l))
 }
 
 fn leaf_of(
@@ -843,32 +968,7 @@ fn leaf_of(
                 let Loc::Mem { base, off, user } = &loc else {
                     return unreachable_state(t.span);
                 };
-                // The storage unit of the bitfield's type, as ftrace's
-                // b<width>@<bit>/<container> wants it, grown if the field
-                // straddles it.
-                let mut unit = (n.max(1) as u64).saturating_mul(8);
-                let abs = off * 8 + bit;
-                let (mut start, mut inbit);
-                loop {
-                    start = abs / unit * unit;
-                    inbit = abs - start;
-                    if inbit + width as u64 <= unit || unit >= 64 {
-                        break;
-                    }
-                    unit *= 2;
-                }
-                return Ok(Leaf {
-                    value: mem(base, start / 8, *user),
-                    ty: FetchType::Bitfield {
-                        width,
-                        bit: inbit as u32,
-                        container: unit as u32,
-                    },
-                    kind: LeafKind::Bitfield { width },
-                    letter: f,
-                    ctype: None,
-                    member: None,
-                });
+                return Ok(bitfield_leaf(base, off * 8 + bit, width, n, *user, f));
             }
             if !matches!(n, 1 | 2 | 4 | 8) {
                 return unfetchable(
@@ -981,6 +1081,41 @@ fn leaf_of(
     ))
 }
 
+/// A bitfield of `width` bits at bit `abs` of the object `base` points
+/// at, its type `n` bytes: read in that storage unit, as ftrace's
+/// `b<width>@<bit>/<container>` wants it, grown if the field straddles it.
+pub(super) fn bitfield_leaf(
+    base: &Fetch,
+    abs: u64,
+    width: u32,
+    n: u32,
+    user: bool,
+    letter: Option<Format>,
+) -> Leaf {
+    let mut unit = (n.max(1) as u64).saturating_mul(8);
+    let (mut start, mut inbit);
+    loop {
+        start = abs / unit * unit;
+        inbit = abs - start;
+        if inbit + width as u64 <= unit || unit >= 64 {
+            break;
+        }
+        unit *= 2;
+    }
+    Leaf {
+        value: mem(base, start / 8, user),
+        ty: FetchType::Bitfield {
+            width,
+            bit: inbit as u32,
+            container: unit as u32,
+        },
+        kind: LeafKind::Bitfield { width },
+        letter,
+        ctype: None,
+        member: None,
+    }
+}
+
 /// The kernel's limit on an array fetch type's length
 /// (kernel/trace/trace_probe.h, `MAX_ARRAY_LEN`).
 pub const MAX_ARRAY_LEN: u64 = 64;
@@ -988,7 +1123,7 @@ pub const MAX_ARRAY_LEN: u64 = 64;
 /// A whole array of integers (or pointers) at `at`, read with the
 /// kernel's array fetch type (`x8[6]`); `Err` says why it cannot be.
 /// Arrays of arrays are read flat, in memory order.
-fn array_leaf(
+pub(super) fn array_leaf(
     src: &dyn TypeSource,
     arch: Arch,
     at: Fetch,

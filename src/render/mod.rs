@@ -3,17 +3,18 @@
 //! Everything is written into one reusable byte buffer that is handed to
 //! the output in large pieces; nothing is allocated per event.
 
+mod layout;
 mod named;
 mod names;
 pub mod output;
 pub(crate) mod value;
 
-pub use names::{Comms, Kallsyms};
+pub use names::{Comms, Kallsyms, UserSymbols};
 pub use output::Out;
 
 use std::io;
 
-use crate::compile::plan::{CompiledProbe, Display, Names, Plan, Target};
+use crate::compile::plan::{CompiledProbe, Plan, Target};
 use crate::ring::merge::{Flow, Sink};
 use crate::ring::{common_type, EventTable, Value};
 use crate::tracefs::format::{EventFormat, Field};
@@ -39,19 +40,12 @@ struct EventPlan {
     ip: Option<Field>,
     func: Option<Field>,
     ret_ip: Option<Field>,
-    /// Shown fields, in order.
-    fields: Vec<Shown>,
+    /// A uprobe's place by its symbol (`values:take`), and the
+    /// unrelocated address of its function, for its callers.
+    user: Option<(std::path::PathBuf, Vec<u8>, u64)>,
+    /// The shown values, in order (whole structs as groups).
+    values: Vec<layout::Op>,
     pid: Option<Field>,
-}
-
-/// One shown field and how.
-struct Shown {
-    field: Field,
-    display: Display,
-    /// Names for its numbers (None with `--raw`).
-    names: Option<Names>,
-    /// `"name"`, JSON-quoted once.
-    name_json: String,
 }
 
 struct StackPlan {
@@ -103,10 +97,11 @@ pub struct Renderer<W: Out> {
     pub write_error: Option<io::Error>,
     who: Vec<Who>,
     ts: TsCache,
-    /// JSON: the raw numbers of the values shown by name, for `"raw"`.
-    raw_json: Vec<u8>,
-    /// A name being spelled.
-    scratch: Vec<u8>,
+    /// Reused while an event's values are written.
+    scratch: layout::Scratch,
+    /// `--raw`: uprobe places as addresses, as before names.
+    pub raw: bool,
+    pub user_symbols: UserSymbols,
 }
 
 const WHO_SLOTS: usize = 64;
@@ -160,10 +155,11 @@ impl<W: Out> Renderer<W> {
         json: bool,
         out: W,
     ) -> Renderer<W> {
+        let mut user_symbols = UserSymbols::default();
         let mut table = EventTable::default();
         let mut kinds = Vec::new();
         for (p, f) in plan.probes.iter().zip(formats) {
-            let ep = event_plan(p, &f);
+            let ep = event_plan(p, &f, &mut user_symbols);
             table.insert(f);
             kinds.push(Kind::Probe(Box::new(ep)));
         }
@@ -195,8 +191,9 @@ impl<W: Out> Renderer<W> {
             write_error: None,
             who: vec![Who::default(); WHO_SLOTS],
             ts: TsCache::default(),
-            raw_json: Vec::new(),
-            scratch: Vec::new(),
+            scratch: layout::Scratch::default(),
+            raw: false,
+            user_symbols,
         }
     }
 
@@ -398,11 +395,26 @@ impl<W: Out> Renderer<W> {
                 b.extend_from_slice(b" <- ");
                 self.kallsyms.push(b, addr(&ep.func));
             }
-            Place::UserIp => value::push_hex(b, addr(&ep.ip)),
+            Place::UserIp => match (&ep.user, self.raw) {
+                (Some((_, text, _)), false) => b.extend_from_slice(text),
+                _ => value::push_hex(b, addr(&ep.ip)),
+            },
             Place::UserRet => {
-                value::push_hex(b, addr(&ep.ret_ip));
-                b.extend_from_slice(b" <- ");
-                value::push_hex(b, addr(&ep.func));
+                let (ret, func) = (addr(&ep.ret_ip), addr(&ep.func));
+                match (&ep.user, self.raw) {
+                    (Some((path, text, at)), false) => {
+                        if !self.user_symbols.caller(pid, path, *at, func, ret, b) {
+                            value::push_hex(b, ret);
+                        }
+                        b.extend_from_slice(b" <- ");
+                        b.extend_from_slice(text);
+                    }
+                    _ => {
+                        value::push_hex(b, ret);
+                        b.extend_from_slice(b" <- ");
+                        value::push_hex(b, func);
+                    }
+                }
             }
         }
         if ep.place != Place::None {
@@ -418,69 +430,34 @@ impl<W: Out> Renderer<W> {
         if self.json {
             b.extend_from_slice(b",\"args\":{");
         }
-        let mut faults: Vec<&str> = Vec::new();
-        self.raw_json.clear();
-        for (i, sh) in ep.fields.iter().enumerate() {
-            let f = &sh.field;
-            let v = f.value(payload);
-            if v == Some(Value::Fault) {
-                faults.push(&sh.name_json);
-            }
-            if self.json {
-                if i > 0 {
-                    b.push(b',');
-                }
-                b.extend_from_slice(sh.name_json.as_bytes());
-                b.push(b':');
-            } else {
-                if i > 0 {
-                    b.push(b' ');
-                }
-                b.extend_from_slice(f.name.as_bytes());
-                b.push(b'=');
-            }
-            self.scratch.clear();
-            let spelled = match (&sh.names, v) {
-                (Some(n), Some(v)) => named::spell(n, f, v, &mut self.kallsyms, &mut self.scratch),
-                _ => None,
-            };
-            match (spelled, self.json) {
-                (None, true) => value::push_json(b, f, v, sh.display),
-                (None, false) => value::push_text(b, f, v, sh.display),
-                // A print format may spell a task's name: escaped like one.
-                (Some(_), false) => value::push_escaped(b, &self.scratch, 0),
-                (Some(kind), true) => {
-                    match kind {
-                        named::Spelled::Bool => b.extend_from_slice(&self.scratch),
-                        named::Spelled::Text => value::push_json_str(b, &self.scratch),
-                    }
-                    if kind == named::Spelled::Text {
-                        // The number beside the name (README, "Values by name").
-                        if !self.raw_json.is_empty() {
-                            self.raw_json.push(b',');
-                        }
-                        self.raw_json.extend_from_slice(sh.name_json.as_bytes());
-                        self.raw_json.push(b':');
-                        value::push_json(&mut self.raw_json, f, v, sh.display);
-                    }
-                }
-            }
-        }
+        layout::write(
+            &ep.values,
+            payload,
+            self.json,
+            b,
+            &mut self.scratch,
+            &mut self.kallsyms,
+        );
         if self.json {
             b.push(b'}');
-            if !self.raw_json.is_empty() {
+            if !self.scratch.raw.is_empty() {
                 b.extend_from_slice(b",\"raw\":{");
-                b.extend_from_slice(&self.raw_json);
+                b.extend_from_slice(&self.scratch.raw);
                 b.push(b'}');
             }
-            if !faults.is_empty() {
+            if !self.scratch.cut.is_empty() {
+                b.extend_from_slice(b",\"left_out\":{");
+                b.extend_from_slice(&self.scratch.cut);
+                b.push(b'}');
+            }
+            if !self.scratch.faults.is_empty() {
                 // `null` in args, and why.
                 b.extend_from_slice(b",\"faults\":{");
-                for (i, name) in faults.iter().enumerate() {
+                for (i, name) in self.scratch.faults.iter().enumerate() {
                     if i > 0 {
                         b.push(b',');
                     }
-                    b.extend_from_slice(name.as_bytes());
+                    b.extend_from_slice(name);
                     b.extend_from_slice(
                         b":\"the kernel could not read the string (a bad or paged-out address)\"",
                     );
@@ -630,7 +607,7 @@ impl<W: Out> Sink for Renderer<W> {
     }
 }
 
-fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
+fn event_plan(p: &CompiledProbe, f: &EventFormat, user_symbols: &mut UserSymbols) -> EventPlan {
     let place = match &p.target {
         // A completed call: the synthetic event's values only.
         _ if p.latency_end().is_some() => Place::None,
@@ -640,13 +617,11 @@ fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
         Target::Uprobe { ret: true, .. } => Place::UserRet,
         Target::Tracepoint { .. } => Place::None,
     };
-    let fields = f
+    let fields: Vec<_> = f
         .own_fields()
         .filter(|fd| !fd.name.starts_with("__probe_"))
         .map(|fd| {
             let fp = p.fields.iter().find(|fp| fp.name == fd.name);
-            let disp = fp.map_or(Display::Default, |fp| fp.display);
-            let names = fp.and_then(|fp| fp.names.clone());
             let mut fd = fd.clone();
             // Only the C value's bytes of a wider word: the low ones.
             if let Some(w) = fp.and_then(|fp| fp.width).map(|w| w as usize) {
@@ -657,14 +632,7 @@ fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
                     fd.size = w;
                 }
             }
-            let mut name = Vec::new();
-            value::push_json_str(&mut name, fd.name.as_bytes());
-            Shown {
-                field: fd,
-                display: disp,
-                names,
-                name_json: String::from_utf8_lossy(&name).into_owned(),
-            }
+            (fd, fp)
         })
         .collect();
     let label = p.event_name();
@@ -677,7 +645,13 @@ fn event_plan(p: &CompiledProbe, f: &EventFormat) -> EventPlan {
         ip: f.field("__probe_ip").cloned(),
         func: f.field("__probe_func").cloned(),
         ret_ip: f.field("__probe_ret_ip").cloned(),
-        fields,
+        user: match &p.target {
+            Target::Uprobe { path, offset, .. } => user_symbols
+                .place(path, *offset)
+                .map(|(text, at)| (path.clone(), text, at)),
+            _ => None,
+        },
+        values: layout::plan(fields),
         pid: f.field("common_pid").cloned(),
     }
 }

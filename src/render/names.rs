@@ -22,6 +22,14 @@ impl Kallsyms {
         }
     }
 
+    /// The table, read now rather than at the first lookup.
+    pub fn loaded(mut self) -> Kallsyms {
+        if !self.loaded {
+            self.load();
+        }
+        self
+    }
+
     fn load(&mut self) {
         self.loaded = true;
         let path = self.path.clone().unwrap_or_else(|| "/proc/kallsyms".into());
@@ -210,4 +218,178 @@ mod tests {
         c.set(me, b"renamed");
         assert_eq!(c.get(me), b"renamed");
     }
+}
+
+/// Where in a user program an address is, by its ELF symbols: a
+/// uprobe's place (`values:take`, `values:take+0x4`) and a return
+/// probe's caller (README, "Values by name"). Files are read once; a
+/// caller in another file of the process is found through
+/// `/proc/PID/maps` while the process lives.
+#[derive(Default)]
+pub struct UserSymbols {
+    files: HashMap<std::path::PathBuf, Option<std::sync::Arc<Elf>>>,
+    maps: HashMap<i32, Option<std::sync::Arc<Vec<Mapping>>>>,
+}
+
+/// One ELF file's functions and how its file offsets map to addresses.
+struct Elf {
+    /// The file's name (`libc.so.6`), as places are shown.
+    name: String,
+    /// (address, size, name) of each function, sorted.
+    funcs: Vec<(u64, u64, Box<str>)>,
+    /// (file offset, file size, address) of each loadable segment.
+    segments: Vec<(u64, u64, u64)>,
+}
+
+/// A file mapped into a process: `start-end` at `offset` of `path`.
+struct Mapping {
+    start: u64,
+    end: u64,
+    offset: u64,
+    path: std::path::PathBuf,
+}
+
+impl Elf {
+    fn load(path: &std::path::Path) -> Option<Elf> {
+        use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+        let data = std::fs::read(path).ok()?;
+        let file = object::File::parse(&*data).ok()?;
+        let mut funcs: Vec<(u64, u64, Box<str>)> = file
+            .symbols()
+            .chain(file.dynamic_symbols())
+            .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
+            .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.into())))
+            .collect();
+        // Of names for one address (`_IO_puts`, `puts`), the one a
+        // programmer calls: fewest leading `_`, then the shortest.
+        let rank = |n: &str| (n.len() - n.trim_start_matches('_').len(), n.len());
+        funcs.sort_by(|a, b| a.0.cmp(&b.0).then(rank(&a.2).cmp(&rank(&b.2))));
+        funcs.dedup_by_key(|f| f.0);
+        let segments = file
+            .segments()
+            .map(|s| {
+                let (off, size) = s.file_range();
+                (off, size, s.address())
+            })
+            .collect();
+        Some(Elf {
+            name: path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            funcs,
+            segments,
+        })
+    }
+
+    /// The address a file offset is loaded at (before relocation).
+    fn address_of(&self, off: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|(o, size, _)| off >= *o && off - o < *size)
+            .map(|(o, _, a)| a + (off - o))
+    }
+
+    /// `name:function+0xoff` for an address inside a function.
+    fn spell(&self, addr: u64, out: &mut Vec<u8>, offset_zero: bool) -> bool {
+        let i = self.funcs.partition_point(|f| f.0 <= addr);
+        let Some((a, size, f)) = i.checked_sub(1).map(|i| &self.funcs[i]) else {
+            return false;
+        };
+        if *size != 0 && addr - a >= *size {
+            return false;
+        }
+        out.extend_from_slice(self.name.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(f.as_bytes());
+        if addr != *a || offset_zero {
+            out.push(b'+');
+            super::value::push_hex(out, addr - a);
+        }
+        true
+    }
+}
+
+impl UserSymbols {
+    fn elf(&mut self, path: &std::path::Path) -> Option<std::sync::Arc<Elf>> {
+        self.files
+            .entry(path.to_path_buf())
+            .or_insert_with(|| Elf::load(path).map(std::sync::Arc::new))
+            .clone()
+    }
+
+    /// A uprobe's place, `file:function[+0xoff]`, and the unrelocated
+    /// address of that file offset (for its callers); None where the
+    /// file has no symbol there.
+    pub fn place(&mut self, path: &std::path::Path, offset: u64) -> Option<(Vec<u8>, u64)> {
+        let elf = self.elf(path)?;
+        let addr = elf.address_of(offset)?;
+        let mut text = Vec::new();
+        elf.spell(addr, &mut text, false).then_some((text, addr))
+    }
+
+    /// A return probe's caller `ret` in process `pid`: the probed file
+    /// `path`, whose function at unrelocated `func` was entered at
+    /// `func_at`, first (same relocation), else the file `/proc/PID/maps`
+    /// says is there. False, nothing written, where neither knows it.
+    pub fn caller(
+        &mut self,
+        pid: i32,
+        path: &std::path::Path,
+        func: u64,
+        func_at: u64,
+        ret: u64,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        if let Some(elf) = self.elf(path) {
+            let addr = ret.wrapping_sub(func_at.wrapping_sub(func));
+            if elf.spell(addr, out, true) {
+                return true;
+            }
+        }
+        let maps = self
+            .maps
+            .entry(pid)
+            .or_insert_with(|| read_maps(pid).map(std::sync::Arc::new))
+            .clone();
+        let Some(m) = maps.and_then(|m| {
+            m.iter()
+                .find(|m| ret >= m.start && ret < m.end)
+                .map(|m| (m.path.clone(), ret - m.start + m.offset))
+        }) else {
+            return false;
+        };
+        let (file, off) = m;
+        let Some(elf) = self.elf(&file) else {
+            return false;
+        };
+        match elf.address_of(off) {
+            Some(addr) => elf.spell(addr, out, true),
+            None => false,
+        }
+    }
+}
+
+/// The file mappings of a process, while it lives.
+fn read_maps(pid: i32) -> Option<Vec<Mapping>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| {
+                // start-end perms offset dev inode path
+                let mut w = l.split_whitespace();
+                let (range, _, off) = (w.next()?, w.next()?, w.next()?);
+                let path = w.nth(2)?;
+                if !path.starts_with('/') {
+                    return None;
+                }
+                let (s, e) = range.split_once('-')?;
+                Some(Mapping {
+                    start: u64::from_str_radix(s, 16).ok()?,
+                    end: u64::from_str_radix(e, 16).ok()?,
+                    offset: u64::from_str_radix(off, 16).ok()?,
+                    path: path.into(),
+                })
+            })
+            .collect(),
+    )
 }

@@ -67,8 +67,9 @@ fn recycle(cpus: Option<&[Cpu]>, b: Batch) {
     }
 }
 
-/// Most records one [`Merger::emit`] call emits.
+/// Most records one [`Merger::emit`] call emits, and for how long.
 const EMIT_AT_ONCE: usize = 16384;
+const EMIT_FOR: Duration = Duration::from_millis(20);
 
 pub struct Merger {
     queues: Vec<Queue>,
@@ -163,9 +164,13 @@ impl Merger {
         let now = Instant::now();
         let cpus = self.cpus.clone();
         let cpus = cpus.as_deref().map(|c| c.as_slice());
-        // A bounded amount per call, so that the caller looks at signals
-        // and the clock often, whatever the backlog.
-        for _ in 0..EMIT_AT_ONCE {
+        // A bounded amount and time per call, so that the caller looks at
+        // signals and the clock often, whatever the backlog and however
+        // slow the sink (a loaded machine, a slow output).
+        for n in 0..EMIT_AT_ONCE {
+            if n % 256 == 255 && now.elapsed() >= EMIT_FOR {
+                break;
+            }
             let mut best: Option<(usize, u64)> = None;
             let mut all_ready = true;
             for (i, q) in self.queues.iter().enumerate() {

@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -130,6 +130,9 @@ pub struct Cpu {
     /// an empty CPU buffer does not mean all of its records are out.
     busy: AtomicBool,
     pub pool: Pool,
+    /// Events read from the kernel but never sent, because the run was
+    /// aborted: counted so that the run can say how many it did not write.
+    unsent: AtomicU64,
 }
 
 impl Cpu {
@@ -147,6 +150,7 @@ impl Cpu {
             path,
             file,
             busy: AtomicBool::new(false),
+            unsent: AtomicU64::new(0),
             pool: Pool::new(buffers),
         })
     }
@@ -164,6 +168,22 @@ impl Cpu {
         // The order matters: a reader that emptied the buffer before the
         // poll is still busy until its batch is in the channel.
         r == 0 && !self.busy.load(Ordering::SeqCst)
+    }
+
+    /// Events its reader read and then dropped on an abort.
+    pub fn unsent(&self) -> u64 {
+        self.unsent.load(Ordering::Acquire)
+    }
+
+    fn drop_unsent(&self, b: Option<&Batch>) {
+        if let Some(b) = b {
+            let n = b
+                .items
+                .iter()
+                .filter(|it| matches!(it, Item::Event { .. }))
+                .count();
+            self.unsent.fetch_add(n as u64, Ordering::AcqRel);
+        }
     }
 }
 
@@ -372,6 +392,7 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
     let sub = cfg.layout.subbuf_size;
     let aborted = || stop.load(Ordering::Relaxed) == ABORT || NEUTRALISED.load(Ordering::Relaxed);
     // A full channel means the merge is behind: wait, unless told to end.
+    // What it cannot send is counted as unsent.
     let send = |m: Msg| -> bool {
         let mut m = m;
         loop {
@@ -379,11 +400,19 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
                 Ok(()) => return true,
                 Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
                     if aborted() {
+                        if let Msg::Batch(b) = &back {
+                            me.drop_unsent(Some(b));
+                        }
                         return false;
                     }
                     m = back;
                 }
-                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(back)) => {
+                    if let Msg::Batch(b) = &back {
+                        me.drop_unsent(Some(b));
+                    }
+                    return false;
+                }
             }
         }
     };
@@ -398,6 +427,7 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
         let stopping = stop.load(Ordering::Acquire) != RUN;
         me.busy.store(true, Ordering::SeqCst);
         let Some((mut buf, mut items)) = me.pool.take(&aborted) else {
+            me.drop_unsent(held.as_ref().map(|(b, _)| b));
             return Ok(());
         };
         let mut pages = 0;
@@ -405,6 +435,21 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
         let mut file = &me.file;
         while pages < cfg.batch_pages {
             if aborted() {
+                me.drop_unsent(held.as_ref().map(|(b, _)| b));
+                // And the pages of this batch read so far.
+                let mut lead = None;
+                let _ = index_pages_lead(
+                    &cfg.layout,
+                    cfg.stack_id,
+                    buf.get(..pages * sub).unwrap_or_default(),
+                    &mut items,
+                    &mut lead,
+                );
+                let n = items
+                    .iter()
+                    .filter(|it| matches!(it, Item::Event { .. }))
+                    .count();
+                me.unsent.fetch_add(n as u64, Ordering::AcqRel);
                 return Ok(());
             }
             let at = pages * sub;
@@ -475,6 +520,7 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
                     }
                 }
                 if !send(Msg::Batch(h)) {
+                    me.drop_unsent(Some(&b));
                     return Ok(());
                 }
             }

@@ -169,10 +169,7 @@ fn lex(s: &str, base: usize) -> Result<Vec<Lexeme>, Diagnostic> {
                 }
             },
             _ if c.is_ascii_alphabetic() || c == b'_' => {
-                let n = b[i..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
-                    .count();
+                let n = ident_len(&b[i..]);
                 // A cpumask value, `CPUS{0-3,5}` (newer kernels).
                 match (b.get(i + n), s[i + n..].find('}')) {
                     (Some(b'{'), Some(close)) => (Tok::Bare, n + close + 1),
@@ -201,6 +198,34 @@ fn lex(s: &str, base: usize) -> Result<Vec<Lexeme>, Diagnostic> {
         });
     }
     Ok(out)
+}
+
+/// The length of a name at the start of `b`: a C identifier, and a
+/// whole struct's member path after it (`c.skc_num`, `v.path[1].x`;
+/// README, "Whole structs"), which the compiler turns into the field's
+/// name.
+fn ident_len(b: &[u8]) -> usize {
+    let word = |b: &[u8]| {
+        b.iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count()
+    };
+    let mut n = word(b);
+    loop {
+        match b.get(n..) {
+            Some([b'.', c, ..]) if c.is_ascii_alphabetic() || *c == b'_' => {
+                n += 1 + word(&b[n + 1..]);
+            }
+            Some([b'[', rest @ ..]) => {
+                let d = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+                if d == 0 || rest.get(d) != Some(&b']') {
+                    return n;
+                }
+                n += d + 2;
+            }
+            _ => return n,
+        }
+    }
 }
 
 /// A mistake in the filter, at `span`.
@@ -452,6 +477,10 @@ mod tests {
             ("ip_src==127.0.0.1", "ip_src==127.0.0.1"),
             ("common_cpu & CPUS{0-3}", "common_cpu&CPUS{0-3}"),
             ("b16_p == http", "b16_p==http"),
+            // A whole struct's leaf by its member path.
+            ("c.skc_num==22", "c.skc_num==22"),
+            ("v.path[1].y>=13&&v.at.x<0", "(v.path[1].y>=13 && v.at.x<0)"),
+            ("state==TCP_CLOSE", "state==TCP_CLOSE"),
         ];
         for (text, want) in cases {
             let e = parse(text, 0).unwrap_or_else(|d| panic!("{text}: {d}"));
@@ -495,6 +524,12 @@ mod tests {
             ("a==1 && || b==2", "||", "expected a comparison after `&&`"),
             ("!", "", "after `!`"),
             ("a == == 1", "==", "missing the value"),
+            ("c. == 1", ".", "expected a comparison operator after `c`"),
+            (
+                "v[x] == 1",
+                "[x]",
+                "expected a comparison operator after `v`",
+            ),
         ];
         for (text, under, msg) in cases {
             let d = parse(text, 0).expect_err(text);

@@ -166,9 +166,12 @@ impl Expr {
     }
 }
 
-/// `%N[F][~CAST]STEP...` or `param STEP...`.
+/// `[*]%N[F][~CAST]STEP...` or `[*]param STEP...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TypedExpr {
+    /// A leading `*`: what the pointer the walk ends on points at (a
+    /// whole struct, shown member by member).
+    pub deref: Option<Span>,
     pub base: Spanned<Base>,
     pub format: Option<Spanned<Format>>,
     pub cast: Option<Spanned<Cast>>,
@@ -741,6 +744,14 @@ impl<'a> Parser<'a> {
         if self.rest().starts_with("since(") {
             return self.since();
         }
+        // `*EXPR`: C's dereference (no fetcharg starts with `*`).
+        let deref = match self.rest().strip_prefix('*') {
+            Some(after) if after.starts_with(['%', '$']) || after.starts_with(is_ident_start) => {
+                self.pos += 1;
+                Some(Span::new(start, start + 1))
+            }
+            _ => None,
+        };
         let rest = self.rest();
         let mut chars = rest.chars();
         let c0 = chars.next();
@@ -759,6 +770,13 @@ impl<'a> Parser<'a> {
             _ => false,
         };
         if !typed {
+            if let Some(d) = deref {
+                return err_help(
+                    d,
+                    "`*` dereferences a typed expression",
+                    "write `*%N~(struct T)`, `*param` or `*param->member`",
+                );
+            }
             let (w, span) = self.word();
             kernel_text(w, span.start, "a fetcharg", true)?;
             return Ok(Expr::Raw(Spanned {
@@ -863,6 +881,7 @@ impl<'a> Parser<'a> {
             });
         }
         Ok(Expr::Typed(TypedExpr {
+            deref,
             base,
             format,
             cast,

@@ -484,6 +484,52 @@ impl Expr {
 }
 
 impl FieldPrint {
+    /// The tables of `__print_symbolic`/`__print_flags` applied to the
+    /// field itself (not to a value computed from it).
+    fn tables(&self) -> Vec<&[(u64, String)]> {
+        fn walk<'a>(e: &'a Expr, field: &str, out: &mut Vec<&'a [(u64, String)]>) {
+            let of_field = |v: &Expr| match v {
+                Expr::Field(f) => f == field,
+                Expr::Cast { expr, .. } => matches!(&**expr, Expr::Field(f) if f == field),
+                _ => false,
+            };
+            match e {
+                Expr::Symbolic(v, t) | Expr::Flags(v, _, t) if of_field(v) => out.push(t),
+                Expr::Cond(_, b, c) => {
+                    walk(b, field, out);
+                    walk(c, field, out);
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for p in &self.pieces {
+            if let Piece::Conv(_, e) = p {
+                walk(e, &self.field, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The number one of the field's names stands for (a filter's
+    /// literal: `newstate==TCP_ESTABLISHED`).
+    pub fn value_of(&self, name: &str) -> Option<u64> {
+        self.tables()
+            .into_iter()
+            .flatten()
+            .find(|(_, n)| n == name)
+            .map(|(v, _)| *v)
+    }
+
+    /// The field's names, in table order.
+    pub fn names(&self) -> Vec<String> {
+        self.tables()
+            .into_iter()
+            .flatten()
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+
     /// The field's text as the kernel prints it; None where a value does
     /// not fit its conversion (the caller shows the number).
     pub fn eval(&self, get: &dyn Fn(&str) -> Option<Val>) -> Option<String> {

@@ -14,6 +14,39 @@ use super::commands::{self, InstallOptions, Write};
 use super::PidFilter;
 use crate::compile::plan::Plan;
 
+/// A line per whole struct of the probe (README, "Whole structs"): its
+/// fields, and how many of its values the kernel's limits left out.
+fn whole_structs(p: &crate::compile::plan::CompiledProbe) -> Vec<String> {
+    use crate::compile::plan::PathPart;
+    let mut out: Vec<(String, Vec<&str>, usize)> = Vec::new();
+    for f in &p.fields {
+        let Some(PathPart::Member(top)) = f.path.first() else {
+            continue;
+        };
+        match out.last_mut() {
+            Some((t, names, cut)) if t == top => {
+                names.push(&f.name);
+                *cut += f.cut;
+            }
+            _ => out.push((top.clone(), vec![&f.name], f.cut)),
+        }
+    }
+    out.into_iter()
+        .map(|(top, names, cut)| {
+            let (first, last) = (names[0], names[names.len() - 1]);
+            let left = if cut > 0 {
+                format!("; {cut} more left out (the kernel's limits)")
+            } else {
+                String::new()
+            };
+            format!(
+                "{top}: a whole struct, member by member: {} fields {first} .. {last}{left}",
+                names.len()
+            )
+        })
+        .collect()
+}
+
 /// The script; each of `comments` becomes a `# ` line of the header.
 pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> String {
     let mut s = String::new();
@@ -33,6 +66,9 @@ pub fn show_script(plan: &Plan, opts: InstallOptions, comments: &[String]) -> St
             _ => {
                 let _ = writeln!(s, "#   {}: {spec}", p.event_name());
             }
+        }
+        for w in whole_structs(p) {
+            let _ = writeln!(s, "#     {w}");
         }
     }
     for c in comments {

@@ -420,9 +420,10 @@ impl Session {
         Ok(s)
     }
 
-    /// mkdir the instance and lock it. A cleaner of another run may take
-    /// the lock between our mkdir and flock (the instance looks like a
-    /// dead run's): then it removes the directory, and we make it again.
+    /// mkdir the instance and lock it, holding the `instances` lock so
+    /// that no cleaner sees the instance unlocked in between (it would
+    /// take it for a dead run's). Should a cleaner that does not take that
+    /// lock remove it anyway, we make it again.
     fn create_instance(&mut self) -> Result<fs::File, TracefsError> {
         let dir = self.fs.path(&self.instance);
         let mut last = None;
@@ -430,9 +431,11 @@ impl Session {
             if self.echo {
                 say(format_args!("mkdir {}", dir.display()));
             }
+            let creating = lock_instances(&self.fs);
             match fs::create_dir(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    drop(creating);
                     // A dead run of the same name (same PID in the same
                     // namespace); remove it if it is dead indeed.
                     cleanup_stale(&self.fs)?;
@@ -446,7 +449,9 @@ impl Session {
                     return Err(TracefsError::Io { path: dir, source });
                 }
             }
-            match lock_dir(&dir) {
+            let locked = lock_dir(&dir);
+            drop(creating);
+            match locked {
                 Ok(Some(f)) => {
                     let same = fs::metadata(&dir)
                         .ok()
@@ -746,6 +751,29 @@ fn lock_dir(dir: &Path) -> io::Result<Option<fs::File>> {
     }
 }
 
+/// The flock of the tracefs `instances` directory, which every run's
+/// instance is in (whatever the PID namespace or container): held by a
+/// run from its instance's mkdir to its instance's lock, and by a cleaner
+/// while it looks for unlocked instances. Waits a while for it; without
+/// it (a holder stuck, flock refused) the run goes on: a cleaner that
+/// removes an instance being made is then seen by its maker, who makes it
+/// again.
+fn lock_instances(fs: &Tracefs) -> Option<fs::File> {
+    let f = fs::File::open(fs.path("instances")).ok()?;
+    let t0 = Instant::now();
+    loop {
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Some(f);
+        }
+        let e = io::Error::last_os_error();
+        let busy = matches!(e.raw_os_error(), Some(libc::EWOULDBLOCK | libc::EINTR));
+        if !busy || t0.elapsed() >= Duration::from_secs(3) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// rmdir, retried for a while: a reader's file may still be closing.
 fn remove_instance(dir: &Path, for_at_most: Duration) -> io::Result<()> {
     let t0 = Instant::now();
@@ -872,6 +900,7 @@ pub fn own_tids() -> Vec<u32> {
 /// Returns the groups removed.
 pub fn cleanup_stale(fs: &Tracefs) -> Result<Vec<String>, TracefsError> {
     let mut removed = Vec::new();
+    let _no_run_creating = lock_instances(fs);
     if let Ok(rd) = fs::read_dir(fs.path("instances")) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -990,6 +1019,35 @@ mod tests {
         assert_eq!(parse_group("other_123_1"), None);
         let g = run_group(77);
         assert_eq!(parse_group(&g).map(|p| p.0), Some(77), "{g}");
+    }
+
+    /// A run between its instance's mkdir and its lock: a cleaner of
+    /// another run (another PID namespace) waits for the lock instead of
+    /// taking the unlocked instance for a dead run's (seen under load: two
+    /// runs starting together, one removed the other's instance).
+    #[test]
+    fn a_cleaner_waits_for_a_run_being_created() {
+        let tmp = std::env::temp_dir().join(format!("ckp-sess-new-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(tmp.join("instances")).unwrap();
+        let fsys = Tracefs::at(&tmp);
+        let inst = tmp.join("instances/coolkprobe_1_4026532180");
+        let creating = lock_instances(&fsys).unwrap();
+        fs::create_dir(&inst).unwrap();
+        let f2 = fsys.clone();
+        let cleaner = std::thread::spawn(move || cleanup_stale(&f2).unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+        let held = lock_dir(&inst).unwrap().expect("the run's lock");
+        drop(creating);
+        assert_eq!(cleaner.join().unwrap(), Vec::<String>::new());
+        assert!(inst.exists());
+        // Once its holder is gone, it is a dead run's.
+        drop(held);
+        assert_eq!(
+            cleanup_stale(&fsys).unwrap(),
+            vec!["coolkprobe_1_4026532180"]
+        );
+        fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 enum state { ST_IDLE = 0, ST_RUNNING = 3, ST_DONE = 7 };
 enum perm { P_READ = 1, P_WRITE = 2, P_EXEC = 4, P_SHARED = 8 };
@@ -32,6 +33,14 @@ struct values {
 	unsigned int bits : 3;
 	signed int neg : 5;
 	long count;
+	struct counter {
+		int c;
+	} counters[2];
+};
+
+/* More values than one probe takes (the kernel's 128): cut. */
+struct many {
+	struct point p[70];
 };
 
 static unsigned char payload[4] = { 0xde, 0xad, 0xbe, 0xef };
@@ -46,9 +55,20 @@ __attribute__((noinline)) int take(struct values *v, enum state s, bool flag)
 	return v->words[0] + (int)s + flag;
 }
 
+__attribute__((noinline)) int take_many(struct many *m)
+{
+	return m->p[69].x;
+}
+
 int main(int argc, char **argv)
 {
 	static struct values v;
+	static struct many m;
+	for (int i = 0; i < 70; i++) {
+		m.p[i].x = i;
+		m.p[i].y = -i;
+	}
+	take_many(&m);
 	(void)argv;
 	memcpy(v.mac, "\x02\x00\x5e\x10\x20\x30", 6);
 	v.words[0] = 1;
@@ -75,6 +95,15 @@ int main(int argc, char **argv)
 	v.bits = 5;
 	v.neg = -2;
 	v.count = argc;
+	v.counters[0].c = 5;
+	v.counters[1].c = -6;
 	printf("%d %d\n", take(&v, ST_DONE, true), v.cb(1));
+	if (argc > 1) {
+		/* A call into the C library, its caller in this program; then
+		 * alive a while, so that /proc/PID/maps says where it was. */
+		puts(argv[1]);
+		fflush(stdout);
+		usleep(500000);
+	}
 	return 0;
 }

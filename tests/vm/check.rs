@@ -285,12 +285,64 @@ pub fn parse_args(s: &str) -> Result<BTreeMap<String, String>, String> {
         let (value, r) = if let Some(q) = r.strip_prefix('"') {
             let end = q.find('"').ok_or("unclosed quote")?;
             (q[..end].to_owned(), &q[end + 1..])
+        } else if r.starts_with('{') {
+            // A whole struct (`sk={a=1 b={c=2}}`) or an array, to its
+            // closing brace.
+            let end = closing_brace(r).ok_or("unclosed brace")?;
+            (r[..=end].to_owned(), &r[end + 1..])
         } else {
             let end = r.find(' ').unwrap_or(r.len());
             (r[..end].to_owned(), &r[end..])
         };
         out.insert(name.trim().to_owned(), value);
         rest = r.trim_start();
+    }
+    Ok(out)
+}
+
+/// The index of the `}` closing the `{` that `s` starts with (quoted
+/// strings skipped).
+fn closing_brace(s: &str) -> Option<usize> {
+    let mut depth = 0;
+    let mut quoted = false;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'{' if !quoted => depth += 1,
+            b'}' if !quoted => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A whole struct's text, `{a=1 b={c=2} ...}`, as dotted member paths
+/// (`a`, `b.c`) to values; `...` (values left out) is skipped.
+pub fn struct_members(v: &str) -> Result<BTreeMap<String, String>, String> {
+    let inner = v
+        .strip_prefix('{')
+        .and_then(|v| v.strip_suffix('}'))
+        .ok_or_else(|| format!("not a struct: {v}"))?;
+    let inner = inner.trim_end().trim_end_matches("...").trim_end();
+    let mut out = BTreeMap::new();
+    for (k, v) in parse_args(inner)? {
+        // A nested struct; an array (of structs too: `{{x=1},{x=2}}`) stays whole.
+        if v.starts_with('{') && !v.starts_with("{{") && v.contains('=') {
+            for (k2, v2) in struct_members(&v)? {
+                out.insert(format!("{k}.{k2}"), v2);
+            }
+        } else {
+            out.insert(k, v);
+        }
     }
     Ok(out)
 }
@@ -651,6 +703,16 @@ pub fn json(_vm: &Vm, s: &Scenario) -> Result<(), String> {
     for line in s.file("json.out")?.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("not JSON ({e}): {line}"))?;
+        // Hits the kernel missed (5.10's return probes run out of
+        // instances now and then) are a record of their own, as `# MISSED`
+        // is a line of its own in text.
+        if v.get("missed").is_some() {
+            ensure(
+                v["missed"].as_u64().is_some() && v["event"].is_string(),
+                || format!("a missed-hits record: {line}"),
+            )?;
+            continue;
+        }
         for key in ["ts", "cpu", "pid", "comm", "event", "probe", "args"] {
             ensure(v.get(key).is_some(), || format!("no '{key}' in {line}"))?;
         }
@@ -1817,6 +1879,60 @@ pub fn values(_vm: &Vm, s: &Scenario) -> Result<(), String> {
             )
         })?;
     }
+    // The client's struct sock_common at its send: an IPv4 TCP socket,
+    // connected (established, or half-closed by busybox nc's listener
+    // already), from an ephemeral port to 127.0.0.1:5557 (network order:
+    // 0xb515 read in the host's order).
+    let socks = of(&ev, "f5");
+    nonempty("tcp_sendmsg (sk->__sk_common)", &socks)?;
+    for e in &socks {
+        let c = struct_members(e.arg("c")?)?;
+        let get = |k: &str| {
+            c.get(k)
+                .map(String::as_str)
+                .ok_or_else(|| format!("no c.{k}: {}", e.line))
+        };
+        ensure(
+            get("skc_family")? == "AF_INET"
+                && matches!(get("skc_state")?, "TCP_ESTABLISHED" | "TCP_CLOSE_WAIT")
+                && get("skc_dport")? == "46357"
+                && get("skc_daddr")? == "16777343"
+                && get("skc_rcv_saddr")? == "16777343"
+                && parse_int(get("skc_num")?).is_some_and(|p| p > 1024 && p != 5557)
+                && parse_int(get("skc_refcnt")?).is_some_and(|r| r >= 1),
+            || format!("sock_common of nc's connection: {}", e.line),
+        )?;
+        ensure(
+            get("skc_bind_node.next").is_ok() && get("skc_prot")?.starts_with("0x"),
+            || format!("nested members, pointers shown: {}", e.line),
+        )?;
+    }
+    let raws = of(&ev, "f6");
+    nonempty("tcp_sendmsg (*%0X~(struct sock_common))", &raws)?;
+    for e in &raws {
+        let w = struct_members(e.arg("w")?)?;
+        ensure(
+            w.get("skc_family").map(String::as_str) == Some("0x2")
+                && w.get("skc_dport").map(String::as_str) == Some("0xb515")
+                && matches!(w.get("skc_state").map(String::as_str), Some("0x1" | "0x8")),
+            || format!("sock_common with X: {}", e.line),
+        )?;
+    }
+    // A whole struct sock, cut to what the kernel takes of one probe (the
+    // kernel accepted the definition): its sock_common right, ` ...` last.
+    let cut = of(&ev, "f7");
+    nonempty("tcp_sendmsg (*sk)", &cut)?;
+    for e in &cut {
+        let text = e.arg("s")?;
+        let m = struct_members(text)?;
+        ensure(
+            text.ends_with(" ...}")
+                && m.get("__sk_common.skc_family").map(String::as_str) == Some("AF_INET")
+                && m.get("__sk_common.skc_dport").map(String::as_str) == Some("46357")
+                && m.len() > 100,
+            || format!("a cut struct sock: {}", e.line),
+        )?;
+    }
     // JSON: the same names, the numbers beside them.
     run_events(s, "json")?;
     let objs: Vec<serde_json::Value> = s
@@ -1848,6 +1964,20 @@ pub fn values(_vm: &Vm, s: &Scenario) -> Result<(), String> {
     })?;
     check("f3", "sk_data_ready", &|j| {
         j["args"]["ready"] == "sock_def_readable+0x0" && j["raw"]["ready"] == j["args"]["readyx"]
+    })?;
+    check("f5", "a whole sock_common", &|j| {
+        let (c, r) = (&j["args"]["c"], &j["raw"]["c"]);
+        c["skc_family"] == "AF_INET"
+            && r["skc_family"] == 2
+            && ((c["skc_state"] == "TCP_ESTABLISHED" && r["skc_state"] == 1)
+                || (c["skc_state"] == "TCP_CLOSE_WAIT" && r["skc_state"] == 8))
+            && c["skc_dport"] == 46357
+            && c["skc_bind_node"]["next"].is_string()
+    })?;
+    check("f7", "a cut struct sock", &|j| {
+        j["args"]["s"]["__sk_common"]["skc_family"] == "AF_INET"
+            && j["raw"]["s"]["__sk_common"]["skc_family"] == 2
+            && j["left_out"]["s"].as_u64().is_some_and(|n| n > 0)
     })?;
     check("f4", "perm_addr", &|j| {
         j["args"]["pa"]

@@ -338,6 +338,7 @@ impl Args {
             tracefs: None,
             agg: None,
             latency: None,
+            raw: self.raw,
         }
     }
 
