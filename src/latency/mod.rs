@@ -131,11 +131,9 @@ fn key_of(payload: &[u8], field: Option<&Field>) -> Key {
 }
 
 fn key_of_bytes(s: &[u8]) -> Key {
-    {
-        let mut h = Fx::default();
-        h.write(s);
-        h.finish()
-    }
+    let mut h = Fx::default();
+    h.write(s);
+    h.finish()
 }
 
 /// A sink between the merge and the rest: start events are kept, end
