@@ -1640,9 +1640,11 @@ pub fn latency(vm: &Vm, s: &Scenario) -> Result<(), String> {
         ensure(missed.is_empty(), || {
             format!("{name}: kretprobe misses:\n{profile}")
         })?;
-        // Two probes of the same call measure it a few microseconds
-        // apart: a latency within 2% of a bound may fall either side.
-        let near = |lat: u64, bound: u64| (lat as f64 / bound as f64 - 1.0).abs() < 0.02;
+        // Two probe pairs of the same call measure it apart by their
+        // handlers' cost (under emulation, 6.1 was seen 76 us apart on a
+        // 2 ms call): a latency within 5% or 250 us of a bound may fall
+        // either side.
+        let near = |lat: u64, bound: u64| lat.abs_diff(bound) < (bound / 20).max(250_000);
         // The histogram: the three calls in the buckets of their latencies.
         let h = vals
             .iter()
