@@ -57,6 +57,28 @@ impl fmt::Display for Level {
     }
 }
 
+/// What kind of mistake a diagnostic reports, where a tool sorting them
+/// needs to know (the fleet check's table: a member missing on one
+/// kernel, a function missing on another). Most diagnostics have none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// No struct or union of that name.
+    UnknownType,
+    /// The struct or union has no member of that name.
+    UnknownMember,
+    /// The kernel has no function of that name.
+    NoFunction,
+    /// The kernel has the function only as compiler copies
+    /// (`name.isra.0`, `name.constprop.0`).
+    OnlyCopies,
+    /// The function's prototype has no such parameter, or not that many.
+    Prototype,
+    /// What the probe asks of the architecture it does not have (a
+    /// register, an argument beyond its argument registers, another
+    /// arch's syscall wrapper).
+    Arch,
+}
+
 /// One thing to tell the user about their input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -65,6 +87,7 @@ pub struct Diagnostic {
     pub span: Option<Span>,
     pub message: String,
     pub help: Option<String>,
+    pub code: Option<Code>,
 }
 
 impl Diagnostic {
@@ -87,7 +110,13 @@ impl Diagnostic {
             span: span.into(),
             message: message.into(),
             help: None,
+            code: None,
         }
+    }
+    /// Say what kind of mistake this is.
+    pub fn with_code(mut self, code: Code) -> Diagnostic {
+        self.code = Some(code);
+        self
     }
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());

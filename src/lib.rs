@@ -16,7 +16,8 @@
 //! Beside them: `diag` (the one diagnostic type every stage reports in),
 //! `kernel` (what is read from the running kernel: its symbols and the
 //! checks against them, syscall formats, features), `pipeline` (the
-//! stages before tracefs, in order, for one run) and `live` (a live run:
+//! stages before tracefs, in order, for one run), `fleet` (the stages for
+//! each kernel of several, and how the results compare) and `live` (a live run:
 //! session, readers, merge, render; `agg`, aggregations in the kernel's
 //! hist triggers or in user space; `latency`, entry-to-return latencies
 //! paired in user space where the kernel's synthetic events are missing).
@@ -26,6 +27,7 @@ pub mod arch;
 pub mod compile;
 pub mod diag;
 pub mod fetch;
+pub mod fleet;
 pub mod kernel;
 pub mod latency;
 pub mod live;

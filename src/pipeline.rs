@@ -9,10 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
-use crate::compile::plan::Plan;
+use crate::compile::plan::{CompiledProbe, Plan};
 use crate::compile::{self, ArgAccess, Context, ReturnArgs};
 use crate::diag::{Diagnostic, ProbeDiagnostics};
 use crate::spec::{self, Place, Probe};
+use crate::types::target::Kernel;
 use crate::types::{self, TypeError, TypeSource};
 
 /// One probe spec and where it came from.
@@ -56,6 +57,8 @@ pub struct Options {
     /// The type source; None: the running kernel's BTF.
     pub vmlinux: Option<PathBuf>,
     pub arch: Arch,
+    /// `-a` was given: `arch` wins over what a type file says of itself.
+    pub arch_given: bool,
     pub arg_fetch: ArgFetch,
     /// Check kernel probe places against the running kernel. Only for a
     /// live run: a `-S` script may be meant for another machine, and
@@ -94,17 +97,10 @@ pub enum BuildError {
     Types { what: String, source: TypeError },
 }
 
-/// Run the stages on `sources`.
+/// Run the stages on `sources`, for the kernel `opts` name (the running
+/// one, or `opts.vmlinux`).
 pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
-    let mut diags = ProbeDiagnostics::new();
-    let mut probes = Vec::with_capacity(sources.len());
-    for (i, s) in sources.iter().enumerate() {
-        match spec::parse_probe(&s.text) {
-            Ok(p) => probes.push(p),
-            Err(d) => diags.push((i, d)),
-        }
-    }
-    stop_on_errors(&diags)?;
+    let (probes, mut diags) = parse(sources)?;
     if opts.check_running_kernel
         && probes
             .iter()
@@ -115,11 +111,282 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
         }
         stop_on_errors(&diags)?;
     }
-    let kernel_types = kernel_types(&probes, opts)?;
-    let user_types = user_types(&probes, kernel_types.is_some(), &mut diags);
+    let vmlinux = opts.vmlinux.as_deref();
+    let kernel_types = kernel_types(&probes, vmlinux)?;
+    // A file's own arch, unless -a says otherwise.
+    let arch = match vmlinux {
+        Some(path) if !opts.arch_given => {
+            let own = types::target::identify(path).ok().and_then(|mut k| {
+                if let Some(t) = &kernel_types {
+                    k.learn_arch(t.as_ref());
+                }
+                k.arch
+            });
+            own.unwrap_or(opts.arch)
+        }
+        _ => opts.arch,
+    };
+    compile_all(&probes, kernel_types, arch, opts, vmlinux, diags)
+}
+
+/// What each probe became on one kernel of several.
+#[derive(Debug)]
+pub struct TargetBuild {
+    /// The arch it was compiled for.
+    pub arch: Arch,
+    /// One per probe, in order.
+    pub probes: Vec<ProbeBuild>,
+    /// How kprobes read `%N` there, and why, when some kprobe reads an
+    /// argument; the same of return probes.
+    pub arg_access: Option<String>,
+    pub return_arg_access: Option<String>,
+    pub group: String,
+}
+
+/// One probe on one kernel.
+#[derive(Debug)]
+pub struct ProbeBuild {
+    /// None when it has an error there.
+    pub compiled: Option<CompiledProbe>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The probed kernel function's parameters there, as C
+    /// (`struct sock * sk`), when the kernel's types have its prototype.
+    pub params: Option<Vec<String>>,
+}
+
+impl TargetBuild {
+    /// The plan, when every probe compiled; else every error.
+    pub fn into_built(self) -> Result<Built, BuildError> {
+        let mut diagnostics = ProbeDiagnostics::new();
+        let mut probes = Vec::with_capacity(self.probes.len());
+        for (i, p) in self.probes.into_iter().enumerate() {
+            diagnostics.extend(p.diagnostics.into_iter().map(|d| (i, d)));
+            probes.extend(p.compiled);
+        }
+        stop_on_errors(&diagnostics)?;
+        Ok(Built {
+            plan: Plan {
+                group: self.group,
+                probes,
+            },
+            diagnostics,
+            arg_access: self.arg_access,
+            return_arg_access: self.return_arg_access,
+        })
+    }
+}
+
+/// Run the stages on `sources` for one `kernel` of several: its types
+/// (opened here, and dropped when done), its own arch unless `-a` says
+/// otherwise (what the types say fills in what its file did not), each
+/// kernel probe's function checked against its symbol table, else its
+/// BTF; then every probe compiled on its own. An error only when the
+/// specs do not parse (on any kernel) or the kernel's types cannot be
+/// read.
+pub fn build_for(
+    sources: &[Source],
+    opts: &Options,
+    kernel: &mut Kernel,
+) -> Result<TargetBuild, BuildError> {
+    let (probes, mut diags) = parse(sources)?;
+    let vmlinux = kernel.path.clone();
+    let kernel_types = kernel_types(&probes, vmlinux.as_deref())?;
+    let types = kernel_types.as_deref();
+    if let Some(t) = types {
+        prefetch(&probes, t);
+        kernel.learn_arch(t);
+    }
+    let arch = match kernel.arch {
+        Some(a) if !opts.arch_given => a,
+        _ => opts.arch,
+    };
+    check_functions(&probes, kernel, types, arch, &mut diags);
+    let params: Vec<Option<Vec<String>>> = probes
+        .iter()
+        .map(|p| match (&p.place.node, types) {
+            (Place::Kernel { symbol, .. }, Some(t)) => {
+                let sig = types::proto::Signature::of(t, symbol).ok().flatten()?;
+                Some(sig.params.iter().map(|p| param_text(t, p)).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    let c = compile_target(&probes, types, arch, opts, vmlinux.as_deref(), diags, false);
+    let mut out: Vec<ProbeBuild> = c
+        .probes
+        .into_iter()
+        .zip(params)
+        .map(|(compiled, params)| ProbeBuild {
+            compiled,
+            diagnostics: Vec::new(),
+            params,
+        })
+        .collect();
+    for (i, d) in c.diags {
+        if let Some(p) = out.get_mut(i) {
+            p.diagnostics.push(d);
+        }
+    }
+    Ok(TargetBuild {
+        arch,
+        arg_access: c.arg_access,
+        return_arg_access: c.return_arg_access,
+        probes: out,
+        group: compile::group_name(opts.group_pid),
+    })
+}
+
+/// Tell the types every name the stages will look up by name: the probed
+/// functions (checked, typed), the casts' structs, `struct pt_regs` (the
+/// arch's registers, syscall wrappers), `struct sk_buff` (packets).
+fn prefetch(probes: &[Probe], types: &dyn TypeSource) {
+    use crate::spec::{Expr, ProbeKind};
+    let mut funcs: Vec<&str> = Vec::new();
+    let mut composites: Vec<(types::CompositeKind, &str)> = vec![
+        (types::CompositeKind::Struct, "pt_regs"),
+        (types::CompositeKind::Struct, "sk_buff"),
+    ];
+    for p in probes {
+        if let Place::Kernel { symbol, .. } = &p.place.node {
+            if p.kind.node != ProbeKind::Tracepoint && !symbol.contains([':', '.']) {
+                funcs.push(symbol);
+            }
+        }
+        for a in &p.args {
+            if let Expr::Typed(t) = &a.expr {
+                if let Some(c) = &t.cast {
+                    composites.push((c.node.kind, &c.node.name.node));
+                }
+            }
+        }
+    }
+    funcs.sort_unstable();
+    funcs.dedup();
+    composites.sort_unstable_by_key(|(k, n)| (*k as u8, *n));
+    composites.dedup();
+    types.prefetch(&funcs, &composites);
+}
+
+/// `struct sock * sk`: a parameter as C writes it.
+fn param_text(src: &dyn TypeSource, p: &types::Param) -> String {
+    let ty = types::type_name(src, p.ty);
+    match &p.name {
+        Some(n) => format!("{ty} {n}"),
+        None => ty,
+    }
+}
+
+/// Every spec parsed, or every parse error.
+fn parse(sources: &[Source]) -> Result<(Vec<Probe>, ProbeDiagnostics), BuildError> {
+    let mut diags = ProbeDiagnostics::new();
+    let mut probes = Vec::with_capacity(sources.len());
+    for (i, s) in sources.iter().enumerate() {
+        match spec::parse_probe(&s.text) {
+            Ok(p) => probes.push(p),
+            Err(d) => diags.push((i, d)),
+        }
+    }
     stop_on_errors(&diags)?;
-    let ((access, why), (return_args, ret_why)) = arg_access(opts);
-    let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
+    Ok((probes, diags))
+}
+
+/// The functions of a target's kernel probes: against the running
+/// kernel's kallsyms, a vmlinux's symbol table, else the types' BTF
+/// (what each can tell: kernel/checks.rs).
+fn check_functions(
+    probes: &[Probe],
+    kernel: &Kernel,
+    kernel_types: Option<&dyn TypeSource>,
+    arch: Arch,
+    diags: &mut ProbeDiagnostics,
+) {
+    if !probes
+        .iter()
+        .any(|p| matches!(p.place.node, Place::Kernel { .. }))
+    {
+        return;
+    }
+    let symbols = match &kernel.path {
+        None => crate::kernel::KernelSymbols::load().ok(),
+        Some(path) => types::btf::map_or_read(path).ok().and_then(|b| {
+            crate::kernel::KernelSymbols::from_elf(b.bytes(), "this kernel's symbol table".into())
+        }),
+    };
+    match (symbols, kernel_types) {
+        (Some(syms), _) => crate::kernel::check(probes, &syms, diags),
+        (None, Some(t)) => crate::kernel::checks::check_in_types(probes, t, arch, diags),
+        (None, None) => {}
+    }
+}
+
+/// The stages after the types: compile for `arch`, then what the plan
+/// needs besides (tracepoint aggregations, `-p`).
+fn compile_all(
+    probes: &[Probe],
+    kernel_types: Option<Box<dyn TypeSource>>,
+    arch: Arch,
+    opts: &Options,
+    vmlinux: Option<&Path>,
+    diags: ProbeDiagnostics,
+) -> Result<Built, BuildError> {
+    let c = compile_target(
+        probes,
+        kernel_types.as_deref(),
+        arch,
+        opts,
+        vmlinux,
+        diags,
+        true,
+    );
+    let mut diags = c.diags;
+    stop_on_errors(&diags)?;
+    let mut plan = Plan {
+        group: String::new(),
+        probes: c.probes.into_iter().flatten().collect(),
+    };
+    plan.set_group(&compile::group_name(opts.group_pid));
+    check_tracepoint_aggs(probes, &mut plan, &mut diags);
+    stop_on_errors(&diags)?;
+    if !opts.raw {
+        name_tracepoint_fields(&mut plan);
+    }
+    Ok(Built {
+        plan,
+        diagnostics: diags,
+        arg_access: c.arg_access,
+        return_arg_access: c.return_arg_access,
+    })
+}
+
+/// Every probe compiled for `arch` (on its own, or with its latencies
+/// linked: then the entries of `l` probes follow), but those the stages
+/// before found an error in (their diagnostics in `diags`).
+struct Compiled {
+    probes: Vec<Option<CompiledProbe>>,
+    diags: ProbeDiagnostics,
+    arg_access: Option<String>,
+    return_arg_access: Option<String>,
+}
+
+fn compile_target(
+    probes: &[Probe],
+    kernel_types: Option<&dyn TypeSource>,
+    arch: Arch,
+    opts: &Options,
+    vmlinux: Option<&Path>,
+    mut diags: ProbeDiagnostics,
+    link: bool,
+) -> Compiled {
+    let user_types = user_types(probes, kernel_types.is_some(), &mut diags);
+    let failed: Vec<usize> = diags
+        .iter()
+        .filter(|(_, d)| d.is_error())
+        .map(|(i, _)| *i)
+        .collect();
+    let target_elsewhere = vmlinux.is_some() || arch != Arch::host();
+    let local = !target_elsewhere;
+    let ((access, why), (return_args, ret_why)) =
+        arg_access(opts.arg_fetch, arch, target_elsewhere);
     let syscalls: &compile::syscall::Lookup = &crate::kernel::syscalls::params;
     let events: &compile::EventFields = &tracepoint_fields;
     let cx = Context {
@@ -129,38 +396,42 @@ pub fn build(sources: &[Source], opts: &Options) -> Result<Built, BuildError> {
         event_fields: local.then_some(events),
         tracepoint_values: local.then_some(&tracepoint_values),
         raw: opts.raw,
-        known: crate::compile::known::Known::new(opts.arch, local.then(running_gfp).flatten()),
+        known: crate::compile::known::Known::new(arch, local.then(running_gfp).flatten()),
         return_args,
-        ..Context::new(opts.arch, kernel_types.as_deref())
+        ..Context::new(arch, kernel_types)
     };
-    let plan = compile::compile(
-        &probes,
-        &cx,
-        compile::group_name(opts.group_pid),
-        &mut diags,
+    let mut compile_diags = ProbeDiagnostics::new();
+    // With latencies linked (one kernel), the entries of `l` probes come
+    // after the probes written; a fleet compiles each probe on its own.
+    let mut out = if link {
+        match compile::compile(probes, &cx, String::new(), &mut compile_diags) {
+            Some(plan) => plan.probes.into_iter().map(Some).collect(),
+            None => vec![None; probes.len()],
+        }
+    } else {
+        compile::compile_each(probes, &cx, &mut compile_diags)
+    };
+    // A probe already refused (its function missing, its binary without
+    // types) says only that: what compiling it says follows from it.
+    diags.extend(
+        compile_diags
+            .into_iter()
+            .filter(|(i, _)| !failed.contains(i)),
     );
-    stop_on_errors(&diags)?;
-    let Some(mut plan) = plan else {
-        return Err(BuildError::Probes(diags));
-    };
-    check_tracepoint_aggs(&probes, &mut plan, &mut diags);
-    stop_on_errors(&diags)?;
-    if !opts.raw {
-        name_tracepoint_fields(&mut plan);
+    for &i in &failed {
+        out[i] = None;
     }
-    let (entry, ret) = uses_kernel_args(&plan);
-    let arg_access = entry.then_some(why);
-    let return_arg_access = ret.then(|| {
-        format!(
-            "%N in return probes is read from the kernel's $argN, kept from the entry ({ret_why})"
-        )
-    });
-    Ok(Built {
-        plan,
-        diagnostics: diags,
-        arg_access,
-        return_arg_access,
-    })
+    let (entry, ret) = uses_kernel_args(out.iter().flatten());
+    Compiled {
+        probes: out,
+        diags,
+        arg_access: entry.then_some(why),
+        return_arg_access: ret.then(|| {
+            format!(
+                "%N in return probes is read from the kernel's $argN, kept from the entry ({ret_why})"
+            )
+        }),
+    }
 }
 
 /// `gfp_t`'s names as the running kernel prints them (its `kmem:kmalloc`
@@ -183,17 +454,17 @@ fn stop_on_errors(diags: &ProbeDiagnostics) -> Result<(), BuildError> {
 /// a file (a binary without DWARF borrows layouts from it).
 fn kernel_types(
     probes: &[Probe],
-    opts: &Options,
+    vmlinux: Option<&Path>,
 ) -> Result<Option<Box<dyn TypeSource>>, BuildError> {
     let needs = probes.iter().any(|p| {
         compile::needs_types(p)
-            && (compile::user_binary_for_types(p).is_none() || opts.vmlinux.is_some())
+            && (compile::user_binary_for_types(p).is_none() || vmlinux.is_some())
     });
     if needs {
-        return types::load::open(opts.vmlinux.as_deref())
+        return types::load::open(vmlinux)
             .map(Some)
             .map_err(|source| BuildError::Types {
-                what: match &opts.vmlinux {
+                what: match vmlinux {
                     Some(p) => p.display().to_string(),
                     None => types::load::SYSFS_VMLINUX_BTF.to_string(),
                 },
@@ -205,9 +476,7 @@ fn kernel_types(
     let wants = probes
         .iter()
         .any(|p| compile::wants_types(p) && compile::user_binary_for_types(p).is_none());
-    Ok(wants
-        .then(|| types::load::open(opts.vmlinux.as_deref()).ok())
-        .flatten())
+    Ok(wants.then(|| types::load::open(vmlinux).ok()).flatten())
 }
 
 /// Each uprobe binary's own types (its DWARF), by path.
@@ -246,16 +515,19 @@ fn user_types(
 /// asks the running kernel's tracefs, but only when it is the target: with
 /// `-v` or a foreign `-a` the target kernel is elsewhere, and registers
 /// work at every kernel's entry.
-fn arg_access(opts: &Options) -> ((ArgAccess, String), (ReturnArgs, String)) {
-    let arch = opts.arch;
-    let local = opts.vmlinux.is_none() && arch == Arch::host();
-    let running = match opts.arg_fetch {
+fn arg_access(
+    how: ArgFetch,
+    arch: Arch,
+    target_elsewhere: bool,
+) -> ((ArgAccess, String), (ReturnArgs, String)) {
+    let local = !target_elsewhere;
+    let running = match how {
         ArgFetch::Auto if local => crate::kernel::argn(),
         _ => None,
     };
     let regs = |why: &str| (ArgAccess::Registers, format!("{arch} registers{why}"));
     let argn = |why: &str| (ArgAccess::KernelArgs, format!("the kernel's $argN{why}"));
-    let entry = match (opts.arg_fetch, running) {
+    let entry = match (how, running) {
         (ArgFetch::Regs, _) => regs(" (--arg-fetch regs)"),
         (ArgFetch::Argn, _) => argn(" (--arg-fetch argn)"),
         (ArgFetch::Auto, _) if !local => {
@@ -269,7 +541,7 @@ fn arg_access(opts: &Options) -> ((ArgAccess, String), (ReturnArgs, String)) {
     };
     let kept = |why: &str| (ReturnArgs::Kept, why.to_string());
     let lost = |why: &str| (ReturnArgs::NotKept(why.to_string()), String::new());
-    let ret = match (opts.arg_fetch, running) {
+    let ret = match (how, running) {
         (ArgFetch::Argn, _) => kept("--arg-fetch argn"),
         (ArgFetch::Regs, _) => lost(
             "--arg-fetch regs reads registers, and at a return they no longer hold the arguments",
@@ -294,11 +566,11 @@ fn arg_access(opts: &Options) -> ((ArgAccess, String), (ReturnArgs, String)) {
 /// Whether some kprobe reads an argument at its entry (so how it reads
 /// them matters), and some return probe the arguments kept for it
 /// (`$argN`: a register there is a raw fetcharg, read as written).
-fn uses_kernel_args(plan: &Plan) -> (bool, bool) {
+fn uses_kernel_args<'a>(probes: impl Iterator<Item = &'a CompiledProbe> + Clone) -> (bool, bool) {
     use crate::fetch::Fetch;
     let kprobes = |ret: bool| {
-        plan.probes
-            .iter()
+        probes
+            .clone()
             .filter(move |p| matches!(p.target, compile::plan::Target::Kprobe { ret: r, .. } if r == ret))
             .flat_map(|p| &p.fetchargs)
     };

@@ -25,9 +25,12 @@ fn files_named_by_options() {
             &with(&["-v", "/nonexistent", "p x"]),
             "error: -v /nonexistent: cannot read it: No such file or directory",
         );
+        // A directory is a fleet of kernels (README, "Fleets"): one
+        // without any kernel's types is refused.
+        let empty: &'static str = empty_dir().leak();
         refused(
-            &with(&["-v", "/tmp", "p do_exit"]),
-            "error: -v /tmp: cannot read it: it is a directory",
+            &with(&["-v", empty, "p do_exit"]),
+            &format!("error: -v {empty}: no kernel's types in it (BTF files, vmlinux files"),
         );
         refused(
             &with(&["-f", "/nonexistent"]),
@@ -78,9 +81,18 @@ fn discovery_says_what_it_did_not_find() {
 /// "Is a directory (os error 21): Is a directory (os error 21)").
 #[test]
 fn each_cause_once() {
-    let out = run(&["-S", "-v", "/tmp", "p do_exit a=%0->pid"]);
+    let empty = empty_dir();
+    let out = run(&["-S", "-v", &empty, "p do_exit a=%0->pid"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.matches("directory").count(), 1, "{err}");
+    assert_eq!(err.matches("kernel's types").count(), 1, "{err}");
+    assert_eq!(err.matches(empty.as_str()).count(), 1, "{err}");
+}
+
+/// An empty directory of this test process's own.
+fn empty_dir() -> String {
+    let d = std::env::temp_dir().join(format!("ckp-options-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.display().to_string()
 }
 
 /// `-S -o FILE` writes the script there; options only a live run uses are

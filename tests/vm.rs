@@ -112,6 +112,77 @@ fn with_debuginfo(series: &str) -> bool {
     }
 }
 
+/// The probes of scenario 18's fleet scripts: struct walks whose offsets
+/// differ from kernel to kernel, by parameter name.
+const FLEET_PROBES: [&str; 2] = [
+    "p wake_up_new_task comm=p->comm pid=p->pid users=p->mm->mm_users",
+    "p do_filp_open name=pathname->name",
+];
+
+/// Scenario 18's data (the VM's /data), made once here as a user would:
+/// `coolkprobe -S` with the types of several kernels. `fleet-all.sh` has
+/// every kernel of the matrix, from its ELF vmlinux (the one inside its
+/// bzImage: `.BTF` and build-id); `fleet-some.sh` has 6.1's vmlinux and
+/// the raw BTF fixtures of 6.12 (x86_64, arm64) and 6.18, no 5.10. Each
+/// kernel's definitions in `fleet-all.sh` are first checked to be what a
+/// script for that kernel alone installs.
+fn fleet_data() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vm-fleet");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("vm-fleet data dir");
+        let vmlinux: Vec<PathBuf> = KERNELS
+            .iter()
+            .map(|series| {
+                let out = Command::new("bash")
+                    .arg(repo().join("tests/vm/kernel.sh"))
+                    .args(["-x", series])
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .unwrap_or_else(|e| panic!("cannot run tests/vm/kernel.sh: {e}"));
+                assert!(out.status.success(), "kernel.sh -x {series} failed");
+                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("vmlinux")
+            })
+            .collect();
+        let show = |kernels: &[PathBuf]| -> String {
+            let mut c = Command::new(binary());
+            c.arg("-S");
+            for k in kernels {
+                c.arg("-v").arg(k);
+            }
+            let out = c.args(FLEET_PROBES).output().expect("coolkprobe -S");
+            assert!(
+                out.status.success(),
+                "coolkprobe -S {kernels:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).expect("utf-8 script")
+        };
+        let all = show(&vmlinux);
+        let fixture = |f: &str| repo().join("btf-fixtures").join(f);
+        let some = show(&[
+            vmlinux[KERNELS.iter().position(|&k| k == "6.1").expect("6.1")].clone(),
+            fixture("vmlinux-6.12.117+deb12-cloud-amd64.btf"),
+            fixture("vmlinux-6.12.117+deb12-cloud-arm64.btf"),
+            fixture("vmlinux-6.18.44-fc-v782.btf"),
+        ]);
+        for (i, v) in vmlinux.iter().enumerate() {
+            let alone = vmcheck::definitions(&show(std::slice::from_ref(v)), None);
+            let branch = vmcheck::definitions(&all, Some(i + 1));
+            assert!(
+                !alone.is_empty() && alone == branch,
+                "fleet-all.sh's k{} installs {branch:?}, a script for {} alone {alone:?}",
+                i + 1,
+                v.display()
+            );
+        }
+        std::fs::write(dir.join("fleet-all.sh"), all).expect("fleet-all.sh");
+        std::fs::write(dir.join("fleet-some.sh"), some).expect("fleet-some.sh");
+        dir
+    })
+}
+
 fn boot(series: &str, scenarios: &BTreeMap<String, PathBuf>) -> Vm {
     assert!(KERNELS.contains(&series), "{series} is not in KERNELS");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vm-{series}"));
@@ -121,6 +192,13 @@ fn boot(series: &str, scenarios: &BTreeMap<String, PathBuf>) -> Vm {
         .arg(repo().join("tests/vm/run.sh"))
         .args(["-k", series])
         .args(with_debuginfo(series).then_some("-g"))
+        .args(
+            scenarios
+                .contains_key("18-fleet")
+                .then(|| [PathBuf::from("-d"), fleet_data().clone()])
+                .into_iter()
+                .flatten(),
+        )
         .arg("-b")
         .arg(binary())
         .arg("-o")
@@ -241,6 +319,7 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "17-latency" => vmcheck::latency(vm, s),
         "30-return-args" => vmcheck::return_args(vm, s),
         "31-atomic-script" => vmcheck::atomic_script(vm, s),
+        "18-fleet" => vmcheck::fleet(vm, s),
         "20-missed-hits" => vmcheck::missed_hits(vm, s),
         other => Err(format!(
             "no host-side check for scenario {other} in tests/vm.rs"

@@ -12,6 +12,15 @@ fuzz_target!(|data: &[u8]| {
         let _ = btf.get(id);
     }
     let src = coolkprobe::types::btf_source::BtfSource::new("fuzz".into(), btf, None);
+    // A fleet's one-pass lookup of several names (then remembered).
+    let structs = src.composite_names(CompositeKind::Struct).unwrap_or_default();
+    let wanted: Vec<(CompositeKind, &str)> = structs
+        .iter()
+        .take(4)
+        .map(|n| (CompositeKind::Struct, n.as_str()))
+        .chain([(CompositeKind::Union, "u"), (CompositeKind::Struct, "")])
+        .collect();
+    src.prefetch(&["f", "", "main"], &wanted);
     for kind in [CompositeKind::Struct, CompositeKind::Union] {
         for name in src.composite_names(kind).unwrap_or_default().iter().take(8) {
             if let Ok(Some(id)) = src.find_composite(kind, name) {

@@ -7,7 +7,7 @@
 #![no_main]
 
 use coolkprobe::compile::filter::{check as check_filter, common_fields, FieldType, FilterField};
-use coolkprobe::compile::plan::Display;
+use coolkprobe::compile::plan::{Display, NameEntry, NameTable, Names};
 use coolkprobe::spec::{parse_probe, Cast, Expr, Filter, Place, Span, Spanned};
 use libfuzzer_sys::fuzz_target;
 
@@ -43,6 +43,26 @@ fn filter(text: &str) {
         field("n", Display::Default, Some(4), int(4, true)),
         field("s", Display::Default, None, FieldType::String),
         field("b", Display::Default, None, FieldType::Bits { width: 3 }),
+        // A whole struct's leaf (named by its path too), with names for
+        // its numbers; an error return.
+        FilterField {
+            path: Some("c.skc_state".into()),
+            names: Some(Names::Table(std::sync::Arc::new(NameTable {
+                what: "enum e".into(),
+                size: 1,
+                flags: false,
+                entries: vec![NameEntry {
+                    mask: u64::MAX,
+                    value: 0xff,
+                    name: "TCP_CLOSE".into(),
+                }],
+            }))),
+            ..field("c_skc_state", Display::Default, None, int(1, true))
+        },
+        FilterField {
+            names: Some(Names::Errno),
+            ..field("r", Display::Default, None, int(8, true))
+        },
     ];
     fields.extend(common_fields());
     match coolkprobe::spec::filter::parse(text, 0) {

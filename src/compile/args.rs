@@ -16,7 +16,7 @@ use crate::types::{resolve, type_name, CompositeKind, Type, TypeId, TypeSource};
 use super::syscall::{SysParam, SysType};
 use super::walk::{self, Cur, Leaf, Loc, Walked};
 use super::{error, Context, ErrorKind, Result, ReturnArgs};
-use crate::diag::{did_you_mean, Diagnostic, Level};
+use crate::diag::{did_you_mean, Code, Diagnostic, Level};
 
 /// How `%N` is read at a function's entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +148,8 @@ impl Func {
         Err(error(
             span,
             ErrorKind::Unsupported(format!("`{}` takes {kind}: there is no %{n}", self.name())),
-        ))
+        )
+        .with_code(Code::Prototype))
     }
 }
 
@@ -360,6 +361,7 @@ fn syscall_arg(
             help: Some(format!(
                 "`t syscalls:sys_enter_{sys}` is the steadier choice: a tracepoint with the arguments as fields"
             )),
+            code: None,
         });
     }
     let path = match param {
@@ -391,6 +393,7 @@ fn syscall_arg(
                         param.map_or("", |p| p.ctype.as_str())
                     ),
                     help: Some("the cast wins: drop it to use the syscall's type".into()),
+                    code: None,
                 });
             }
         }
@@ -502,6 +505,7 @@ fn unknown_param<'a>(
         ErrorKind::Unsupported(format!("`{func}` has no parameter `{name}`")),
     )
     .with_help(help)
+    .with_code(Code::Prototype)
 }
 
 /// A cast that reads the argument as something its prototype says it is
@@ -557,5 +561,6 @@ fn cast_disagrees(
                 format!(" (`%{n}->...` or `{pname}->...`)")
             }
         )),
+        code: None,
     }))
 }

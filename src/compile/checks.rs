@@ -8,7 +8,7 @@
 //! instructions take every dereference 63 characters can write).
 
 use crate::arch::Arch;
-use crate::diag::{did_you_mean, Diagnostic};
+use crate::diag::{did_you_mean, Code, Diagnostic};
 use crate::fetch::FetchArg;
 use crate::spec::{Span, Spanned};
 
@@ -67,7 +67,9 @@ pub fn raw_registers(text: &str, span: Span, arch: Arch) -> Result<(), Diagnosti
                         .join(" ")
                 )
             });
-            return Err(error(at, format!("`%{name}` is not a register of {arch}")).with_help(help));
+            return Err(error(at, format!("`%{name}` is not a register of {arch}"))
+                .with_help(help)
+                .with_code(Code::Arch));
         }
     }
     Ok(())
@@ -95,7 +97,8 @@ pub fn alignment(offset: u64, arch: Arch, user: bool, span: Span) -> Result<(), 
     .with_help(format!(
         "the instructions around it start at {before:#x} and {:#x}",
         before + a
-    )))
+    ))
+    .with_code(Code::Arch))
 }
 
 /// One named value against the kernel's limits: its name (length, not a

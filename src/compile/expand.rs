@@ -70,6 +70,18 @@ pub(super) fn expand(
     Ok(w.out)
 }
 
+/// The user's letter, for every integer; without one, each takes its C
+/// type's sign, as a C initializer shows it.
+fn c_letter(explicit: Option<Format>, t: &Type) -> Option<Format> {
+    match (explicit, t) {
+        (Some(f), _) => Some(f),
+        (None, Type::Int(i)) if i.signed => Some(Format::Signed),
+        (None, Type::Enum { signed: true, .. }) => Some(Format::Signed),
+        (None, Type::Int(_) | Type::Enum { .. }) => Some(Format::Unsigned),
+        _ => None,
+    }
+}
+
 struct Walker<'a> {
     src: &'a dyn TypeSource,
     arch: Arch,
@@ -82,35 +94,11 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn letter(&self, t: &Type) -> Option<Format> {
-        if self.explicit.is_some() {
-            return self.explicit;
-        }
-        match t {
-            Type::Int(i) if i.signed => Some(Format::Signed),
-            Type::Enum { signed: true, .. } => Some(Format::Signed),
-            Type::Int(_) | Type::Enum { .. } => Some(Format::Unsigned),
-            _ => None,
-        }
-    }
-
-    fn path_text(&self) -> String {
-        let mut s = String::new();
-        for p in &self.path {
-            match p {
-                PathPart::Member(m) => {
-                    if !s.is_empty() {
-                        s.push('.');
-                    }
-                    s.push_str(m);
-                }
-                PathPart::Index(i) => s.push_str(&format!("[{i}]")),
-            }
-        }
-        s
+        c_letter(self.explicit, t)
     }
 
     fn unread(&mut self, why: String) {
-        let at = self.path_text();
+        let at = path_text(&self.path);
         self.out.unread.push((at, why));
     }
 
@@ -234,13 +222,7 @@ impl Walker<'_> {
                     return Ok(());
                 }
                 let explicit = self.explicit;
-                let elem_letter = |t: &Type| match (explicit, t) {
-                    (Some(f), _) => Some(f),
-                    (None, Type::Int(i)) if i.signed => Some(Format::Signed),
-                    (None, Type::Enum { signed: true, .. }) => Some(Format::Signed),
-                    (None, Type::Int(_) | Type::Enum { .. }) => Some(Format::Unsigned),
-                    _ => None,
-                };
+                let elem_letter = |t: &Type| c_letter(explicit, t);
                 match walk::array_leaf(self.src, self.arch, at, elem, len, &elem_letter)? {
                     Ok(l) => self.push(named(l)),
                     Err(why) => self.unread(why),

@@ -21,7 +21,7 @@ mod uprobe;
 mod walk;
 
 use crate::arch::Arch;
-use crate::diag::{Diagnostic, ProbeDiagnostics};
+use crate::diag::{Code, Diagnostic, ProbeDiagnostics};
 use crate::fetch::{Fetch, FetchType};
 use crate::spec::{self, Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
 use crate::types::{CompositeKind, TypeError, TypeSource};
@@ -90,7 +90,17 @@ pub enum ErrorKind {
 
 /// The diagnostic for `kind` at `span`.
 pub(crate) fn error(span: Span, kind: ErrorKind) -> Diagnostic {
-    Diagnostic::error(span, kind.to_string())
+    let code = match kind {
+        ErrorKind::UnknownComposite { .. } => Some(Code::UnknownType),
+        ErrorKind::UnknownMember { .. } => Some(Code::UnknownMember),
+        ErrorKind::ArgBeyondRegisters { .. } => Some(Code::Arch),
+        _ => None,
+    };
+    let d = Diagnostic::error(span, kind.to_string());
+    match code {
+        Some(c) => d.with_code(c),
+        None => d,
+    }
 }
 
 /// A type-source failure mid-walk; the expression's span is added where
@@ -373,6 +383,42 @@ pub fn compile(
         }
     }
     (!failed).then_some(Plan { group, probes: out })
+}
+
+/// Compile every probe on its own: each one's result (None when it has an
+/// error), every diagnostic to `diags` with its probe's index. Latencies
+/// are not linked here (see [`compile`]).
+pub fn compile_each(
+    probes: &[Probe],
+    cx: &Context<'_>,
+    diags: &mut ProbeDiagnostics,
+) -> Vec<Option<CompiledProbe>> {
+    let mut sigs = Signatures::new();
+    let mut out = Vec::with_capacity(probes.len());
+    for (i, p) in probes.iter().enumerate() {
+        let mut notes = Vec::new();
+        let r = match latency::shape(p) {
+            Ok(latency::Shape::Plain) => compile_probe_noted(i, p, cx, &mut notes, &mut sigs, false),
+            Ok(_) => Err(vec![error(
+                p.kind.span,
+                ErrorKind::Unsupported(
+                    "a latency (`l`, `since`) pairs probes of one kernel: it is not compiled for several"
+                        .into(),
+                ),
+            )
+            .with_help("make the script for each kernel with its own -v")]),
+            Err(e) => Err(vec![e]),
+        };
+        match r {
+            Ok(c) => out.push(Some(c)),
+            Err(errors) => {
+                out.push(None);
+                notes.extend(errors);
+            }
+        }
+        diags.extend(notes.into_iter().map(|d| (i, d)));
+    }
+    out
 }
 
 /// Compile one probe; `index` makes its event name `f<index>`. Its first

@@ -5,7 +5,7 @@
 //! and `+OFFSET` lies inside it.
 
 use super::symbols::{KernelSymbols, Sym};
-use crate::diag::{Diagnostic, ProbeDiagnostics, Span};
+use crate::diag::{Code, Diagnostic, ProbeDiagnostics, Span};
 use crate::spec::{Place, Probe};
 
 /// Check every kernel probe (`p`/`r` on `SYMBOL[+OFFSET]` or
@@ -20,6 +20,73 @@ pub fn check(probes: &[Probe], syms: &KernelSymbols, diags: &mut ProbeDiagnostic
         if let Some(d) = check_one(p, syms) {
             diags.push((i, d));
         }
+    }
+}
+
+/// Check every kernel probe's function against a kernel's types, where
+/// its symbol table is not at hand (a raw BTF file): BTF has a FUNC record
+/// for each function of the build that kept its prototype, so a name that
+/// has none is not in that kernel, or only inlined, or only in compiler
+/// copies (`.isra.0`), which BTF does not list: without kallsyms these
+/// cannot be told apart, and each means the kernel refuses the probe. A
+/// `MODULE:SYMBOL` (a module's functions are not in vmlinux's BTF) and a
+/// copy's own name (`NAME.isra.0`, not in any BTF) are not checked.
+pub fn check_in_types(
+    probes: &[Probe],
+    types: &dyn crate::types::TypeSource,
+    arch: crate::arch::Arch,
+    diags: &mut ProbeDiagnostics,
+) {
+    let mut names: Option<Vec<String>> = None;
+    for (i, p) in probes.iter().enumerate() {
+        let Place::Kernel { symbol, spans, .. } = &p.place.node else {
+            continue;
+        };
+        if symbol.contains([':', '.']) || matches!(types.find_func(symbol), Ok(Some(_)) | Err(_)) {
+            continue;
+        }
+        // Another arch's syscall wrapper (`__x64_sys_openat` on arm64).
+        let other = crate::arch::Arch::ALL
+            .into_iter()
+            .filter(|&a| a != arch)
+            .find_map(|a| a.wrapped_syscall(symbol).map(|sys| (a, sys)));
+        if let Some((a, sys)) = other {
+            let mut d = Diagnostic::error(
+                spans.name,
+                format!("`{symbol}` is {a}'s syscall wrapper: this kernel is {arch}"),
+            )
+            .with_code(Code::Arch);
+            if arch
+                .wrapped_syscall(&format!("{}{sys}", arch.syscall_prefix()))
+                .is_some()
+            {
+                d = d.with_help(format!(
+                    "on {arch} the wrapper is `{}{sys}`, or use the tracepoint `t syscalls:sys_enter_{sys}`",
+                    arch.syscall_prefix()
+                ));
+            }
+            diags.push((i, d));
+            continue;
+        }
+        let names = names.get_or_insert_with(|| types.func_names().unwrap_or_default());
+        let near = crate::diag::did_you_mean(symbol, names.iter().map(String::as_str), "");
+        let why = format!(
+            "BTF lists the build's functions: one it lacks is not in the build, or inlined \
+             everywhere, or only in compiler copies (`{symbol}.isra.0`); that kernel's \
+             vmlinux (its symbol table) tells which"
+        );
+        diags.push((
+            i,
+            Diagnostic::error(
+                spans.name,
+                format!("no function `{symbol}` in this kernel's BTF"),
+            )
+            .with_code(Code::NoFunction)
+            .with_help(match near {
+                Some(n) => format!("{n} {why}"),
+                None => why,
+            }),
+        ));
     }
 }
 
@@ -38,6 +105,10 @@ fn check_one(p: &Probe, syms: &KernelSymbols) -> Option<Diagnostic> {
         Some((m, n)) => (Some(m), n),
         None => (None, symbol.as_str()),
     };
+    if module.is_some() && !syms.modules_known {
+        // Only vmlinux's symbols are at hand.
+        return None;
+    }
     if let (Some(m), Some(at)) = (module, spans.module) {
         if !syms.has_module(m) {
             // The kernel accepts it and arms the probe when the module loads.
@@ -125,9 +196,10 @@ fn missing(syms: &KernelSymbols, name: &str, module: Option<&str>, span: Span) -
         span,
         match module {
             Some(m) => format!("no function `{name}` in module `{m}`"),
-            None => format!("no function `{name}` in the running kernel"),
+            None => format!("no function `{name}` in {}", syms.kernel),
         },
-    );
+    )
+    .with_code(Code::NoFunction);
     let copies = syms.copies(name, module);
     if !copies.is_empty() {
         let list: Vec<String> = copies
@@ -137,7 +209,7 @@ fn missing(syms: &KernelSymbols, name: &str, module: Option<&str>, span: Span) -
                 c => format!("`{n}` ({c} functions of that name)"),
             })
             .collect();
-        return err.with_help(format!(
+        return err.with_code(Code::OnlyCopies).with_help(format!(
             "`{name}` was compiled into copies: write one of {}",
             list.join(", ")
         ));
@@ -218,8 +290,9 @@ fn ambiguous(
     Diagnostic::error(
         span,
         format!(
-            "`{name}` names {} functions in the running kernel",
-            found.len()
+            "`{name}` names {} functions in {}",
+            found.len(),
+            syms.kernel
         ),
     )
     .with_help(help)

@@ -97,6 +97,9 @@ impl Blacklist {
     }
 }
 
+/// Whose symbols [`KernelSymbols::load`] reads, in messages.
+const RUNNING: &str = "the running kernel";
+
 /// What the running kernel says about its functions: every text symbol
 /// of /proc/kallsyms and, when readable, the kprobe blacklist and the
 /// functions ftrace can trace.
@@ -119,6 +122,12 @@ pub struct KernelSymbols {
     /// Whether kprobe events refuse functions ftrace cannot trace
     /// (CONFIG_KPROBE_EVENTS_ON_NOTRACE off), when the kernel's config says.
     pub(super) notrace_refused: Option<bool>,
+    /// Whose symbols these are, in messages: `the running kernel`, or a
+    /// target's name.
+    pub(super) kernel: String,
+    /// Whether modules' symbols are among them (kallsyms), or only
+    /// vmlinux's (a vmlinux's symbol table).
+    pub(super) modules_known: bool,
 }
 
 impl std::fmt::Debug for KernelSymbols {
@@ -179,6 +188,37 @@ impl KernelSymbols {
         build.unwrap_or_else(|_| KernelSymbols::empty())
     }
 
+    /// The function symbols of a vmlinux's symbol table, as kallsyms would
+    /// list them (every symbol of an executable section), for checking
+    /// probes against that kernel (called `kernel` in messages). None
+    /// when the file has no symbol table (a stripped vmlinux, such as the
+    /// one inside a bzImage).
+    pub fn from_elf(data: &[u8], kernel: String) -> Option<KernelSymbols> {
+        use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
+        use std::fmt::Write as _;
+        let elf = object::File::parse(data).ok()?;
+        let text: std::collections::HashSet<object::SectionIndex> = elf
+            .sections()
+            .filter(|s| s.kind() == SectionKind::Text)
+            .map(|s| s.index())
+            .collect();
+        let mut kallsyms = String::new();
+        for sym in elf.symbols() {
+            let in_text = sym.section_index().is_some_and(|i| text.contains(&i));
+            let named = sym.name().ok().filter(|n| !n.is_empty());
+            if let (true, Some(name)) = (in_text, named) {
+                let _ = writeln!(kallsyms, "{:016x} t {name}", sym.address());
+            }
+        }
+        let mut syms = KernelSymbols::build(kallsyms, None, None).ok()?;
+        if syms.syms.is_empty() {
+            return None;
+        }
+        syms.kernel = kernel;
+        syms.modules_known = false;
+        Some(syms)
+    }
+
     /// The kernel's build configuration (`/boot/config-*` text): whether
     /// kprobe events refuse functions that ftrace cannot trace.
     pub fn with_kernel_config(mut self, config: &str) -> KernelSymbols {
@@ -232,6 +272,8 @@ impl KernelSymbols {
             init_text: None,
             traceable: None,
             notrace_refused: None,
+            kernel: RUNNING.into(),
+            modules_known: true,
         }
     }
 
@@ -280,6 +322,8 @@ impl KernelSymbols {
                 .map(|t| NameSet::new(t, |l| l.split_ascii_whitespace().next()))
                 .transpose()?,
             notrace_refused: None,
+            kernel: RUNNING.into(),
+            modules_known: true,
         };
         if addrs_known {
             out.areas = out.find_areas();

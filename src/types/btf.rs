@@ -545,47 +545,114 @@ impl Btf {
             .filter_map(move |id| self.raw(id).ok().map(|(_, t)| (id, t)))
     }
 
-    /// Find a named type of one of `kinds` in this blob (not the base),
-    /// comparing names in place. Among struct/union candidates the first
-    /// with members wins over an empty (opaque) one.
-    fn find_own(&self, kinds: &[u32], name: &str) -> Option<u32> {
-        let want = name.as_bytes();
-        let mut fallback = None;
+    /// Find named types in this blob (not the base), each of one kind,
+    /// in one pass, comparing names in place. Among struct/union
+    /// candidates the first with members wins over an empty (opaque) one.
+    fn find_own(&self, wanted: &[(u32, &[u8])]) -> Vec<Option<u32>> {
+        let mut found: Vec<Option<u32>> = vec![None; wanted.len()];
+        // Found with members (done), as opposed to an opaque fallback.
+        let mut done = vec![false; wanted.len()];
+        let mut left = wanted.len();
+        // The kinds asked for as bits, and the first bytes of the names:
+        // most records are ruled out by these two before any comparison
+        // (a fleet's lookups pass over some 100k records per kernel).
+        let kinds = wanted.iter().fold(0u32, |m, &(k, _)| m | 1 << (k & 0x1f));
+        let mut firsts = [false; 256];
+        for (_, n) in wanted {
+            firsts[usize::from(n.first().copied().unwrap_or(0))] = true;
+        }
         let bytes = self.bytes();
         // A tight pass over the record heads (offsets were validated on
         // parse): kind first, the name only for the kinds asked for.
         for (i, &off) in self.offsets.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
             let start = self.types.start + off as usize;
             let kind = (read_u32(bytes, start + 4, self.big_endian) >> 24) & 0x1f;
-            if !kinds.contains(&kind) {
+            if kinds & (1 << kind) == 0 {
                 continue;
             }
             let name_off = read_u32(bytes, start, self.big_endian);
-            if name_off == 0 || !self.name_is(name_off, want) {
+            if name_off == 0 {
                 continue;
             }
-            let id = self.first_id + i as u32;
-            let Ok((_, t)) = self.raw(id) else { continue };
-            if (t.kind == KIND_STRUCT || t.kind == KIND_UNION) && t.vlen == 0 && t.size_or_type == 0
-            {
-                fallback.get_or_insert(id);
+            let Some(name) = self.name_tail(name_off) else {
+                continue;
+            };
+            if !firsts[usize::from(name.first().copied().unwrap_or(0))] {
                 continue;
             }
-            return Some(id);
+            for (w, &(k, want)) in wanted.iter().enumerate() {
+                // The NUL after `want` first: it rules out most names
+                // without a memcmp. The section ends in NUL (checked on
+                // parse), so a match is never cut off.
+                if done[w]
+                    || k != kind
+                    || name.get(want.len()) != Some(&0)
+                    || &name[..want.len()] != want
+                {
+                    continue;
+                }
+                let id = self.first_id + i as u32;
+                let Ok((_, t)) = self.raw(id) else { continue };
+                if (t.kind == KIND_STRUCT || t.kind == KIND_UNION)
+                    && t.vlen == 0
+                    && t.size_or_type == 0
+                {
+                    found[w].get_or_insert(id);
+                    continue;
+                }
+                found[w] = Some(id);
+                done[w] = true;
+                left -= 1;
+            }
         }
-        fallback
+        found
+    }
+
+    /// The string section from a name's first byte to its end (the name
+    /// and what follows it), borrowed from the file.
+    fn name_tail(&self, off: u32) -> Option<&[u8]> {
+        if off < self.first_str {
+            return self.base.as_ref()?.name_tail(off);
+        }
+        let start = self.strings.start + (off - self.first_str) as usize;
+        self.bytes().get(start..self.strings.end)
+    }
+
+    fn kind_of(kind: CompositeKind) -> u32 {
+        match kind {
+            CompositeKind::Struct => KIND_STRUCT,
+            CompositeKind::Union => KIND_UNION,
+        }
     }
 
     pub fn find_composite(&self, kind: CompositeKind, name: &str) -> Option<u32> {
-        let k = match kind {
-            CompositeKind::Struct => KIND_STRUCT,
-            CompositeKind::Union => KIND_UNION,
-        };
-        self.find_own(&[k], name)
+        self.find_own(&[(Btf::kind_of(kind), name.as_bytes())])[0]
     }
 
     pub fn find_func(&self, name: &str) -> Option<u32> {
-        self.find_own(&[KIND_FUNC], name)
+        self.find_own(&[(KIND_FUNC, name.as_bytes())])[0]
+    }
+
+    /// [`Self::find_func`] and [`Self::find_composite`] of several names
+    /// at once, in one pass over the types: functions, then composites.
+    pub fn find_all(
+        &self,
+        funcs: &[&str],
+        composites: &[(CompositeKind, &str)],
+    ) -> Vec<Option<u32>> {
+        let wanted: Vec<(u32, &[u8])> = funcs
+            .iter()
+            .map(|f| (KIND_FUNC, f.as_bytes()))
+            .chain(
+                composites
+                    .iter()
+                    .map(|(k, n)| (Btf::kind_of(*k), n.as_bytes())),
+            )
+            .collect();
+        self.find_own(&wanted)
     }
 
     /// The first enum of this blob with an enumerator called `name` (an

@@ -2,7 +2,8 @@
 //! plus, for the running kernel, the split BTF of loaded modules, which is
 //! opened only when a name is not found in vmlinux.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,6 +16,17 @@ pub struct BtfSource {
     /// Directory of module BTF files (`/sys/kernel/btf`), if modules apply.
     module_dir: Option<PathBuf>,
     modules: OnceCell<Vec<Btf>>,
+    /// Names looked up so far, and what was found: a lookup scans every
+    /// type, and the stages ask for the same function several times (its
+    /// check, its prototype, its compile).
+    found: RefCell<HashMap<(Lookup, String), Option<TypeId>>>,
+}
+
+/// What a name was looked up as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Lookup {
+    Composite(CompositeKind),
+    Func,
 }
 
 /// TypeId layout: the low 32 bits are the BTF id, the high bits say which
@@ -30,6 +42,7 @@ impl BtfSource {
             base: Arc::new(base),
             module_dir,
             modules: OnceCell::new(),
+            found: RefCell::new(HashMap::new()),
         }
     }
 
@@ -130,6 +143,22 @@ impl BtfSource {
         }
     }
 
+    /// [`Self::find`], once per name.
+    fn find_once(
+        &self,
+        what: Lookup,
+        name: &str,
+        f: impl Fn(&Btf) -> Option<u32>,
+    ) -> Option<TypeId> {
+        let key = (what, name.to_string());
+        if let Some(found) = self.found.borrow().get(&key) {
+            return *found;
+        }
+        let found = self.find(f);
+        self.found.borrow_mut().insert(key, found);
+        found
+    }
+
     fn find(&self, f: impl Fn(&Btf) -> Option<u32>) -> Option<TypeId> {
         if let Some(id) = f(&self.base) {
             return Some(encode(0, id));
@@ -147,7 +176,9 @@ impl TypeSource for BtfSource {
     }
 
     fn find_composite(&self, kind: CompositeKind, name: &str) -> Result<Option<TypeId>> {
-        Ok(self.find(|b| b.find_composite(kind, name)))
+        Ok(self.find_once(Lookup::Composite(kind), name, |b| {
+            b.find_composite(kind, name)
+        }))
     }
 
     fn get(&self, id: TypeId) -> Result<Type> {
@@ -157,7 +188,30 @@ impl TypeSource for BtfSource {
     }
 
     fn find_func(&self, name: &str) -> Result<Option<TypeId>> {
-        Ok(self.find(|b| b.find_func(name)))
+        Ok(self.find_once(Lookup::Func, name, |b| b.find_func(name)))
+    }
+
+    fn prefetch(&self, funcs: &[&str], composites: &[(CompositeKind, &str)]) {
+        // In vmlinux, in one pass; a module is searched by name later,
+        // only for what vmlinux lacks.
+        let found = self.base.find_all(funcs, composites);
+        let keys = funcs.iter().map(|f| (Lookup::Func, f.to_string())).chain(
+            composites
+                .iter()
+                .map(|(k, n)| (Lookup::Composite(*k), n.to_string())),
+        );
+        let mut memo = self.found.borrow_mut();
+        for (key, id) in keys.zip(found) {
+            match id {
+                Some(id) => {
+                    memo.insert(key, Some(encode(0, id)));
+                }
+                None if self.module_dir.is_none() => {
+                    memo.insert(key, None);
+                }
+                None => {}
+            }
+        }
     }
 
     fn find_enumerator(&self, name: &str) -> Result<Option<TypeId>> {

@@ -82,19 +82,9 @@ pub fn debuginfo_package(release: &str, proc_version: &str) -> Option<String> {
 }
 
 /// The running kernel's GNU build-id, from the notes it exports.
-fn running_build_id() -> Option<Vec<u8>> {
+pub(crate) fn running_build_id() -> Option<Vec<u8>> {
     let notes = std::fs::read("/sys/kernel/notes").ok()?;
-    type Elf = object::elf::FileHeader64<object::NativeEndian>;
-    let mut it =
-        object::read::elf::NoteIterator::<Elf>::new(object::NativeEndian, 4, &notes).ok()?;
-    while let Ok(Some(note)) = it.next() {
-        if note.name() == object::elf::ELF_NOTE_GNU
-            && note.n_type(object::NativeEndian) == object::elf::NT_GNU_BUILD_ID
-        {
-            return Some(note.desc().to_vec());
-        }
-    }
-    None
+    super::target::build_id_in_notes(&notes)
 }
 
 /// An ELF file's GNU build-id.
@@ -104,9 +94,7 @@ fn file_build_id(path: &Path) -> Option<Vec<u8>> {
     elf.build_id().ok().flatten().map(<[u8]>::to_vec)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use super::target::hex;
 
 /// Where distributions put a kernel's debuginfo vmlinux (the places perf
 /// and systemtap look), for release `uname -r`.
@@ -119,7 +107,7 @@ pub fn debuginfo_vmlinux(release: &str) -> Vec<PathBuf> {
 }
 
 /// `uname -r`.
-fn kernel_release() -> Option<String> {
+pub(crate) fn kernel_release() -> Option<String> {
     let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
     Some(r.trim().to_string()).filter(|r| !r.is_empty())
 }
@@ -137,15 +125,30 @@ pub fn open_kernel_btf(vmlinux: &Path, module_dir: Option<&Path>) -> Result<BtfS
     ))
 }
 
-/// A raw BTF blob (by its magic) or an ELF file.
+/// A raw BTF blob (by its magic) or an ELF file, either of them also
+/// xz-compressed or in a tar (`.btf.tar.xz`, see [`super::archive`]).
 pub fn open_file(path: &Path) -> Result<Box<dyn TypeSource>> {
     let backing = Arc::new(map_or_read(path)?);
+    match super::archive::unpack(path, backing.bytes())? {
+        Some(inner) => {
+            let what = match &inner.member {
+                Some(m) => format!("{} (in {})", m, path.display()),
+                None => path.display().to_string(),
+            };
+            open_bytes(path, &what, Arc::new(inner.backing))
+        }
+        None => open_bytes(path, &path.display().to_string(), backing),
+    }
+}
+
+/// The types in `backing`, the contents of `path` (`what`, in messages).
+fn open_bytes(path: &Path, what: &str, backing: Arc<Backing>) -> Result<Box<dyn TypeSource>> {
     let bytes = backing.bytes();
     if has_btf_magic(bytes) {
         let len = bytes.len();
         let btf = Btf::parse(backing, 0..len)?;
         return Ok(Box::new(BtfSource::new(
-            format!("BTF of {}", path.display()),
+            format!("BTF of {what}"),
             btf,
             None,
         )));
@@ -155,7 +158,7 @@ pub fn open_file(path: &Path) -> Result<Box<dyn TypeSource>> {
         return match range {
             Some(r) => match Btf::parse(backing.clone(), r) {
                 Ok(btf) => Ok(Box::new(BtfSource::new(
-                    format!("BTF section of {}", path.display()),
+                    format!("BTF section of {what}"),
                     btf,
                     None,
                 ))),

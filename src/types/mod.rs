@@ -6,12 +6,14 @@
 //! compiler never knows which one it is talking to. Sources are lazy:
 //! describing a type allocates only that type, never the whole graph.
 
+pub mod archive;
 pub mod btf;
 pub mod btf_source;
 pub mod dwarf;
 pub mod layout;
 pub mod load;
 pub mod proto;
+pub mod target;
 
 use std::fmt;
 
@@ -20,7 +22,7 @@ use std::fmt;
 pub struct TypeId(pub u64);
 
 /// `struct` or `union`: the two kinds a cast may name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CompositeKind {
     Struct,
     Union,
@@ -157,8 +159,12 @@ pub enum TypeError {
     BadElf { path: String, msg: String },
     #[error("malformed DWARF{}: {msg}", at_offset(*offset))]
     BadDwarf { offset: Option<usize>, msg: String },
+    #[error("malformed archive {path}: {msg}")]
+    BadArchive { path: String, msg: String },
     #[error("{path} has neither a .BTF section nor DWARF type information")]
     NoTypes { path: String },
+    #[error("{path} holds no kernel's types (BTF files, vmlinux files, .btf.tar.xz or .btf.xz archives)")]
+    NoKernels { path: String },
     /// The running kernel has no BTF and no debuginfo vmlinux of its build.
     #[error("{0}")]
     NoKernelTypes(Box<NoKernelTypes>),
@@ -248,6 +254,11 @@ pub trait TypeSource {
 
     /// Names of all functions with a prototype (for search and suggestions).
     fn func_names(&self) -> Result<Vec<String>>;
+
+    /// Say which functions and composites will be looked up, so that a
+    /// source that scans for names can find them all in one pass (a
+    /// fleet's kernels are each opened for a few lookups). Only a hint.
+    fn prefetch(&self, _funcs: &[&str], _composites: &[(CompositeKind, &str)]) {}
 
     /// An enum with an enumerator of this name: how an anonymous enum
     /// (`enum { TCP_ESTABLISHED = 1, ... }`) is found. None where the

@@ -50,6 +50,21 @@ pub fn vmlinux() -> &'static Path {
     })
 }
 
+/// The same build's vmlinux as it boots: the ELF inside its bzImage
+/// (`tests/vm/kernel.sh -x 6.1`), stripped of symbols, with its `.BTF`
+/// and build-id note.
+pub fn boot_vmlinux() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/kernel.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["-x", "6.1"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(out.status.success(), "{} -x 6.1 failed", script.display());
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("vmlinux")
+}
+
 /// A module's debug file from the same package (relocatable ELF with
 /// DWARF, and split BTF that needs vmlinux).
 pub fn module() -> PathBuf {

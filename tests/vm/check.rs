@@ -2141,3 +2141,237 @@ pub fn return_args(vm: &Vm, s: &Scenario) -> Result<(), String> {
         },
     )
 }
+
+/// The definitions a `-S` script writes to kprobe_events, in order, with
+/// the group's PID as `<PID>`: the whole script's, or those of kernel `k`'s
+/// branch of a fleet script (`case $K in` ... `k)` ... `;;`).
+pub fn definitions(script: &str, k: Option<usize>) -> Vec<String> {
+    let mut inside = k.is_none();
+    let mut out = Vec::new();
+    for l in script.lines() {
+        let t = l.trim();
+        if let Some(k) = k {
+            if t == format!("{k})") {
+                inside = true;
+                continue;
+            }
+            if inside && t == ";;" {
+                break;
+            }
+        }
+        if !inside {
+            continue;
+        }
+        if let Some(def) = t
+            .strip_prefix("echo '")
+            .and_then(|r| r.strip_suffix("' >> $T/kprobe_events"))
+        {
+            out.push(group_pid_normalised(def));
+        }
+    }
+    out
+}
+
+/// `coolkprobe_123` as `coolkprobe_<PID>`.
+fn group_pid_normalised(s: &str) -> String {
+    let mut res = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("coolkprobe_") {
+        res.push_str(&rest[..i + "coolkprobe_".len()]);
+        rest = &rest[i + "coolkprobe_".len()..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        res.push_str("<PID>");
+        rest = &rest[digits..];
+    }
+    res.push_str(rest);
+    res
+}
+
+/// The kernels a fleet script names in its header
+/// (`#   k1: RELEASE ARCH (build-id HEX)`): (release, arch, build-id).
+fn script_kernels(script: &str) -> Vec<(String, String, Option<String>)> {
+    script
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("#   k")?;
+            let (_, rest) = rest.split_once(": ")?;
+            let (what, id) = rest.split_once(" (")?;
+            let (name, arch) = what.rsplit_once(' ')?;
+            let id = id
+                .strip_prefix("build-id ")
+                .map(|i| i.trim_end_matches(')').to_string());
+            Some((name.to_string(), arch.to_string(), id))
+        })
+        .collect()
+}
+
+/// The GNU build-id among ELF notes given as hex bytes (little-endian).
+fn build_id_of_notes(hex: &str) -> Result<String, String> {
+    let hex = hex.trim();
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("notes: {e}"))?;
+    let word = |at: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
+    };
+    let mut at = 0;
+    while let (Some(n), Some(d), Some(t)) = (word(at), word(at + 4), word(at + 8)) {
+        let name = at + 12;
+        let desc = name + n.div_ceil(4) * 4;
+        if n == 4 && t == 3 && bytes.get(name..name + 4) == Some(b"GNU\0") {
+            let id = bytes.get(desc..desc + d).ok_or("truncated build-id")?;
+            return Ok(id.iter().map(|b| format!("{b:02x}")).collect());
+        }
+        at = desc + d.div_ceil(4) * 4;
+    }
+    Err("no build-id in /sys/kernel/notes".into())
+}
+
+/// 18: the same fleet script installs, on each kernel of the matrix, the
+/// definitions compiled for that kernel (found by its build-id), and they
+/// read the right values; a script without types of this build refuses,
+/// or (raw BTF of this release, no build-id) says it chose by release.
+pub fn fleet(vm: &Vm, s: &Scenario) -> Result<(), String> {
+    let release = s.kv("release")?;
+    let build_id = build_id_of_notes(s.file("notes.hex")?)?;
+    let all = s.file("fleet-all.sh")?;
+    let kernels = script_kernels(all);
+    let k = kernels
+        .iter()
+        .position(|k| k.2.as_deref() == Some(build_id.as_str()))
+        .ok_or_else(|| format!("fleet-all.sh has no kernel of build-id {build_id}: {kernels:?}"))?;
+    ensure(kernels[k].0 == release, || {
+        format!(
+            "build-id {build_id} is {} in the script, the VM runs {release}",
+            kernels[k].0
+        )
+    })?;
+    fleet_installed(s, "fleet-all", all, k + 1, release, "")?;
+    let some = s.file("fleet-some.sh")?;
+    let kernels = script_kernels(some);
+    let by_id = kernels
+        .iter()
+        .position(|k| k.2.as_deref() == Some(build_id.as_str()));
+    let by_release = kernels
+        .iter()
+        .position(|k| k.2.is_none() && k.0 == release && k.1 == "x86_64");
+    match (by_id, by_release) {
+        (Some(k), _) => fleet_installed(s, "fleet-some", some, k + 1, release, ""),
+        (None, Some(k)) => fleet_installed(
+            s,
+            "fleet-some",
+            some,
+            k + 1,
+            release,
+            &format!(
+                "coolkprobe: no types of this build ({build_id}) here: the definitions are chosen by its release and arch, {release} x86_64\n"
+            ),
+        ),
+        (None, None) => {
+            let known: Vec<String> = kernels.iter().map(|k| format!("{} {}", k.0, k.1)).collect();
+            let want = format!(
+                "coolkprobe: no definitions for this kernel ({release} x86_64, build-id {build_id}): \
+                 this script has them for {}; nothing installed\n",
+                known.join(", ")
+            );
+            ensure(s.kv_num("fleet-some.rc")? == 1, || "fleet-some.sh did not exit 1".into())?;
+            ensure(s.file("fleet-some.err")? == want, || {
+                format!("fleet-some.sh said:\n{}\nwant:\n{want}", s.file("fleet-some.err").unwrap_or(""))
+            })?;
+            ensure(s.file("fleet-some.defs")?.trim().is_empty(), || {
+                format!("fleet-some.sh installed:\n{}", s.file("fleet-some.defs").unwrap_or(""))
+            })?;
+            ensure(s.file("fleet-some.trace")?.trim().is_empty(), || {
+                "events of a refused script".into()
+            })?;
+            ensure(s.kv_num("fleet-some.left")? == 0, || "probes left".into())
+        }
+    }?;
+    // 5.10 is in no fleet-some.sh: it must have been refused there.
+    ensure(
+        vm.series != "5.10" || by_id.is_none() && by_release.is_none(),
+        || "fleet-some.sh has types of 5.10".into(),
+    )
+}
+
+/// Script `name` ran as kernel `k` of it: it said so (after `first`),
+/// installed exactly that kernel's definitions, they read the trigger's
+/// comm, its child's pid, a fresh mm's users and the opened path, and its
+/// removal commands left nothing.
+fn fleet_installed(
+    s: &Scenario,
+    name: &str,
+    script: &str,
+    k: usize,
+    release: &str,
+    first: &str,
+) -> Result<(), String> {
+    ensure(s.kv_num(&format!("{name}.rc"))? == 0, || {
+        format!(
+            "{name}.sh failed: {}",
+            s.file(&format!("{name}.err")).unwrap_or("")
+        )
+    })?;
+    let want =
+        format!("{first}coolkprobe: installing the definitions for k{k} ({release} x86_64)\n");
+    let said = s.file(&format!("{name}.err"))?;
+    ensure(said == want, || {
+        format!("{name}.sh said:\n{said}\nwant:\n{want}")
+    })?;
+    let installed: Vec<String> = s
+        .file(&format!("{name}.defs"))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(group_pid_normalised)
+        .collect();
+    let branch = definitions(script, Some(k));
+    ensure(!branch.is_empty() && installed == branch, || {
+        format!("{name}.sh installed {installed:?}, its k{k} has {branch:?}")
+    })?;
+    let child = s.kv_num(&format!("{name}.child_pid"))?;
+    let trigger = s.kv_num(&format!("{name}.trigger_pid"))? as u32;
+    let ev = s.events(&format!("{name}.trace"))?;
+    let mine: Vec<&Event> = ev.iter().filter(|e| e.pid == trigger).collect();
+    // The trigger forks before it names itself (its own `touch`), then
+    // the child whose pid it wrote down.
+    let forks = of_refs(&mine, "f0");
+    let of_child: Vec<&Event> = forks
+        .iter()
+        .copied()
+        .filter(|e| e.arg_num("pid").ok() == Some(child))
+        .collect();
+    ensure(of_child.len() == 1, || {
+        format!(
+            "expected one fork of child {child}, got:\n{}",
+            lines(&forks)
+        )
+    })?;
+    let f = of_child[0];
+    ensure(f.arg("comm")? == "ckpfleet", || format!("comm: {}", f.line))?;
+    ensure(f.arg_num("pid")? == child, || {
+        format!("child pid {child}: {}", f.line)
+    })?;
+    let users = f.arg_num("users")?;
+    ensure((1..=4).contains(&users), || {
+        format!("mm_users {users}: {}", f.line)
+    })?;
+    let opens = of_refs(&mine, "f1");
+    ensure(
+        opens
+            .iter()
+            .any(|e| e.arg("name").ok() == Some("/tmp/ckp-fleet-file")),
+        || format!("no open of /tmp/ckp-fleet-file:\n{}", lines(&opens)),
+    )?;
+    ensure(s.kv_num(&format!("{name}.left"))? == 0, || {
+        format!("{name}.sh's removal commands left probes")
+    })
+}
+
+fn of_refs<'a>(events: &[&'a Event], event: &str) -> Vec<&'a Event> {
+    events
+        .iter()
+        .copied()
+        .filter(|e| e.event == event)
+        .collect()
+}

@@ -2,7 +2,7 @@
 # Boot a Debian cloud kernel under QEMU with an initramfs holding busybox,
 # coolkprobe and the given scenarios; run them and bring their output back.
 #
-#   tests/vm/run.sh -k 5.10|6.1|6.12 [-g] -b PATH/TO/coolkprobe -o OUTDIR [SCENARIO.sh...]
+#   tests/vm/run.sh -k 5.10|6.1|6.12 [-g] [-d DATADIR] -b PATH/TO/coolkprobe -o OUTDIR [SCENARIO.sh...]
 #
 # Default scenarios: every tests/vm/scenarios/*.sh (all of them are in the
 # VM, for scenarios that run others; the named ones are run). Results land in
@@ -15,23 +15,26 @@
 # build's -dbg package, see kernel.sh -g) with no .BTF section (renamed),
 # as a kernel built without BTF has it; the VM mounts it at /debuginfo (see
 # guest/init) and vm.conf says so (DEBUGINFO_*).
+# -d: the files of DATADIR are in the VM's /data (made on the host for a
+# scenario, such as scenario 18's fleet scripts).
 # Environment: COOLKPROBE_VM_TIMEOUT (seconds, default 600), COOLKPROBE_VM_SMP
 # (vCPUs, default 2), COOLKPROBE_VM_CACHE (kernel cache, see kernel.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-series= bin= out= debuginfo=0
-while getopts k:gb:o: opt; do
+series= bin= out= debuginfo=0 data=
+while getopts k:gd:b:o: opt; do
     case $opt in
     k) series=$OPTARG ;;
     g) debuginfo=1 ;;
+    d) data=$OPTARG ;;
     b) bin=$OPTARG ;;
     o) out=$OPTARG ;;
     *) exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-[[ -n $series && -n $bin && -n $out ]] || { echo "usage: run.sh -k 5.10|6.1|6.12 [-g] -b COOLKPROBE -o OUTDIR [SCENARIO...]" >&2; exit 2; }
+[[ -n $series && -n $bin && -n $out ]] || { echo "usage: run.sh -k 5.10|6.1|6.12 [-g] [-d DATADIR] -b COOLKPROBE -o OUTDIR [SCENARIO...]" >&2; exit 2; }
 scenarios=("$@")
 ((${#scenarios[@]})) || scenarios=("$here"/scenarios/*.sh)
 
@@ -78,6 +81,10 @@ ldd "$bin" | grep -oE '/[^ ]+' | sort -u | while read -r lib; do
     cp -L "$lib" "$root$lib"
 done
 cp "$here"/scenarios/*.sh "$root/scenarios/"
+if [[ -n $data ]]; then
+    mkdir -p "$root/data"
+    cp -r "$data"/. "$root/data/"
+fi
 for s in "${scenarios[@]}"; do
     cp "$s" "$root/scenarios/"
     basename "$s" .sh

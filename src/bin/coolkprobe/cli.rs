@@ -30,10 +30,12 @@ pub struct Args {
     #[arg(value_name = "PROBE")]
     pub probes: Vec<String>,
 
-    /// Type source: an ELF vmlinux (its .BTF, else its DWARF) or a raw BTF file.
-    /// Default: /sys/kernel/btf/vmlinux (+ module BTF beside it).
+    /// Type source: an ELF vmlinux (its .BTF, else its DWARF) or a raw BTF file,
+    /// either also as `.xz` or `.tar.xz`. Default: /sys/kernel/btf/vmlinux (+ module
+    /// BTF beside it). Several -v, or a directory of such files, name a fleet of
+    /// kernels: `-S` prints one script for all of them, `--check` a report.
     #[arg(short = 'v', long = "vmlinux", value_name = "PATH")]
-    pub vmlinux: Option<PathBuf>,
+    pub vmlinux: Vec<PathBuf>,
 
     /// Read probes from a file, one per line (`#` starts a comment).
     #[arg(short = 'f', long = "file", value_name = "PATH")]
@@ -50,6 +52,12 @@ pub struct Args {
     /// Print the tracefs commands as a shell script and apply nothing.
     #[arg(short = 'S', long = "show")]
     pub show: bool,
+
+    /// Compile every probe for every kernel (-v) and print a table, probes by
+    /// kernels: ok, how it differs from the first kernel, or why it fails there
+    /// (--json: one JSON object). Exit 1 when a probe fails on some kernel.
+    #[arg(long = "check", conflicts_with = "show")]
+    pub check: bool,
 
     /// One JSON object per event (NDJSON).
     #[arg(long)]
@@ -162,6 +170,8 @@ pub enum Mode {
     Discover,
     /// `-S`: the tracefs commands as a script.
     Show,
+    /// `--check`: every probe compiled for every kernel, in a table.
+    Check,
     /// A live run.
     Trace,
 }
@@ -221,8 +231,21 @@ impl Args {
             };
             Some(format!("{flag} {}: cannot read it: {why}", path.display()))
         };
-        if let Some(v) = &self.vmlinux {
-            bad.extend(readable("-v", v));
+        for v in &self.vmlinux {
+            // A directory of several kernels' types is a fleet.
+            if !v.is_dir() {
+                bad.extend(readable("-v", v));
+            } else {
+                use coolkprobe::types::{target, TypeError};
+                match target::files(std::slice::from_ref(v)) {
+                    Ok(_) => {}
+                    Err(TypeError::NoKernels { .. }) => bad.push(format!(
+                        "-v {}: no kernel's types in it (BTF files, vmlinux files, .btf.tar.xz or .btf.xz archives)",
+                        v.display()
+                    )),
+                    Err(e) => bad.push(format!("-v {}: {e}", v.display())),
+                }
+            }
         }
         if let Some(f) = &self.file {
             bad.extend(readable("-f", f));
@@ -278,6 +301,8 @@ impl Args {
             || self.completions.is_some()
         {
             Mode::Discover
+        } else if self.check {
+            Mode::Check
         } else if self.show {
             Mode::Show
         } else {
@@ -292,8 +317,9 @@ impl Args {
     /// The stages before tracefs; `check_running_kernel` for a live run.
     pub fn pipeline(&self, check_running_kernel: bool) -> pipeline::Options {
         pipeline::Options {
-            vmlinux: self.vmlinux.clone(),
+            vmlinux: self.vmlinux.first().cloned(),
             arch: self.arch(),
+            arch_given: self.arch.is_some(),
             arg_fetch: match self.arg_fetch {
                 ArgFetch::Auto => pipeline::ArgFetch::Auto,
                 ArgFetch::Regs => pipeline::ArgFetch::Regs,
@@ -360,6 +386,28 @@ pub struct Planned {
     pub latency: Option<LatencyRun>,
 }
 
+/// Whether `-v` names several kernels (several files, or a directory):
+/// then `-S` prints one script for all of them.
+pub fn fleet(args: &Args) -> bool {
+    match args.vmlinux.as_slice() {
+        [] => false,
+        [one] => one.is_dir(),
+        _ => true,
+    }
+}
+
+/// A command that works on one kernel's types (a live run, discovery)
+/// refuses several.
+pub fn one_kernel(args: &Args, what: &str) -> Result<(), Failure> {
+    if fleet(args) {
+        return Err(Failure::Input(format!(
+            "error: {what} works on one kernel's types, and -v names several\n\
+             help: -S prints one script for several kernels, --check a report on them\n"
+        )));
+    }
+    Ok(())
+}
+
 /// The probes of the command line, then those of `-f FILE`, compiled; the
 /// warnings and notes are printed on the way.
 /// `-S` and a live run start from it, with where its aggregations are
@@ -394,7 +442,7 @@ pub fn plan(args: &Args, live: bool) -> Result<Planned, Failure> {
     }
 }
 
-fn sources(args: &Args) -> Result<Vec<Source>, Failure> {
+pub fn sources(args: &Args) -> Result<Vec<Source>, Failure> {
     let mut v: Vec<Source> = args
         .probes
         .iter()

@@ -4,6 +4,7 @@
 //! reported as a diagnostic under the option.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::CommandFactory;
@@ -24,7 +25,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         clap_complete::generate(shell, &mut Args::command(), "coolkprobe", &mut out);
         return emit(&out);
     }
-    let src = types::load::open(args.vmlinux.as_deref()).context("cannot open the type source")?;
+    crate::cli::one_kernel(args, "discovery (--layout, --args, --funcs)")?;
+    let vmlinux = args.vmlinux.first().map(PathBuf::as_path);
+    let src = types::load::open(vmlinux).context("cannot open the type source")?;
     let arch = args.arch();
     let mut bad = String::new();
     if let Some(name) = &args.layout {
@@ -40,7 +43,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         }
         // The running kernel's syscall tracepoint names what a wrapper's
         // `struct pt_regs` holds.
-        if args.vmlinux.is_none() && arch == Arch::host() {
+        if vmlinux.is_none() && arch == Arch::host() {
             if let Some(sys) = arch.wrapped_syscall(func) {
                 out.extend(syscall_arguments(&*src, func, sys, arch).into_bytes());
             }

@@ -1,6 +1,7 @@
 //! How a command ended, and the exit code of each kind of ending: 0 done,
 //! 2 bad input (a spec, an option, a name: whichever command found it),
-//! 1 a failure while running (tracefs, a type source, I/O).
+//! 1 a failure while running (tracefs, a type source, I/O), or a check
+//! whose answer is no.
 
 use std::process::ExitCode;
 
@@ -12,6 +13,9 @@ pub enum Failure {
     Input(String),
     /// Something failed while running.
     Runtime(anyhow::Error),
+    /// The command ran, and its answer is no (`--check`: a probe fails
+    /// on some kernel); what it says, for stderr.
+    Verdict(String),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -35,6 +39,10 @@ pub fn code(result: Result<(), Failure>) -> ExitCode {
         }
         Err(Failure::Runtime(e)) => {
             eprintln!("error: {}", causes(&e));
+            ExitCode::from(RUNTIME)
+        }
+        Err(Failure::Verdict(text)) => {
+            eprint!("{text}");
             ExitCode::from(RUNTIME)
         }
     }

@@ -2,6 +2,7 @@
 //! mode's command runs on the library, and how it ended becomes the exit
 //! code (README, "Options").
 
+mod check;
 mod cli;
 mod diagnostics;
 mod discover;
@@ -19,6 +20,7 @@ fn main() -> std::process::ExitCode {
     let result = match args.mode() {
         cli::Mode::Discover => discover::run(&args),
         cli::Mode::Show => show::run(&args),
+        cli::Mode::Check => check::run(&args),
         cli::Mode::Trace => trace::run(&args),
     };
     exit::code(result)

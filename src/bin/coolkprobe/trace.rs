@@ -7,6 +7,7 @@ use crate::cli::Args;
 use crate::exit::Failure;
 
 pub fn run(args: &Args) -> Result<(), Failure> {
+    crate::cli::one_kernel(args, "a live run")?;
     let crate::cli::Planned {
         built,
         agg,
