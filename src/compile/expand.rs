@@ -32,7 +32,7 @@ pub struct Expansion {
     pub leaves: Vec<(Vec<PathPart>, Leaf)>,
     /// Members that cannot be read, and why.
     pub unread: Vec<(String, String)>,
-    /// The walk stopped at [`MAX_LEAVES`].
+    /// The walk stopped at `MAX_LEAVES` (1024) leaves.
     pub more: bool,
 }
 
