@@ -60,6 +60,7 @@ fn probe(
         filter: filter.map(String::from),
         fields: vec![],
         aggs: vec![],
+        latency: None,
     }
 }
 

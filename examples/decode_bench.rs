@@ -69,6 +69,7 @@ fn main() {
             filter: None,
             fields: vec![],
             aggs: vec![],
+            latency: None,
         });
         formats.push(f);
     }

@@ -48,6 +48,7 @@ fn main() -> std::process::ExitCode {
             filter,
             fields: vec![],
             aggs: vec![],
+            latency: None,
         });
     }
     let plan = Plan {

@@ -402,6 +402,8 @@ pub fn positional_args(probe: &Probe, arch: Arch) -> BTreeSet<usize> {
                     _ => {}
                 }
             }
+            // Reads nothing itself (and a fleet refuses latencies).
+            Expr::Since(_) => {}
         }
     }
     out

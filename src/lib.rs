@@ -19,7 +19,8 @@
 //! stages before tracefs, in order, for one run), `fleet` (the stages for
 //! each kernel of several, and how the results compare) and `live` (a live run:
 //! session, readers, merge, render; `agg`, aggregations in the kernel's
-//! hist triggers or in user space).
+//! hist triggers or in user space; `latency`, entry-to-return latencies
+//! paired in user space where the kernel's synthetic events are missing).
 
 pub mod agg;
 pub mod arch;
@@ -28,6 +29,7 @@ pub mod diag;
 pub mod fetch;
 pub mod fleet;
 pub mod kernel;
+pub mod latency;
 pub mod live;
 pub mod pipeline;
 pub mod render;

@@ -70,6 +70,14 @@ pub struct AggRun {
     pub why: String,
 }
 
+/// Latencies: where they are paired, and why.
+#[derive(Clone, Debug)]
+pub struct LatencyRun {
+    pub path: crate::latency::Path,
+    pub features: crate::tracefs::hist::Features,
+    pub why: String,
+}
+
 /// Bytes of events a CPU may hold in memory between the kernel and the
 /// output (`--queue-kb`); past it the kernel's buffer takes the load, and
 /// what it cannot keep is counted as lost.
@@ -99,6 +107,8 @@ pub struct LiveOptions {
     pub tracefs: Option<PathBuf>,
     /// Set when some probe aggregates.
     pub agg: Option<AggRun>,
+    /// Set when some probe ends a latency.
+    pub latency: Option<LatencyRun>,
     /// `--raw`: uprobe places as addresses (values are named, or not, by
     /// the plan).
     pub raw: bool,
@@ -149,6 +159,8 @@ pub struct Summary {
     pub not_written: u64,
     /// Whether any event went through the ring buffer.
     pub streamed: bool,
+    /// Latencies paired in user space: what could not be paired.
+    pub latency: Vec<String>,
 }
 
 impl Summary {
@@ -293,7 +305,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     })?;
     // The run's own group: every name below is in it.
     let mut plan = plan.clone();
-    plan.group = run_group(std::process::id());
+    plan.set_group(&run_group(std::process::id()));
     let plan = &plan;
     let agg_path = opts.agg.as_ref().map(|a| a.path);
     let hist = opts
@@ -302,11 +314,17 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         .filter(|a| a.path == crate::agg::Path::Kernel)
         .map(|a| a.features);
     let agg_size = opts.agg.as_ref().and_then(|a| a.size);
+    let latency = opts
+        .latency
+        .as_ref()
+        .filter(|l| l.path == crate::latency::Path::Kernel)
+        .map(|l| l.features);
     let install = crate::tracefs::commands::InstallOptions {
         stack: opts.stack,
         hist,
         agg_size,
         pid: None,
+        latency,
     };
     let streamed = plan
         .probes
@@ -331,6 +349,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         echo: opts.echo,
         hist,
         agg_size,
+        latency,
     };
     let mut session = Session::create(fs.clone(), &plan.group, &sess_opts)?;
     let inst = session.instance().to_string();
@@ -340,7 +359,8 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         // Everything is counted in the kernel: nothing to read until the end.
         let mut output = Output::start(target, output_give_up).map_err(LiveError::Output)?;
         session.install(plan, &sess_opts)?;
-        let aggs = aggs_of(plan, &formats_of(&fs, &inst, plan)?, agg_size)?;
+        let (_, formats) = formats_of(&fs, &inst, plan, install)?;
+        let aggs = aggs_of(plan, &formats, agg_size)?;
         let deadline = opts.duration.and_then(|d| started.checked_add(d));
         let interval = opts.agg.as_ref().and_then(|a| a.interval);
         let mut next = interval.map(|i| started + i);
@@ -361,7 +381,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
                 }
             }
             if let Some(n) = next.filter(|n| Instant::now() >= *n) {
-                let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
+                let tables = kernel_tables(&fs, &inst, plan, install, &aggs)?;
                 let path = crate::agg::Path::Kernel;
                 let elapsed = Some(started.elapsed());
                 write_tables(&mut output, &aggs, &tables, path, opts.json, elapsed)?;
@@ -371,7 +391,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         };
         // The hist files go with the instance: read them if they are there.
         if vanished.is_none() {
-            let tables = kernel_tables(&fs, &inst, plan, &aggs)?;
+            let tables = kernel_tables(&fs, &inst, plan, install, &aggs)?;
             let path = crate::agg::Path::Kernel;
             write_tables(&mut output, &aggs, &tables, path, opts.json, None)?;
             report_drops(&aggs, &tables);
@@ -394,6 +414,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             missed: Vec::new(),
             not_written: output.dropped_events,
             streamed: false,
+            latency: Vec::new(),
         });
     }
 
@@ -470,7 +491,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     let kallsyms = kallsyms.and_then(|h| h.join().ok());
 
     session.install(plan, &sess_opts)?;
-    let formats = formats_of(&fs, &inst, plan)?;
+    let (own, formats) = formats_of(&fs, &inst, plan, install)?;
     let aggs = aggs_of(plan, &formats, agg_size)?;
     let mut aggregator = crate::agg::user::Aggregator::new(aggs.clone(), plan.probes.len());
     aggregator.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
@@ -488,8 +509,20 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     r.track_names(names);
     r.comms = Comms::with_saved_cmdlines(fs.path("saved_cmdlines"));
     r.limit = opts.count;
-    // Events of aggregated probes (user path) go to the aggregator.
-    let mut r = crate::agg::user::Tap::new(r, aggregator, &user_formats, stack_format.as_ref());
+    // Events of aggregated probes (user path) go to the aggregator; with
+    // latencies paired in user space, starts and ends to the pairer, which
+    // passes completed calls on as the end's events.
+    let r = crate::agg::user::Tap::new(r, aggregator, &user_formats, stack_format.as_ref());
+    let pairs = if latency.is_none() {
+        plan
+    } else {
+        &Plan {
+            group: String::new(),
+            probes: Vec::new(),
+        }
+    };
+    let mut r =
+        crate::latency::Pairer::new(r, pairs, &own, &user_formats).map_err(LiveError::Agg)?;
     let user_aggs = agg_path == Some(crate::agg::Path::User);
     let interval = opts.agg.as_ref().and_then(|a| a.interval);
     let mut next_interval = interval.map(|i| started + i);
@@ -530,7 +563,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
             }
             if flow == Flow::Stop {
                 emitting = false;
-                ended.get_or_insert(if r.inner.write_error.is_some() {
+                ended.get_or_insert(if r.inner.inner.write_error.is_some() {
                     Ended::ClosedOutput
                 } else {
                     Ended::Count
@@ -543,7 +576,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
                 Some(h) => wait = h.clamp(Duration::from_millis(1), Duration::from_millis(2)),
                 None => {}
             }
-            if r.inner.flush() == Flow::Stop {
+            if r.inner.inner.flush() == Flow::Stop {
                 emitting = false;
                 ended.get_or_insert(Ended::ClosedOutput);
             }
@@ -558,15 +591,16 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         if let Some(n) = next_interval.filter(|n| Instant::now() >= *n) {
             let elapsed = Some(started.elapsed());
             let (tables, path) = if user_aggs {
-                (r.agg.tables(), crate::agg::Path::User)
+                (r.inner.agg.tables(), crate::agg::Path::User)
             } else {
                 (
-                    kernel_tables(&fs, &inst, plan, &aggs)?,
+                    kernel_tables(&fs, &inst, plan, install, &aggs)?,
                     crate::agg::Path::Kernel,
                 )
             };
-            r.inner.flush();
+            r.inner.inner.flush();
             r.inner
+                .inner
                 .with_out(|o| write_tables(o, &aggs, &tables, path, opts.json, elapsed))?;
             next_interval = interval.map(|i| n + i);
         }
@@ -600,7 +634,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         }
     }
     if emitting {
-        r.inner.flush();
+        r.inner.inner.flush();
     }
     drop(readers);
     if aborted {
@@ -625,19 +659,21 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     drop(cpus);
     if !aggs.is_empty() {
         let (tables, path) = if user_aggs {
-            (r.agg.tables(), crate::agg::Path::User)
+            (r.inner.agg.tables(), crate::agg::Path::User)
         } else {
             (
-                kernel_tables(&fs, &inst, plan, &aggs)?,
+                kernel_tables(&fs, &inst, plan, install, &aggs)?,
                 crate::agg::Path::Kernel,
             )
         };
-        r.inner.flush();
+        r.inner.inner.flush();
         r.inner
+            .inner
             .with_out(|o| write_tables(o, &aggs, &tables, path, opts.json, None))?;
         report_drops(&aggs, &tables);
     }
-    let mut r = r.inner;
+    let latency_report = r.report();
+    let mut r = r.inner.inner;
     let kernel_lost = cpus_of(&fs, &inst, &opts.cpus)?
         .into_iter()
         .map(|c| (c, stats_lost(&fs, &inst, c)))
@@ -672,6 +708,7 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
         missed,
         not_written,
         streamed: plan.probes.iter().any(|p| p.aggs.is_empty()),
+        latency: latency_report,
     };
     torn_down?;
     if PANICKED.load(Ordering::SeqCst) {
@@ -692,15 +729,33 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     Ok(summary)
 }
 
-/// The format of each probe's event, as the run's instance has it.
-fn formats_of(fs: &Tracefs, inst: &str, plan: &Plan) -> Result<Vec<EventFormat>, LiveError> {
-    plan.probes
-        .iter()
-        .map(|p| {
-            let (sys, ev) = p.event_path(&plan.group);
-            read_format(fs, &format!("{inst}/events/{sys}/{ev}/format"))
-        })
-        .collect()
+/// Each probe's own event's format, as the run's instance has it, and
+/// the format of the events its output is read from: for the end of a
+/// latency, its completed calls (the kernel's synthetic event, or the
+/// records the user-space pairing makes).
+#[allow(clippy::type_complexity)]
+fn formats_of(
+    fs: &Tracefs,
+    inst: &str,
+    plan: &Plan,
+    install: crate::tracefs::commands::InstallOptions,
+) -> Result<(Vec<EventFormat>, Vec<EventFormat>), LiveError> {
+    let mut own = Vec::new();
+    let mut shown = Vec::new();
+    for p in &plan.probes {
+        let (sys, ev) = p.event_path(&plan.group);
+        let f = read_format(fs, &format!("{inst}/events/{sys}/{ev}/format"))?;
+        shown.push(match (p.latency_end(), install.latency) {
+            (Some(_), Some(_)) => {
+                let (sys, ev) = crate::tracefs::commands::shown_event(p, &plan.group, install);
+                read_format(fs, &format!("{inst}/events/{sys}/{ev}/format"))?
+            }
+            (Some(l), None) => crate::latency::completed_format(l, f.id),
+            (None, _) => f.clone(),
+        });
+        own.push(f);
+    }
+    Ok((own, shown))
 }
 
 /// The aggregations of every probe, in plan order (`formats[i]` is
@@ -835,8 +890,12 @@ fn kernel_tables(
     fs: &Tracefs,
     inst: &str,
     plan: &Plan,
+    install: crate::tracefs::commands::InstallOptions,
     aggs: &[crate::agg::Agg],
 ) -> Result<Vec<crate::agg::Table>, LiveError> {
+    let shown = |p: &crate::compile::plan::CompiledProbe| {
+        crate::tracefs::commands::shown_event(p, &plan.group, install)
+    };
     use crate::agg::histfile;
     let mut sections: std::collections::HashMap<
         (String, String),
@@ -845,7 +904,7 @@ fn kernel_tables(
     let mut out = Vec::with_capacity(aggs.len());
     for a in aggs {
         let p = &plan.probes[a.probe];
-        let ev = p.event_path(&plan.group);
+        let ev = shown(p);
         if !sections.contains_key(&ev) {
             let rel = format!("{inst}/events/{}/{}/hist", ev.0, ev.1);
             let path = fs.path(&rel);
@@ -863,10 +922,7 @@ fn kernel_tables(
                 .collect();
             // Every aggregation of this event: its string fields.
             let mut strings = strings;
-            for b in aggs
-                .iter()
-                .filter(|b| plan.probes[b.probe].event_path(&plan.group) == ev)
-            {
+            for b in aggs.iter().filter(|b| shown(&plan.probes[b.probe]) == ev) {
                 strings.extend(
                     b.key_fields
                         .iter()
@@ -943,6 +999,9 @@ fn report_drops(aggs: &[crate::agg::Agg], tables: &[crate::agg::Table]) {
 
 /// The exit summary on stderr: events, and losses per CPU when any.
 pub fn print_summary(s: &Summary) {
+    for l in &s.latency {
+        say(format_args!("coolkprobe: {l}"));
+    }
     if !s.streamed {
         return;
     }

@@ -211,7 +211,7 @@ pub fn build_for(
             _ => None,
         })
         .collect();
-    let c = compile_target(&probes, types, arch, opts, vmlinux.as_deref(), diags);
+    let c = compile_target(&probes, types, arch, opts, vmlinux.as_deref(), diags, false);
     let mut out: Vec<ProbeBuild> = c
         .probes
         .into_iter()
@@ -329,13 +329,22 @@ fn compile_all(
     vmlinux: Option<&Path>,
     diags: ProbeDiagnostics,
 ) -> Result<Built, BuildError> {
-    let c = compile_target(probes, kernel_types.as_deref(), arch, opts, vmlinux, diags);
+    let c = compile_target(
+        probes,
+        kernel_types.as_deref(),
+        arch,
+        opts,
+        vmlinux,
+        diags,
+        true,
+    );
     let mut diags = c.diags;
     stop_on_errors(&diags)?;
     let mut plan = Plan {
-        group: compile::group_name(opts.group_pid),
+        group: String::new(),
         probes: c.probes.into_iter().flatten().collect(),
     };
+    plan.set_group(&compile::group_name(opts.group_pid));
     check_tracepoint_aggs(probes, &mut plan, &mut diags);
     stop_on_errors(&diags)?;
     if !opts.raw {
@@ -349,7 +358,8 @@ fn compile_all(
     })
 }
 
-/// Every probe compiled on its own for `arch`, but those the stages
+/// Every probe compiled for `arch` (on its own, or with its latencies
+/// linked: then the entries of `l` probes follow), but those the stages
 /// before found an error in (their diagnostics in `diags`).
 struct Compiled {
     probes: Vec<Option<CompiledProbe>>,
@@ -365,6 +375,7 @@ fn compile_target(
     opts: &Options,
     vmlinux: Option<&Path>,
     mut diags: ProbeDiagnostics,
+    link: bool,
 ) -> Compiled {
     let user_types = user_types(probes, kernel_types.is_some(), &mut diags);
     let failed: Vec<usize> = diags
@@ -383,13 +394,23 @@ fn compile_target(
         arg_access: access,
         syscall_params: local.then_some(syscalls),
         event_fields: local.then_some(events),
+        tracepoint_values: local.then_some(&tracepoint_values),
         raw: opts.raw,
         known: crate::compile::known::Known::new(arch, local.then(running_gfp).flatten()),
         return_args,
         ..Context::new(arch, kernel_types)
     };
     let mut compile_diags = ProbeDiagnostics::new();
-    let mut out = compile::compile_each(probes, &cx, &mut compile_diags);
+    // With latencies linked (one kernel), the entries of `l` probes come
+    // after the probes written; a fleet compiles each probe on its own.
+    let mut out = if link {
+        match compile::compile(probes, &cx, String::new(), &mut compile_diags) {
+            Some(plan) => plan.probes.into_iter().map(Some).collect(),
+            None => vec![None; probes.len()],
+        }
+    } else {
+        compile::compile_each(probes, &cx, &mut compile_diags)
+    };
     // A probe already refused (its function missing, its binary without
     // types) says only that: what compiling it says follows from it.
     diags.extend(
@@ -580,6 +601,9 @@ pub struct AggOptions {
     pub count: Option<u64>,
     /// `-S`: the script may be for another machine.
     pub show: bool,
+    /// Latencies are paired in user space: their aggregations are
+    /// computed there too (no kernel event holds their completed calls).
+    pub latency_user: bool,
 }
 
 /// Where a run's aggregations are computed, and why, from `opts` and what
@@ -623,15 +647,38 @@ pub fn aggregation(
         Some(r) => Features::from_readme(r),
         None => Features::assumed(),
     };
+    let wants_max = plan
+        .probes
+        .iter()
+        .any(|p| p.aggs.iter().any(|a| a.func == compile::plan::AggFunc::Max));
+    let latency_aggs = plan
+        .probes
+        .iter()
+        .any(|p| p.latency_end().is_some() && !p.aggs.is_empty());
     let lacks = if !features.hist {
         Some("it has no hist triggers (CONFIG_HIST_TRIGGERS is off)")
     } else if wants_buckets && !features.buckets {
         Some("its hist triggers have no linear buckets (`.buckets=`, Linux 5.19)")
+    } else if wants_max && !features.onmax {
+        Some("its hist triggers cannot keep a maximum with its values (`onmax().save()`)")
     } else {
         None
     };
+    // Completed calls paired in user space exist only there.
+    let paired_in_user = agg.latency_user && latency_aggs;
     let (path, why) = match (agg.place, lacks) {
         (AggWhere::User, _) => (Path::User, "--agg user".to_string()),
+        (AggWhere::Kernel, _) if paired_in_user => {
+            return Err(Diagnostic::error(
+                None,
+                "--agg kernel, but the latencies are paired in user space, and so their completed calls are aggregated there",
+            )
+            .with_help("leave out --agg kernel, or pair them in the kernel (--latency kernel)"))
+        }
+        (AggWhere::Auto, _) if paired_in_user => (
+            Path::User,
+            "the latencies are paired in user space, so their completed calls are too".to_string(),
+        ),
         (AggWhere::Kernel, Some(l)) if readme.is_some() && !agg.show => {
             return Err(Diagnostic::error(
                 None,
@@ -664,6 +711,114 @@ pub fn aggregation(
         interval: agg.interval,
         why,
     }))
+}
+
+/// Where latencies are paired, as asked (`--latency`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LatencyWhere {
+    /// In the kernel when it has synthetic events, else in user space.
+    #[default]
+    Auto,
+    Kernel,
+    User,
+}
+
+/// The most variables a hist trigger holds (TRACING_MAP_VARS_MAX in the
+/// kernel's kernel/trace/tracing_map.h): a start's time and its values.
+const MAX_HIST_VARS: usize = 16;
+
+/// Where a run's latencies are paired, and why, from `place` and what the
+/// target kernel has (asked only when it is the running kernel). None
+/// when no probe ends a latency.
+pub fn latency(
+    plan: &Plan,
+    opts: &Options,
+    place: LatencyWhere,
+    show: bool,
+) -> Result<Option<crate::live::LatencyRun>, Diagnostic> {
+    use crate::latency::Path;
+    let ends: Vec<_> = plan.probes.iter().filter_map(|p| p.latency_end()).collect();
+    if ends.is_empty() {
+        if place != LatencyWhere::Auto {
+            return Err(Diagnostic::error(
+                None,
+                "--latency is for latencies, and no probe has one",
+            )
+            .with_help("add one, e.g. `l do_sys_openat2 fn=filename` or `t syscalls:sys_exit_read lat=since(f0)`"));
+        }
+        return Ok(None);
+    }
+    let local = opts.vmlinux.is_none() && opts.arch == Arch::host();
+    let readme = if local {
+        crate::tracefs::Tracefs::find().and_then(|t| t.read("README").ok())
+    } else {
+        None
+    };
+    let features = match &readme {
+        Some(r) => crate::tracefs::hist::Features::from_readme(r),
+        None => crate::tracefs::hist::Features::assumed(),
+    };
+    let carried = ends
+        .iter()
+        .map(|l| {
+            l.fields
+                .iter()
+                .filter(|f| f.from == compile::plan::FieldFrom::Start)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let lacks = if !features.hist {
+        Some("it has no hist triggers (CONFIG_HIST_TRIGGERS is off)".to_string())
+    } else if !features.synth {
+        Some("it has no synthetic events fed by hist triggers (CONFIG_SYNTH_EVENTS, the `trace()` action)".to_string())
+    } else if carried + 1 > MAX_HIST_VARS {
+        Some(format!(
+            "a hist trigger holds {MAX_HIST_VARS} variables, and a start carries {carried} values and its time"
+        ))
+    } else {
+        None
+    };
+    let (path, why) = match (place, lacks) {
+        (LatencyWhere::User, _) => (Path::User, "--latency user".to_string()),
+        (LatencyWhere::Kernel, Some(l)) if readme.is_some() && !show => {
+            return Err(Diagnostic::error(
+                None,
+                format!("--latency kernel, but the running kernel cannot: {l}"),
+            )
+            .with_help("--latency user pairs the events in coolkprobe"))
+        }
+        (LatencyWhere::Kernel, _) => (Path::Kernel, "--latency kernel".to_string()),
+        (LatencyWhere::Auto, Some(l)) => (Path::User, format!("the running kernel cannot: {l}")),
+        (LatencyWhere::Auto, None) => (
+            Path::Kernel,
+            match readme {
+                Some(_) => "the running kernel has synthetic events".to_string(),
+                None => {
+                    "the target kernel cannot be asked here: synthetic events assumed".to_string()
+                }
+            },
+        ),
+    };
+    Ok(Some(crate::live::LatencyRun {
+        path,
+        features,
+        why,
+    }))
+}
+
+/// The one line saying where latencies are paired, and why.
+pub fn latency_why(l: &crate::live::LatencyRun) -> String {
+    match l.path {
+        crate::latency::Path::Kernel => format!(
+            "pairing latencies in the kernel with a synthetic event and hist triggers ({})",
+            l.why
+        ),
+        crate::latency::Path::User => format!(
+            "pairing latencies in user space, every start and end streamed to coolkprobe ({})",
+            l.why
+        ),
+    }
 }
 
 /// The one line saying where aggregations are computed, and why.
@@ -753,6 +908,37 @@ fn tracepoint_fields(system: &str, event: &str) -> Option<Vec<compile::filter::F
     Some(fields.collect())
 }
 
+/// A tracepoint's fields from its format on the running kernel, as a
+/// latency carries them (None where the format cannot be read).
+fn tracepoint_values(system: &str, event: &str) -> Option<Vec<compile::latency::TpField>> {
+    use crate::tracefs::format::{FieldKind, Natural};
+    use compile::plan::{Display, SynthType};
+    let format = tracepoint_format(system, event)?;
+    Some(
+        format
+            .own_fields()
+            .map(|f| compile::latency::TpField {
+                name: f.name.clone(),
+                ty: match f.kind {
+                    FieldKind::Int if (1..=8).contains(&f.size) => Some(SynthType::Int {
+                        bytes: f.size as u32,
+                        signed: f.signed,
+                    }),
+                    FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => {
+                        Some(SynthType::Str)
+                    }
+                    _ => None,
+                },
+                display: if f.natural == Natural::Hex {
+                    Display::Hex
+                } else {
+                    Display::Default
+                },
+            })
+            .collect(),
+    )
+}
+
 /// A tracepoint's aggregations name its fields: checked against its
 /// format on the running kernel, where it can be read (`-S` for another
 /// machine leaves the check to that kernel).
@@ -763,7 +949,9 @@ fn check_tracepoint_aggs(probes: &[Probe], plan: &mut Plan, diags: &mut ProbeDia
         let Place::Tracepoint { system, event } = &p.place.node else {
             continue;
         };
-        if p.aggs.is_empty() {
+        // A latency's aggregations are of its completed calls: checked
+        // when it was linked.
+        if p.aggs.is_empty() || plan.probes[i].latency.is_some() {
             continue;
         }
         let Some(format) = tracepoint_format(system, event) else {

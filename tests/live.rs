@@ -110,6 +110,7 @@ fn plan_from(spec: &str, group: &str) -> Plan {
         filter: None,
         fields,
         aggs: vec![],
+        latency: None,
     };
     let probes = match w[0] {
         "tp" => {

@@ -316,6 +316,7 @@ fn check(vm: &Vm, s: &Scenario) -> Result<(), String> {
         "14-kernel-features" => vmcheck::kernel_features(vm, s),
         "15-aggregations" => vmcheck::aggregations(vm, s),
         "16-values" => vmcheck::values(vm, s),
+        "17-latency" => vmcheck::latency(vm, s),
         "30-return-args" => vmcheck::return_args(vm, s),
         "31-atomic-script" => vmcheck::atomic_script(vm, s),
         "18-fleet" => vmcheck::fleet(vm, s),

@@ -145,6 +145,14 @@ fuzz_target!(|data: &[u8]| {
                             check(text, s.span);
                         }
                     }
+                    Expr::Since(s) => {
+                        check(text, s.span);
+                        check(text, s.start.span);
+                        if let Some(k) = &s.key {
+                            check(text, k.span);
+                            assert_eq!(&text[k.span.start..k.span.end], k.node);
+                        }
+                    }
                 }
             }
         }

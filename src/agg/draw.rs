@@ -40,7 +40,11 @@ pub fn fmt_unit(n: u128, unit: Unit) -> String {
                     return format!("{}{s}", n / d);
                 }
             }
-            format!("{n}ns")
+            // Powers of two (log2 buckets of a latency) are not round:
+            // three decimals of the largest unit.
+            let mut b = Vec::new();
+            value::push_duration(&mut b, n.min(u64::MAX as u128) as u64);
+            String::from_utf8_lossy(&b).into_owned()
         }
     }
 }
@@ -124,11 +128,57 @@ fn key_json(b: &mut Vec<u8>, show: &Show, k: &KeyVal) {
 }
 
 fn value_text(agg: &Agg, v: u64) -> String {
+    if is_duration(agg) {
+        let mut b = Vec::new();
+        value::push_duration(&mut b, v);
+        return String::from_utf8_lossy(&b).into_owned();
+    }
+    value_num(agg, v)
+}
+
+/// The number, for JSON (a time in nanoseconds).
+fn value_num(agg: &Agg, v: u64) -> String {
     if agg.value.as_ref().is_some_and(Show::signed) {
         (v as i64).to_string()
     } else {
         v.to_string()
     }
+}
+
+/// Whether the value is a time in nanoseconds (a latency).
+fn is_duration(agg: &Agg) -> bool {
+    matches!(
+        agg.value,
+        Some(Show::Int {
+            display: crate::compile::plan::Display::Duration,
+            ..
+        })
+    )
+}
+
+/// `max(V)`'s kept values as `name=value ...`.
+fn saved_text(agg: &Agg, vals: &[KeyVal]) -> String {
+    let mut o = String::new();
+    for ((name, sh, _), v) in agg.saved.iter().zip(vals) {
+        if !o.is_empty() {
+            o.push(' ');
+        }
+        let _ = write!(o, "{name}=");
+        match (sh, v) {
+            (Show::Int { field, display }, KeyVal::Int(u)) => {
+                let mut b = Vec::new();
+                value::push_text(&mut b, field, Some(Value::Unsigned(*u)), *display);
+                o.push_str(&String::from_utf8_lossy(&b));
+            }
+            (_, KeyVal::Str(st)) => {
+                let mut b = Vec::new();
+                value::push_json_str(&mut b, st);
+                o.push_str(&String::from_utf8_lossy(&b));
+            }
+            (_, k) => key_text(&mut o, sh, k),
+        }
+    }
+    o
 }
 
 /// The header: `f0: hist(n)[comm]: 30 events` (+ dropped / lost).
@@ -169,6 +219,7 @@ const BAR: usize = 40;
 
 /// The whole text rendering of one aggregation.
 pub fn text(agg: &Agg, t: &Table, unit: Unit) -> String {
+    let unit = if is_duration(agg) { Unit::Nanos } else { unit };
     let mut s = header(agg, t);
     s.push('\n');
     let stack_col = agg.columns.iter().position(|(_, sh)| *sh == Show::Stack);
@@ -239,9 +290,11 @@ pub fn text(agg: &Agg, t: &Table, unit: Unit) -> String {
         }
         return s;
     }
-    // count() / sum(v): largest first.
+    // count() / sum(v) / max(v): largest first.
     let mut rows: Vec<&Row> = t.rows.iter().collect();
-    let sum = agg.plan.func == AggFunc::Sum;
+    let max = agg.plan.func == AggFunc::Max;
+    let sum = agg.plan.func == AggFunc::Sum || max;
+    let label = if max { "max" } else { "sum" };
     let signed = agg.value.as_ref().is_some_and(Show::signed);
     let by = |r: &Row| -> i128 {
         match (sum, signed) {
@@ -256,7 +309,10 @@ pub fn text(agg: &Agg, t: &Table, unit: Unit) -> String {
         for r in rows {
             let mut line = format!("{:>10}", r.count);
             if sum {
-                let _ = write!(line, "  sum={}", value_text(agg, r.sum));
+                let _ = write!(line, "  {label}={}", value_text(agg, r.sum));
+            }
+            if max {
+                let _ = write!(line, "  {}", saved_text(agg, &r.saved));
             }
             let k = plain_keys(&r.keys);
             if !k.is_empty() {
@@ -271,7 +327,13 @@ pub fn text(agg: &Agg, t: &Table, unit: Unit) -> String {
     let mut head: Vec<String> = agg.columns.iter().map(|(l, _)| l.clone()).collect();
     head.push("count".into());
     if sum {
-        head.push(format!("sum({})", agg.plan.value.as_deref().unwrap_or("")));
+        head.push(format!(
+            "{label}({})",
+            agg.plan.value.as_deref().unwrap_or("")
+        ));
+    }
+    if max {
+        head.push("with".into());
     }
     for r in &rows {
         let mut row: Vec<String> = agg
@@ -287,6 +349,9 @@ pub fn text(agg: &Agg, t: &Table, unit: Unit) -> String {
         row.push(r.count.to_string());
         if sum {
             row.push(value_text(agg, r.sum));
+        }
+        if max {
+            row.push(saved_text(agg, &r.saved));
         }
         cells.push(row);
     }
@@ -307,8 +372,9 @@ pub fn text(agg: &Agg, t: &Table, unit: Unit) -> String {
             if i > 0 {
                 o.push_str("  ");
             }
-            // Keys left-aligned, numbers right-aligned.
-            if i < nk {
+            // Keys left-aligned, numbers right-aligned (a maximum's
+            // values are text).
+            if i < nk || (max && i + 1 == cols.len()) {
                 let _ = write!(o, "{c:<w$}", w = widths[i]);
             } else {
                 let _ = write!(o, "{c:>w$}", w = widths[i]);
@@ -390,8 +456,27 @@ pub fn json(agg: &Agg, t: &Table, path: super::Path, elapsed: Option<f64>) -> St
             b.push(b'{');
             keyobj(&mut b, &r.keys);
             let _ = write!(VecWriter(&mut b), ",\"count\":{}", r.count);
-            if agg.plan.func == AggFunc::Sum {
-                let _ = write!(VecWriter(&mut b), ",\"sum\":{}", value_text(agg, r.sum));
+            match agg.plan.func {
+                AggFunc::Sum => {
+                    let _ = write!(VecWriter(&mut b), ",\"sum\":{}", value_num(agg, r.sum));
+                }
+                AggFunc::Max => {
+                    let _ = write!(
+                        VecWriter(&mut b),
+                        ",\"max\":{},\"with\":{{",
+                        value_num(agg, r.sum)
+                    );
+                    for (i, ((name, sh, _), v)) in agg.saved.iter().zip(&r.saved).enumerate() {
+                        if i > 0 {
+                            b.push(b',');
+                        }
+                        value::push_json_str(&mut b, name.as_bytes());
+                        b.push(b':');
+                        key_json(&mut b, sh, v);
+                    }
+                    b.push(b'}');
+                }
+                _ => {}
             }
             b.push(b'}');
         }
@@ -447,6 +532,7 @@ mod tests {
             value_field: None,
             stack_top: None,
             size: 2048,
+            saved: vec![],
         }
     }
 
@@ -456,6 +542,7 @@ mod tests {
             bucket,
             count,
             sum,
+            saved: vec![],
         }
     }
 
@@ -468,7 +555,9 @@ mod tests {
         assert_eq!(fmt_unit(1u128 << 64, Unit::Count), "16E");
         assert_eq!(fmt_unit(1500, Unit::Count), "1500");
         assert_eq!(fmt_unit(2_000_000, Unit::Nanos), "2ms");
-        assert_eq!(fmt_unit(1500, Unit::Nanos), "1500ns");
+        assert_eq!(fmt_unit(1500, Unit::Nanos), "1.500us");
+        assert_eq!(fmt_unit(999, Unit::Nanos), "999ns");
+        assert_eq!(fmt_unit(1 << 21, Unit::Nanos), "2.097ms");
     }
 
     #[test]

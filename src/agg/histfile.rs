@@ -63,6 +63,9 @@ pub struct Entry {
     pub hitcount: u64,
     /// The sums of `vals=`, in order, after hitcount.
     pub vals: Vec<u64>,
+    /// `onmax(...).save(...)`: the maximum and the saved values, as
+    /// printed (numbers `%10llu`, strings `%-32s`), in `save()` order.
+    pub max: Option<(u64, Vec<String>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,9 +73,20 @@ pub struct Section {
     /// The trigger as the kernel prints it, without ` [active]`.
     pub trigger: String,
     pub keys: Vec<(String, KeyKind)>,
+    /// The fields of `onmax(...).save(...)`, in order.
+    pub saved: Vec<String>,
     pub entries: Vec<Entry>,
     pub hits: u64,
     pub dropped: u64,
+}
+
+/// The fields of a trigger's `.save(a,b)` action.
+pub fn trigger_saved(trigger: &str) -> Vec<String> {
+    let body = trigger.split(" if ").next().unwrap_or("");
+    body.split_once(".save(")
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(list, _)| list.split(',').map(|x| x.trim().to_string()).collect())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,6 +141,7 @@ pub fn parse(text: &[u8], is_string: &dyn Fn(&str) -> bool) -> Result<Vec<Sectio
             let trigger = trigger.trim_end_matches("[paused]").trim_end().to_string();
             let keys = trigger_keys(&trigger, is_string);
             out.push(Section {
+                saved: trigger_saved(&trigger),
                 trigger,
                 keys,
                 entries: Vec::new(),
@@ -138,7 +153,10 @@ pub fn parse(text: &[u8], is_string: &dyn Fn(&str) -> bool) -> Result<Vec<Sectio
             let Some(sec) = out.last_mut() else {
                 return Err(p.err("an entry before any `# trigger info:`"));
             };
-            let e = p.entry(&sec.keys)?;
+            let mut e = p.entry(&sec.keys)?;
+            if trim(p.peek_line()).starts_with(b"max:") {
+                e.max = Some(p.max_line(&sec.saved)?);
+            }
             sec.entries.push(e);
         } else {
             let t = trim(l);
@@ -300,7 +318,40 @@ impl<'a> P<'a> {
             keys: out,
             hitcount,
             vals,
+            max: None,
         })
+    }
+
+    /// `\tmax:  N  a:  N  s: text  ...`, the saved fields in order.
+    fn max_line(&mut self, saved: &[String]) -> Result<(u64, Vec<String>), HistError> {
+        let line = String::from_utf8_lossy(self.peek_line()).into_owned();
+        let t = line.trim_start();
+        let rest = t
+            .strip_prefix("max:")
+            .ok_or_else(|| self.err("expected `max:`"))?;
+        let mut at = rest;
+        let cut = |s: &str, name: &str| s.find(&format!("  {name}: "));
+        let first = saved.first().and_then(|n| cut(at, n)).unwrap_or(at.len());
+        let max = at[..first]
+            .trim()
+            .parse()
+            .map_err(|_| self.err("expected the maximum after `max:`"))?;
+        at = &at[first..];
+        let mut vals = Vec::with_capacity(saved.len());
+        for (i, name) in saved.iter().enumerate() {
+            let head = format!("  {name}: ");
+            let Some(body) = at.strip_prefix(&head) else {
+                return Err(self.err(format!("expected `{name}:` in the `max:` line")));
+            };
+            let end = saved
+                .get(i + 1)
+                .and_then(|n| cut(body, n))
+                .unwrap_or(body.len());
+            vals.push(body[..end].trim().to_string());
+            at = &body[end..];
+        }
+        self.next_line();
+        Ok((max, vals))
     }
 
     fn key(&mut self, kind: KeyKind, last: bool) -> Result<RawKey, HistError> {
@@ -418,6 +469,7 @@ mod tests {
                 keys: vec![RawKey::Str(b"dd".to_vec()), RawKey::Log2(0)],
                 hitcount: 9,
                 vals: vec![],
+                max: None,
             }
         );
         assert_eq!((s.hits, s.dropped), (30, 0));
@@ -501,5 +553,33 @@ mod tests {
         ] {
             assert!(parse(t.as_bytes(), &|n| n == "s").is_err(), "{t}");
         }
+    }
+
+    /// Debian 6.1: `onmax($m).save(lat,ns,comm,ret)` on a synthetic event
+    /// (a latency of hrtimer_nanosleep with a `char comm[]`).
+    #[test]
+    fn onmax_saved_values() {
+        let text = "# event histogram\n#\n\
+# trigger info: hist:keys=common_type:vals=hitcount:ckx_m=lat:sort=hitcount:size=2048:onmax($ckx_m).save(lat,ns,comm,ret) [active]\n#\n\n\
+{ common_type:       1394 } hitcount:          4\n\
+\tmax:  100520809  lat:  100520809  ns:  100000000  comm: sleep                             ret:          0\n\n\
+Totals:\n    Hits: 4\n    Entries: 1\n    Dropped: 0\n";
+        let secs = parse(text.as_bytes(), &|_| false).unwrap();
+        assert_eq!(secs[0].saved, ["lat", "ns", "comm", "ret"]);
+        let e = &secs[0].entries[0];
+        assert_eq!(e.hitcount, 4);
+        assert_eq!(
+            e.max,
+            Some((
+                100520809,
+                vec![
+                    "100520809".to_string(),
+                    "100000000".into(),
+                    "sleep".into(),
+                    "0".into()
+                ]
+            ))
+        );
+        assert_eq!(secs[0].hits, 4);
     }
 }

@@ -52,8 +52,11 @@ pub struct Row {
     /// Log2: the exponent k; linear: the first value of the bucket.
     pub bucket: Option<u64>,
     pub count: u64,
-    /// The sum of the value, wrapping as the kernel's u64 does.
+    /// The sum of the value, wrapping as the kernel's u64 does; for
+    /// `max(V)`, the largest V.
     pub sum: u64,
+    /// `max(V)`: the values of the event that had it, as [`Agg::saved`].
+    pub saved: Vec<KeyVal>,
 }
 
 /// The result of one aggregation.
@@ -72,8 +75,9 @@ pub struct Table {
 
 impl Table {
     /// Merge rows with equal keys and bucket (rows keyed by pid in the
-    /// kernel and shown by comm fold together).
-    pub fn merge_rows(&mut self) {
+    /// kernel and shown by comm fold together); `max` keeps the larger
+    /// maximum (`signed`: compared as signed) with its values.
+    pub fn merge_rows(&mut self, max: Option<bool>) {
         self.rows
             .sort_by(|a, b| (&a.keys, a.bucket).cmp(&(&b.keys, b.bucket)));
         let mut out: Vec<Row> = Vec::with_capacity(self.rows.len());
@@ -81,7 +85,20 @@ impl Table {
             match out.last_mut() {
                 Some(l) if l.keys == r.keys && l.bucket == r.bucket => {
                     l.count += r.count;
-                    l.sum = l.sum.wrapping_add(r.sum);
+                    match max {
+                        Some(signed) => {
+                            let larger = if signed {
+                                (r.sum as i64) > (l.sum as i64)
+                            } else {
+                                r.sum > l.sum
+                            };
+                            if larger {
+                                l.sum = r.sum;
+                                l.saved = r.saved;
+                            }
+                        }
+                        None => l.sum = l.sum.wrapping_add(r.sum),
+                    }
                 }
                 _ => out.push(r),
             }
@@ -133,6 +150,9 @@ pub struct Agg {
     pub stack_top: Option<String>,
     /// Table size: the kernel's `size=` (a power of two, 128..131072).
     pub size: usize,
+    /// `max(V)`: the event's values kept with the largest V (the
+    /// kernel's `save(...)`), each with its field and how it is shown.
+    pub saved: Vec<(String, Show, Field)>,
 }
 
 /// The kernel's default table size (TRACING_MAP_BITS_DEFAULT = 11).
@@ -246,6 +266,13 @@ impl Agg {
             }
             None => (None, None),
         };
+        let mut saved = Vec::new();
+        if plan.func == AggFunc::Max {
+            for n in crate::tracefs::hist::saved_fields(&plan, probe) {
+                let f = field(&n)?;
+                saved.push((n, show(&f), f));
+            }
+        }
         let stack_top = match &probe.target {
             crate::compile::plan::Target::Kprobe {
                 ret: false, symbol, ..
@@ -263,7 +290,13 @@ impl Agg {
             value_field,
             stack_top,
             size,
+            saved,
         })
+    }
+
+    /// `max(V)`: rows keep the largest value; Some(whether it is signed).
+    pub fn max_signed(&self) -> Option<bool> {
+        (self.plan.func == AggFunc::Max).then(|| self.value.as_ref().is_some_and(Show::signed))
     }
 
     pub fn is_hist(&self) -> bool {
@@ -355,19 +388,45 @@ pub fn table_from_section(agg: &Agg, sec: &histfile::Section) -> Table {
         } else {
             None
         };
-        let sum = match agg.plan.func {
-            AggFunc::Sum => e.vals.first().copied().unwrap_or(0),
-            _ => 0,
+        let (sum, saved) = match (agg.plan.func, &e.max) {
+            (AggFunc::Sum, _) => (e.vals.first().copied().unwrap_or(0), Vec::new()),
+            (AggFunc::Max, Some((m, vals))) => (*m, saved_values(agg, &sec.saved, vals)),
+            // A key whose maximum was not set (a value of 0 never is).
+            (AggFunc::Max, None) => (0, Vec::new()),
+            _ => (0, Vec::new()),
         };
         t.rows.push(Row {
             keys,
             bucket,
             count: e.hitcount,
             sum,
+            saved,
         });
     }
-    t.merge_rows();
+    t.merge_rows(agg.max_signed());
     t
+}
+
+/// The saved values of a `max:` line, in the order of [`Agg::saved`].
+fn saved_values(agg: &Agg, names: &[String], vals: &[String]) -> Vec<KeyVal> {
+    agg.saved
+        .iter()
+        .map(|(n, show, _)| {
+            let v = names
+                .iter()
+                .position(|m| m == n)
+                .and_then(|i| vals.get(i))
+                .map_or("", String::as_str);
+            match show {
+                Show::Str => KeyVal::Str(v.as_bytes().to_vec()),
+                _ => KeyVal::Int(
+                    v.parse::<u64>()
+                        .or_else(|_| v.parse::<i64>().map(|i| i as u64))
+                        .unwrap_or(0),
+                ),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -44,8 +44,21 @@ type Map = HashMap<Box<[u8]>, Slot, BuildHasherDefault<Fx>>;
 struct One {
     agg: Agg,
     map: Map,
+    /// `max(V)`: the values of the event with the largest V, per key.
+    saved: HashMap<Box<[u8]>, Vec<KeyVal>, BuildHasherDefault<Fx>>,
     hits: u64,
     dropped: u64,
+}
+
+/// The values `max(V)` keeps, from an event's record.
+fn saved_of(agg: &Agg, payload: &[u8]) -> Vec<KeyVal> {
+    agg.saved
+        .iter()
+        .map(|(_, _, f)| match f.value(payload) {
+            Some(Value::Str(s)) => KeyVal::Str(s.to_vec()),
+            v => KeyVal::Int(int_of(v)),
+        })
+        .collect()
 }
 
 /// Every aggregation of the run, fed event by event.
@@ -86,6 +99,7 @@ impl Aggregator {
                 .map(|agg| One {
                     agg,
                     map: Map::default(),
+                    saved: Default::default(),
                     hits: 0,
                     dropped: 0,
                 })
@@ -168,15 +182,34 @@ impl Aggregator {
                 key.extend_from_slice(&b.to_le_bytes());
             }
             let add = match a.plan.func {
-                AggFunc::Sum => v.unwrap_or(0),
+                AggFunc::Sum | AggFunc::Max => v.unwrap_or(0),
                 _ => 0,
             };
+            let max = a.max_signed();
             if let Some(slot) = one.map.get_mut(key.as_slice()) {
                 slot.0 += 1;
-                slot.1 = slot.1.wrapping_add(add);
+                match max {
+                    Some(signed) => {
+                        let larger = if signed {
+                            (add as i64) > (slot.1 as i64)
+                        } else {
+                            add > slot.1
+                        };
+                        if larger {
+                            slot.1 = add;
+                            one.saved
+                                .insert(key.as_slice().into(), saved_of(a, payload));
+                        }
+                    }
+                    None => slot.1 = slot.1.wrapping_add(add),
+                }
                 one.hits += 1;
             } else if one.map.len() < a.size {
                 one.map.insert(key.as_slice().into(), (1, add));
+                if max.is_some() {
+                    one.saved
+                        .insert(key.as_slice().into(), saved_of(a, payload));
+                }
                 one.hits += 1;
                 // Name the task while it is alive (as the kernel's
                 // execname does when it adds an entry).
@@ -210,16 +243,18 @@ impl Aggregator {
                 .map(|(k, v)| (k.clone(), *v))
                 .collect();
             for (k, (count, sum)) in entries {
+                let saved = self.aggs[i].saved.get(&k).cloned().unwrap_or_default();
                 if let Some((keys, bucket)) = self.decode(i, &k) {
                     t.rows.push(Row {
                         keys,
                         bucket,
                         count,
                         sum,
+                        saved,
                     });
                 }
             }
-            t.merge_rows();
+            t.merge_rows(self.aggs[i].agg.max_signed());
             out.push(t);
         }
         out
@@ -404,6 +439,7 @@ mod tests {
             filter: None,
             fields: vec![],
             aggs,
+            latency: None,
         }
     }
 

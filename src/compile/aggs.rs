@@ -208,6 +208,7 @@ pub fn lower(p: &Probe, named: Option<&[Named]>) -> Result<Vec<AggPlan>> {
             spec::AggFunc::Lhist => AggFunc::Linear {
                 step: a.step.map_or(1, |s| s.node),
             },
+            spec::AggFunc::Max => AggFunc::Max,
         };
         out.push(AggPlan {
             text: p.text[a.span.start..a.span.end].to_string(),

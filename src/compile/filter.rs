@@ -223,6 +223,21 @@ fn literal(p: &Pred, field: &FilterField) -> Result<Option<String>, Diagnostic> 
             };
             return translated(p, field, v).map(Some);
         }
+        // A latency: a time with its unit, compared in nanoseconds.
+        Display::Duration => {
+            let ns = match lit {
+                Value::Bare(v) if op != CmpOp::Glob => duration_ns(v),
+                _ => None,
+            };
+            return match ns {
+                Some(ns) => Ok(Some(ns.to_string())),
+                None => Err(bad(
+                    lspan,
+                    format!("`{shown}` is not a time to compare with `{name}`"),
+                )
+                .with_help("e.g. 500us, 10ms, 1.5s; a bare number is nanoseconds")),
+            };
+        }
         _ => {}
     }
     match field.ty {
@@ -287,6 +302,40 @@ fn literal(p: &Pred, field: &FilterField) -> Result<Option<String>, Diagnostic> 
             check_number(name, ty, v, lspan).map(|()| None)
         }
     }
+}
+
+/// A time as nanoseconds: `1500` (ns), `1500ns`, `12us`, `1.5ms`, `2s`.
+pub fn duration_ns(t: &str) -> Option<u64> {
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale: u64 = match unit {
+        "" | "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        _ => return None,
+    };
+    if num.is_empty() {
+        return None;
+    }
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if frac.contains('.') || frac.len() > 9 {
+        return None;
+    }
+    let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut f: u64 = 0;
+    let mut fscale = scale;
+    for c in frac.chars() {
+        fscale /= 10;
+        f += c.to_digit(10)? as u64 * fscale;
+        if fscale == 0 && c != '0' {
+            // Finer than a nanosecond.
+            return None;
+        }
+    }
+    whole.checked_mul(scale)?.checked_add(f)
 }
 
 /// The number a name stands for in a field that has names for its
@@ -560,6 +609,7 @@ mod tests {
             f("mac", Display::Default, None, FieldType::Array),
             f("flag", Display::Default, None, FieldType::Bits { width: 3 }),
             f("raw", Display::Default, None, FieldType::Unknown),
+            f("lat", Display::Duration, Some(8), int(8, false)),
         ];
         // A whole struct's leaves, and values with names for numbers.
         let table = |flags, entries: &[(u64, &str)]| {
@@ -676,6 +726,23 @@ mod tests {
         let e = check(&filter(text), &fields(), true).expect_err(text);
         let sp = e[0].span.unwrap();
         (e[0].message.clone(), text[sp.start..sp.end].to_string())
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_ns("1500"), Some(1500));
+        assert_eq!(duration_ns("1500ns"), Some(1500));
+        assert_eq!(duration_ns("12us"), Some(12_000));
+        assert_eq!(duration_ns("1.5ms"), Some(1_500_000));
+        assert_eq!(duration_ns("2s"), Some(2_000_000_000));
+        assert_eq!(duration_ns("0.000000001s"), Some(1));
+        assert_eq!(duration_ns("1.5ns"), None);
+        assert_eq!(duration_ns("ms"), None);
+        assert_eq!(duration_ns("10h"), None);
+        assert_eq!(ok("lat>10ms && lat<=1s"), "lat>10000000 && lat<=1000000000");
+        let (m, at) = err("lat>10h");
+        assert!(m.contains("not a time to compare with `lat`"), "{m}");
+        assert_eq!(at, "10h");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod checks;
 pub mod expand;
 pub mod filter;
 pub mod known;
+pub mod latency;
 mod names;
 pub mod plan;
 pub mod syscall;
@@ -21,8 +22,8 @@ mod walk;
 
 use crate::arch::Arch;
 use crate::diag::{Code, Diagnostic, ProbeDiagnostics};
-use crate::fetch::Fetch;
-use crate::spec::{Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
+use crate::fetch::{Fetch, FetchType};
+use crate::spec::{self, Base, Expr, Place, Probe, ProbeKind, Span, UserLoc};
 use crate::types::{CompositeKind, TypeError, TypeSource};
 use plan::{CompiledProbe, Display, FetchArg, FieldPlan, Plan, Target};
 
@@ -138,6 +139,9 @@ pub struct Context<'a> {
     pub event_fields: Option<&'a EventFields>,
     /// Whether return probes can read the function's arguments.
     pub return_args: ReturnArgs,
+    /// A tracepoint's fields as a latency carries them (from its format
+    /// on the running kernel).
+    pub tracepoint_values: Option<&'a latency::TracepointFields>,
 }
 
 /// A tracepoint's fields by `(system, event)`; None where unknown.
@@ -168,6 +172,7 @@ impl<'a> Context<'a> {
             syscall_params: None,
             event_fields: None,
             return_args: ReturnArgs::NotKept("the target kernel is not known".into()),
+            tracepoint_values: None,
             raw: false,
             known: known::Known::default(),
         }
@@ -208,6 +213,7 @@ impl<'a> Context<'a> {
             known: self.known.clone(),
             event_fields: self.event_fields,
             return_args: self.return_args.clone(),
+            tracepoint_values: self.tracepoint_values,
         }
     }
 }
@@ -238,7 +244,7 @@ pub fn needs_types(p: &Probe) -> bool {
         Expr::Typed(t) => {
             t.cast.is_some() || !t.steps.is_empty() || matches!(t.base.node, Base::Param(_))
         }
-        Expr::Raw(_) => false,
+        Expr::Raw(_) | Expr::Since(_) => false,
     })
 }
 
@@ -270,19 +276,118 @@ pub fn group_name(pid: u32) -> String {
 /// Compile every probe. Every diagnostic goes to `diags`, with the index
 /// of its probe; probes are independent, so one bad probe does not hide
 /// another's errors. The plan, when no probe had an error.
+///
+/// A latency is linked once every probe is compiled: `since(fN)` needs
+/// probe N's values. The entry of an `l` probe comes after the probes the
+/// user wrote (`f<N>_entry`).
 pub fn compile(
     probes: &[Probe],
     cx: &Context<'_>,
     group: String,
     diags: &mut ProbeDiagnostics,
 ) -> Option<Plan> {
-    let out = compile_each(probes, cx, diags);
-    let probes: Option<Vec<CompiledProbe>> = out.into_iter().collect();
-    probes.map(|probes| Plan { group, probes })
+    use latency::Shape;
+    let mut out = Vec::with_capacity(probes.len());
+    let mut sigs = Signatures::new();
+    let mut failed = false;
+    let mut entries = Vec::new();
+    let mut ends = Vec::new();
+    for (i, p) in probes.iter().enumerate() {
+        let mut notes = Vec::new();
+        let mut one =
+            |p: &Probe, linked: bool| compile_probe_noted(i, p, cx, &mut notes, &mut sigs, linked);
+        let r = match latency::shape(p) {
+            Err(e) => Err(vec![e]),
+            Ok(Shape::Plain) => one(p, false),
+            Ok(Shape::Function { entry, ret }) => match (one(&entry, true), one(&ret, true)) {
+                (Ok(e), Ok(r)) => {
+                    entries.push((i, e));
+                    Ok(r)
+                }
+                (Err(mut a), Err(b)) => {
+                    a.extend(b);
+                    Err(a)
+                }
+                (Err(a), _) | (_, Err(a)) => Err(a),
+            },
+            Ok(Shape::Since { probe, name, since }) => one(&probe, true).inspect(|_| {
+                ends.push((i, (name, since)));
+            }),
+        };
+        match r {
+            Ok(c) => out.push(c),
+            Err(errors) => {
+                failed = true;
+                notes.extend(errors);
+            }
+        }
+        diags.extend(notes.into_iter().map(|d| (i, d)));
+    }
+    if failed {
+        return None;
+    }
+    let ptr = cx.arch.pointer_size();
+    let values_of = |c: &CompiledProbe| match &c.target {
+        Target::Tracepoint { system, event } => {
+            latency::Values::of_tracepoint(cx.tracepoint_values.and_then(|f| f(system, event)))
+        }
+        _ => latency::Values::of_probe(c, ptr),
+    };
+    for (owner, mut e) in entries {
+        e.index = out.len();
+        e.latency = Some(plan::Latency::Start {
+            end: owner,
+            name: Some(format!("f{owner}_entry")),
+        });
+        let start = e.index;
+        out.push(e);
+        let end_values = values_of(&out[owner]);
+        let start_values = values_of(&out[start]);
+        let r = latency::link(
+            &probes[owner],
+            &mut out[owner],
+            &end_values,
+            start,
+            &start_values,
+            spec::LATENCY_NAME,
+            None,
+            &group,
+        );
+        if let Err(ds) = r {
+            failed = true;
+            diags.extend(ds.into_iter().map(|d| (owner, d)));
+        }
+    }
+    for (i, (name, since)) in ends {
+        let r = latency::check_start(&since, i, &out)
+            .map_err(|d| vec![d])
+            .and_then(|start| {
+                let end_values = values_of(&out[i]);
+                let start_values = values_of(&out[start]);
+                latency::link(
+                    &probes[i],
+                    &mut out[i],
+                    &end_values,
+                    start,
+                    &start_values,
+                    &name.node,
+                    since.key.as_ref(),
+                    &group,
+                )?;
+                out[start].latency = Some(plan::Latency::Start { end: i, name: None });
+                Ok(())
+            });
+        if let Err(ds) = r {
+            failed = true;
+            diags.extend(ds.into_iter().map(|d| (i, d)));
+        }
+    }
+    (!failed).then_some(Plan { group, probes: out })
 }
 
 /// Compile every probe on its own: each one's result (None when it has an
-/// error), every diagnostic to `diags` with its probe's index.
+/// error), every diagnostic to `diags` with its probe's index. Latencies
+/// are not linked here (see [`compile`]).
 pub fn compile_each(
     probes: &[Probe],
     cx: &Context<'_>,
@@ -292,7 +397,19 @@ pub fn compile_each(
     let mut out = Vec::with_capacity(probes.len());
     for (i, p) in probes.iter().enumerate() {
         let mut notes = Vec::new();
-        match compile_probe_noted(i, p, cx, &mut notes, &mut sigs) {
+        let r = match latency::shape(p) {
+            Ok(latency::Shape::Plain) => compile_probe_noted(i, p, cx, &mut notes, &mut sigs, false),
+            Ok(_) => Err(vec![error(
+                p.kind.span,
+                ErrorKind::Unsupported(
+                    "a latency (`l`, `since`) pairs probes of one kernel: it is not compiled for several"
+                        .into(),
+                ),
+            )
+            .with_help("make the script for each kernel with its own -v")]),
+            Err(e) => Err(vec![e]),
+        };
+        match r {
             Ok(c) => out.push(Some(c)),
             Err(errors) => {
                 out.push(None);
@@ -307,12 +424,14 @@ pub fn compile_each(
 /// Compile one probe; `index` makes its event name `f<index>`. Its first
 /// error, if it has any.
 pub fn compile_probe(index: usize, p: &Probe, cx: &Context<'_>) -> Result<CompiledProbe> {
-    compile_probe_noted(index, p, cx, &mut Vec::new(), &mut Signatures::new()).map_err(|errors| {
-        errors
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Diagnostic::error(None, ""))
-    })
+    compile_probe_noted(index, p, cx, &mut Vec::new(), &mut Signatures::new(), false).map_err(
+        |errors| {
+            errors
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Diagnostic::error(None, ""))
+        },
+    )
 }
 
 /// The prototypes looked up so far in a run, by type source and function.
@@ -320,12 +439,15 @@ type Signatures = std::collections::HashMap<String, Option<crate::types::proto::
 
 /// One probe: its target, then each `NAME=EXPR` (independently: every
 /// argument's error is reported), then the filter, which needs them all.
+/// `linked`: a part of a latency, whose filter and aggregations are the
+/// completed call's, checked when the latency is linked.
 fn compile_probe_noted(
     index: usize,
     p: &Probe,
     cx: &Context<'_>,
     notes: &mut Vec<Diagnostic>,
     sigs: &mut Signatures,
+    linked: bool,
 ) -> std::result::Result<CompiledProbe, Vec<Diagnostic>> {
     let cx = &cx.for_probe(p);
     let func = args::Func::of(p, cx, sigs);
@@ -353,7 +475,7 @@ fn compile_probe_noted(
     let mut errors = Vec::new();
     let mut outs = Vec::new();
     for a in &p.args {
-        match compile_arg(a, p, cx, &func, notes) {
+        match compile_arg(a, p, cx, &func, notes, linked) {
             Ok(o) => outs.push(o),
             Err(e) => errors.push(e.or_span(a.expr.span())),
         }
@@ -378,6 +500,27 @@ fn compile_probe_noted(
             display: field.display,
         })
         .collect();
+    if linked {
+        // A synthetic event's field must have the type of the value it is
+        // given, and the kernel's default type of a fetch varies (a 6.12
+        // kernel types `$retval` from BTF): say it.
+        let word = FetchType::int(crate::fetch::IntKind::Hex, cx.arch.pointer_size());
+        for f in &mut fetchargs {
+            if f.ty.is_none() && f.value != Fetch::Comm {
+                f.ty = Some(word.clone());
+            }
+        }
+        return Ok(CompiledProbe {
+            index,
+            spec: p.text.clone(),
+            target,
+            fetchargs,
+            filter: None,
+            fields,
+            aggs: Vec::new(),
+            latency: None,
+        });
+    }
     let filter = match &p.filter {
         Some(f) => {
             let (fields, complete) = event_fields(&target, filter_fields, cx);
@@ -405,6 +548,7 @@ fn compile_probe_noted(
         filter,
         fields,
         aggs: agg_plans,
+        latency: None,
     })
 }
 
@@ -539,6 +683,7 @@ fn compile_arg(
     cx: &Context<'_>,
     func: &args::Func,
     notes: &mut Vec<Diagnostic>,
+    linked: bool,
 ) -> Result<ArgOut> {
     let name = &a.name.node;
     let named = display_for_name(name);
@@ -565,6 +710,13 @@ fn compile_arg(
                 names = Some(plan::Names::Errno);
             }
             (f, Display::Default, None)
+        }
+        // Taken out of the probe before its values are compiled.
+        Expr::Since(s) => {
+            return Err(error(
+                s.span,
+                ErrorKind::Unsupported("`since(...)` is not a fetched value".into()),
+            ))
         }
         Expr::Typed(t) => match args::typed(t, cx, func, named == Some(Display::Ip), notes)? {
             // A bare `$retval` with nothing to type it by.
@@ -619,7 +771,10 @@ fn compile_arg(
                 // fetchargs pass unchanged), typed for display only;
                 // unless a filter compares it, which the kernel does on
                 // the fetched type: then `$retval:s32`.
-                let bare_retval = matches!(t.base.node, Base::Retval)
+                // Nor in a latency: the synthetic event's field takes the
+                // fetched type, which must be known.
+                let bare_retval = !linked
+                    && matches!(t.base.node, Base::Retval)
                     && t.cast.is_none()
                     && t.steps.is_empty()
                     && matches!(leaf.kind, walk::LeafKind::Scalar { .. })
@@ -736,6 +891,8 @@ fn check_return_arg(
     let func_name = func.name();
     let text = |s: Span| &p.text[s.start..s.end];
     let entry = format!("p {} {}", text(p.place.span), text(a.span));
+    // The same spec as a latency reads each value where it can be.
+    let latency = format!("l{}", p.text[p.kind.span.end..].trim_end());
     Err(error(
         t.base.span,
         ErrorKind::Unsupported(format!(
@@ -743,7 +900,7 @@ fn check_return_arg(
         )),
     )
     .with_help(format!(
-        "read it at the entry (`{entry}`), or carry it from the entry to the return with an entry capture (the latency feature)"
+        "read it at the entry (`{entry}`), or with the return as `{latency}`: a latency reads arguments at the entry and `$retval` at the return"
     )))
 }
 
@@ -854,7 +1011,7 @@ pub fn display_for_name(name: &str) -> Option<Display> {
 /// its symbol; a relative binary path is made absolute (uprobe_events
 /// wants the file itself).
 fn target(p: &Probe, arch: Arch) -> Result<Target> {
-    let ret = p.kind.node == ProbeKind::Return;
+    let ret = matches!(p.kind.node, ProbeKind::Return | ProbeKind::Latency);
     Ok(match &p.place.node {
         Place::Kernel {
             symbol,

@@ -16,6 +16,26 @@ pub struct Plan {
     pub probes: Vec<CompiledProbe>,
 }
 
+impl Plan {
+    /// Put the plan in another group (a live run's own), and with it the
+    /// synthetic events of its latencies, whose names carry the group.
+    pub fn set_group(&mut self, group: &str) {
+        self.group = group.to_string();
+        for p in &mut self.probes {
+            let event = p.event_name();
+            if let Some(Latency::End(l)) = &mut p.latency {
+                l.synth = synth_name(group, &event);
+            }
+        }
+    }
+}
+
+/// The synthetic event of the latency ending at `end_event`:
+/// `<group>_f<N>` (synthetic events share one namespace).
+pub fn synth_name(group: &str, end_event: &str) -> String {
+    format!("{group}_{end_event}")
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompiledProbe {
     /// Position in the run; the event is named `f<index>`.
@@ -32,6 +52,88 @@ pub struct CompiledProbe {
     /// Aggregations of this probe's events (`count()[comm]`, `hist(n)`):
     /// when there are any, the events are counted, not printed.
     pub aggs: Vec<AggPlan>,
+    /// Its part in a latency: the start of one (its events are not
+    /// shown), or the end (its events are the completed calls).
+    pub latency: Option<Latency>,
+}
+
+/// A probe's part in a latency (`l FUNC`, `NAME=since(fN)`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Latency {
+    /// Its events start the interval that probe `end` ends; they are
+    /// carried to it, not shown. `name`: the event's name when the probe
+    /// is not one the user wrote (the entry of `l FUNC`, `f0_entry`).
+    Start { end: usize, name: Option<String> },
+    /// Its events end an interval: each one that finds its start is a
+    /// completed call, shown (filtered, aggregated) with the start's values.
+    End(LatencyPlan),
+}
+
+/// How a probe's events become completed calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencyPlan {
+    /// The probe (index in the plan) whose events start the interval.
+    pub start: usize,
+    /// Pairing key: None — the thread (`common_pid`); Some — a value both
+    /// probes name (a request pointer).
+    pub key: Option<String>,
+    /// A completed call's values, in order: the start's, the end's own,
+    /// then the latency. In the kernel these are the synthetic event's
+    /// fields; in user space, the fields of the record coolkprobe makes.
+    pub fields: Vec<SynthField>,
+    /// The synthetic event's name (`<group>_f<N>`: synthetic events share
+    /// one namespace, so the run's group is in it).
+    pub synth: String,
+}
+
+/// One value of a completed call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SynthField {
+    pub name: String,
+    pub from: FieldFrom,
+    pub ty: SynthType,
+}
+
+/// Where a completed call's value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldFrom {
+    /// The start event's field of the same name.
+    Start,
+    /// The end event's own field of the same name.
+    End,
+    /// End time minus start time, in nanoseconds.
+    Latency,
+}
+
+/// A synthetic event field's type (Documentation/trace/histogram.rst,
+/// "Synthetic Events": `u64`, `s32`, `char name[]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynthType {
+    Int {
+        bytes: u32,
+        signed: bool,
+    },
+    /// A string; `char NAME[]` where the kernel has dynamic strings, else
+    /// a fixed `char NAME[N]` of this many bytes.
+    Str,
+}
+
+/// Bytes of a string in a synthetic event of a kernel without dynamic
+/// strings (the kernel's STR_VAR_LEN_MAX is 256; a path fits in most).
+pub const SYNTH_STR_LEN: u32 = 64;
+
+impl SynthType {
+    /// The type as synthetic_events takes it, and the field's name after
+    /// it (`char fn[]`).
+    pub fn declare(self, name: &str, dynamic_strings: bool) -> String {
+        match self {
+            SynthType::Int { bytes, signed } => {
+                format!("{}{} {name}", if signed { 's' } else { 'u' }, bytes * 8)
+            }
+            SynthType::Str if dynamic_strings => format!("char {name}[]"),
+            SynthType::Str => format!("char {name}[{SYNTH_STR_LEN}]"),
+        }
+    }
 }
 
 /// One aggregation of a probe's events, checked against its named values.
@@ -56,6 +158,9 @@ pub enum AggFunc {
     Linear {
         step: u64,
     },
+    /// The largest value, with the other values of its event (the
+    /// kernel's `onmax(...).save(...)`).
+    Max,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +189,14 @@ impl AggKey {
         }
     }
 }
+
+/// Calls of a function a kretprobe can follow at once, asked for the
+/// return half of `l FUNC` (kprobetrace.rst: `r[MAXACTIVE]`). The kernel's
+/// default is small (kprobes.rst 1.3.1: the number of CPUs on 5.10,
+/// max(10, 2 x CPUs) later), and a sleeping function's callers beyond it
+/// lose their returns (kprobe_profile's nmissed); the kernel's maximum is
+/// 4096, and newer kernels' pools cost 8 bytes per instance per CPU.
+pub const LATENCY_MAXACTIVE: u32 = 1024;
 
 /// The hidden field a kprobe/uprobe gets for a `comm` key: the kernel's
 /// `$comm` fetcharg, exact per event.
@@ -255,6 +368,9 @@ pub enum Display {
     String,
     /// `ip_*`: dotted IPv4 (32-bit) or IPv6 text (128-bit).
     Ip,
+    /// A time in nanoseconds (a latency): `12.345us` as text, the number
+    /// of nanoseconds in JSON.
+    Duration,
     /// `B16_/B32_/B64_` (hex) and `b16_/b32_/b64_` (decimal): byte-swapped.
     Swapped {
         bits: u8,
@@ -263,9 +379,26 @@ pub enum Display {
 }
 
 impl CompiledProbe {
-    /// The event's name inside the group: `f0`, `f1`, ...
+    /// The event's name inside the group: `f0`, `f1`, ... (`f0_entry`
+    /// for the entry of `l FUNC`).
     pub fn event_name(&self) -> String {
-        format!("f{}", self.index)
+        match &self.latency {
+            Some(Latency::Start { name: Some(n), .. }) => n.clone(),
+            _ => format!("f{}", self.index),
+        }
+    }
+
+    /// How its events become completed calls, when they end a latency.
+    pub fn latency_end(&self) -> Option<&LatencyPlan> {
+        match &self.latency {
+            Some(Latency::End(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Whether its events start a latency (and are not shown).
+    pub fn starts_latency(&self) -> bool {
+        matches!(self.latency, Some(Latency::Start { .. }))
     }
 
     /// The file of tracefs this probe's definition is appended to.
@@ -306,11 +439,14 @@ impl CompiledProbe {
                 } else {
                     format!("{symbol}+{offset}")
                 };
-                format!(
-                    "{}:{group}/{} {place}",
-                    if *ret { 'r' } else { 'p' },
-                    self.event_name()
-                )
+                let kind = match (*ret, self.latency_end()) {
+                    (false, _) => "p".to_string(),
+                    // The return half of `l FUNC`: room for that many
+                    // calls in flight at once (README, "Latency").
+                    (true, Some(_)) => format!("r{LATENCY_MAXACTIVE}"),
+                    (true, None) => "r".to_string(),
+                };
+                format!("{kind}:{group}/{} {place}", self.event_name())
             }
             Target::Uprobe {
                 ret, path, offset, ..
@@ -344,6 +480,7 @@ mod tests {
             filter: None,
             fields: vec![],
             aggs: vec![],
+            latency: None,
         }
     }
 
@@ -367,6 +504,31 @@ mod tests {
             .definition("g")
             .unwrap()
             .starts_with("r:g/f3 kernel_clone+21 "));
+        // The return half of a latency asks for room for many calls.
+        let l = CompiledProbe {
+            latency: Some(Latency::End(LatencyPlan {
+                start: 4,
+                key: None,
+                fields: vec![],
+                synth: "g_f3".into(),
+            })),
+            ..r
+        };
+        assert!(l
+            .definition("g")
+            .unwrap()
+            .starts_with("r1024:g/f3 kernel_clone+21 "));
+        // A live run's own group names its synthetic events too (the
+        // dead-run cleanup finds a run's synthetic events by its group).
+        let mut plan = Plan {
+            group: "coolkprobe_9".into(),
+            probes: vec![l],
+        };
+        plan.set_group("coolkprobe_12_4026531836");
+        assert_eq!(
+            plan.probes[0].latency_end().map(|l| l.synth.as_str()),
+            Some("coolkprobe_12_4026531836_f3")
+        );
     }
 
     #[test]

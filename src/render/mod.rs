@@ -609,6 +609,8 @@ impl<W: Out> Sink for Renderer<W> {
 
 fn event_plan(p: &CompiledProbe, f: &EventFormat, user_symbols: &mut UserSymbols) -> EventPlan {
     let place = match &p.target {
+        // A completed call: the synthetic event's values only.
+        _ if p.latency_end().is_some() => Place::None,
         Target::Kprobe { ret: false, .. } => Place::KernelIp,
         Target::Kprobe { ret: true, .. } => Place::KernelRet,
         Target::Uprobe { ret: false, .. } => Place::UserIp,

@@ -152,6 +152,28 @@ enum Shown {
     Signed(i64),
     Unsigned(u64),
     Ip4([u8; 4]),
+    /// Nanoseconds.
+    Duration(u64),
+}
+
+/// Nanoseconds with a unit: `850ns`, `12.345us`, `1.052ms`, `2.000s`.
+pub fn push_duration(b: &mut Vec<u8>, ns: u64) {
+    let (div, unit): (u64, &[u8]) = match ns {
+        0..=999 => (1, b"ns"),
+        1_000..=999_999 => (1_000, b"us"),
+        1_000_000..=999_999_999 => (1_000_000, b"ms"),
+        _ => (1_000_000_000, b"s"),
+    };
+    push_u64(b, ns / div);
+    if div > 1 {
+        // Three decimals of the unit.
+        let frac = ns % div / (div / 1000);
+        b.push(b'.');
+        b.push(b'0' + (frac / 100) as u8);
+        b.push(b'0' + (frac / 10 % 10) as u8);
+        b.push(b'0' + (frac % 10) as u8);
+    }
+    b.extend_from_slice(unit);
 }
 
 fn scalar(f: &Field, v: Value<'_>, disp: Display) -> Option<Shown> {
@@ -174,6 +196,7 @@ fn scalar(f: &Field, v: Value<'_>, disp: Display) -> Option<Shown> {
         Display::Hex | Display::String => Shown::Hex(raw),
         Display::Signed => Shown::Signed(signed(raw)),
         Display::Unsigned => Shown::Unsigned(raw),
+        Display::Duration => Shown::Duration(raw),
         Display::Ip => {
             // The field holds the bytes as they were in memory (network order).
             let bytes = raw.to_ne_bytes();
@@ -251,6 +274,7 @@ pub fn push_text(b: &mut Vec<u8>, f: &Field, v: Option<Value<'_>>, disp: Display
             Some(Shown::Signed(i)) => push_i64(b, i),
             Some(Shown::Unsigned(u)) => push_u64(b, u),
             Some(Shown::Ip4(a)) => b.extend_from_slice(Ipv4Addr::from(a).to_string().as_bytes()),
+            Some(Shown::Duration(ns)) => push_duration(b, ns),
             None => {}
         },
         Value::Array {
@@ -306,7 +330,8 @@ pub fn push_json(b: &mut Vec<u8>, f: &Field, v: Option<Value<'_>>, disp: Display
                 b.push(b'"');
             }
             Some(Shown::Signed(i)) => push_i64(b, i),
-            Some(Shown::Unsigned(u)) => push_u64(b, u),
+            // JSON carries the nanoseconds.
+            Some(Shown::Unsigned(u)) | Some(Shown::Duration(u)) => push_u64(b, u),
             Some(Shown::Ip4(a)) => push_json_str(b, Ipv4Addr::from(a).to_string().as_bytes()),
             None => b.extend_from_slice(b"null"),
         },
@@ -360,6 +385,31 @@ mod tests {
             kind,
             natural,
         }
+    }
+
+    #[test]
+    fn durations() {
+        let d = |ns| {
+            let mut b = Vec::new();
+            push_duration(&mut b, ns);
+            String::from_utf8(b).unwrap()
+        };
+        assert_eq!(d(0), "0ns");
+        assert_eq!(d(999), "999ns");
+        assert_eq!(d(1000), "1.000us");
+        assert_eq!(d(12_345), "12.345us");
+        assert_eq!(d(1_052_999), "1.052ms");
+        assert_eq!(d(50_407_763), "50.407ms");
+        assert_eq!(d(2_000_000_000), "2.000s");
+        let f = field(8, false, Natural::Unsigned, FieldKind::Int);
+        assert_eq!(
+            text(&f, Value::Unsigned(12_345), Display::Duration),
+            "12.345us"
+        );
+        assert_eq!(
+            json(&f, Value::Unsigned(12_345), Display::Duration),
+            "12345"
+        );
     }
 
     fn text(f: &Field, v: Value<'_>, d: Display) -> String {

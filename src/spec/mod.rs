@@ -57,6 +57,8 @@ pub enum AggFunc {
     Sum,
     Hist,
     Lhist,
+    /// The largest value, with the other values of its event.
+    Max,
 }
 
 impl AggFunc {
@@ -66,11 +68,15 @@ impl AggFunc {
             AggFunc::Sum => "sum",
             AggFunc::Hist => "hist",
             AggFunc::Lhist => "lhist",
+            AggFunc::Max => "max",
         }
     }
 }
 
-const AGG_HELP: &str = "aggregations are `count()`, `sum(V)`, `hist(V)` (log2 buckets) and `lhist(V,STEP)` (linear buckets), each with optional keys: `hist(n)[comm,pid]`";
+const AGG_HELP: &str = "aggregations are `count()`, `sum(V)`, `hist(V)` (log2 buckets), `lhist(V,STEP)` (linear buckets) and `max(V)` (the largest, with its event's values), each with optional keys: `hist(n)[comm,pid]`";
+
+/// The name of the latency value of an `l` probe.
+pub const LATENCY_NAME: &str = "lat";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
@@ -80,6 +86,9 @@ pub enum ProbeKind {
     Return,
     /// `t`: an existing tracepoint.
     Tracepoint,
+    /// `l`: a function's latency, entry to return (an entry and a return
+    /// probe, paired per thread).
+    Latency,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +141,19 @@ pub enum Expr {
     Raw(Spanned<String>),
     /// An expression walking C types.
     Typed(TypedExpr),
+    /// `since(fN)` or `since(fN, KEY)`: the time since the last event of
+    /// probe N of the same thread (or with the same value of KEY, a name
+    /// both probes define).
+    Since(Since),
+}
+
+/// `since(fN[, KEY])`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Since {
+    /// The index of the probe whose event starts the interval.
+    pub start: Spanned<usize>,
+    pub key: Option<Spanned<String>>,
+    pub span: Span,
 }
 
 impl Expr {
@@ -139,6 +161,7 @@ impl Expr {
         match self {
             Expr::Raw(r) => r.span,
             Expr::Typed(t) => t.span,
+            Expr::Since(s) => s.span,
         }
     }
 }
@@ -382,11 +405,12 @@ impl<'a> Parser<'a> {
             "p" => ProbeKind::Entry,
             "r" => ProbeKind::Return,
             "t" => ProbeKind::Tracepoint,
+            "l" => ProbeKind::Latency,
             _ => {
                 return err_help(
                     ty_span,
                     format!("unknown probe type `{ty}`"),
-                    "the type is `p` (entry), `r` (return) or `t` (tracepoint)",
+                    "the type is `p` (entry), `r` (return), `t` (tracepoint) or `l` (latency, entry to return)",
                 )
             }
         };
@@ -482,6 +506,7 @@ impl<'a> Parser<'a> {
             "sum" => AggFunc::Sum,
             "hist" => AggFunc::Hist,
             "lhist" => AggFunc::Lhist,
+            "max" => AggFunc::Max,
             _ => return err_help(fspan, format!("unknown aggregation `{name}`"), AGG_HELP),
         };
         self.eat("(");
@@ -630,7 +655,7 @@ impl<'a> Parser<'a> {
                     let (name, offset) = symbol_offset(loc, loc_span)?;
                     UserLoc::Symbol { name, offset }
                 };
-                if kind == ProbeKind::Return {
+                if matches!(kind, ProbeKind::Return | ProbeKind::Latency) {
                     if let UserLoc::Symbol { offset: 1.., .. } = loc {
                         return err(loc_span, "a return probe cannot have an offset");
                     }
@@ -651,7 +676,7 @@ impl<'a> Parser<'a> {
                     _ => (None, w, span),
                 };
                 let (name, offset) = symbol_offset(rest, rs)?;
-                if kind == ProbeKind::Return && offset != 0 {
+                if matches!(kind, ProbeKind::Return | ProbeKind::Latency) && offset != 0 {
                     return err(span, "a return probe cannot have an offset");
                 }
                 let name_span = Span::new(rs.start, rs.start + name.len());
@@ -716,6 +741,9 @@ impl<'a> Parser<'a> {
 
     fn expr(&mut self) -> Result<Expr, Diagnostic> {
         let start = self.pos;
+        if self.rest().starts_with("since(") {
+            return self.since();
+        }
         // `*EXPR`: C's dereference (no fetcharg starts with `*`).
         let deref = match self.rest().strip_prefix('*') {
             Some(after) if after.starts_with(['%', '$']) || after.starts_with(is_ident_start) => {
@@ -858,6 +886,56 @@ impl<'a> Parser<'a> {
             format,
             cast,
             steps,
+            span: Span::new(start, self.pos),
+        }))
+    }
+
+    /// `since(fN)` or `since(fN, KEY)`.
+    fn since(&mut self) -> Result<Expr, Diagnostic> {
+        const HELP: &str = "`NAME=since(fN)` is the time since probe N's last event of the same thread; `since(fN, KEY)` pairs by a value KEY both probes name";
+        let start = self.pos;
+        self.pos += "since(".len();
+        self.skip_ws();
+        let ps = self.pos;
+        if !self.eat("f") {
+            return err_help(
+                self.here(),
+                "expected a probe name `fN` in `since(...)`",
+                HELP,
+            );
+        }
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.bump();
+        }
+        let pspan = Span::new(ps, self.pos);
+        let Ok(n) = self.s[ps + 1..self.pos].parse::<usize>() else {
+            return err_help(pspan, "expected a probe name `fN` in `since(...)`", HELP);
+        };
+        self.skip_ws();
+        let mut key = None;
+        if self.eat(",") {
+            self.skip_ws();
+            match self.ident() {
+                Some((k, sp)) => key = Some(Spanned { node: k, span: sp }),
+                None => return err_help(self.here(), "expected a key name", HELP),
+            }
+            self.skip_ws();
+        }
+        if !self.eat(")") {
+            return err_help(self.here(), "expected `)` to close `since(...)`", HELP);
+        }
+        if !self.at_end() && !self.peek().is_some_and(char::is_whitespace) {
+            return err(
+                self.here(),
+                format!("unexpected `{}` after `since(...)`", self.here_text()),
+            );
+        }
+        Ok(Expr::Since(Since {
+            start: Spanned {
+                node: n,
+                span: pspan,
+            },
+            key,
             span: Span::new(start, self.pos),
         }))
     }

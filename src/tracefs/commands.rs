@@ -96,6 +96,10 @@ pub struct InstallOptions {
     pub hist: Option<super::hist::Features>,
     /// The hist triggers' `size=`.
     pub agg_size: Option<usize>,
+    /// Latencies paired in the kernel, by synthetic events and hist
+    /// triggers, on a kernel with these features; None: both events are
+    /// streamed and paired in coolkprobe.
+    pub latency: Option<super::hist::Features>,
 }
 
 /// The hist triggers of a probe (kernel path), in order.
@@ -111,15 +115,31 @@ pub fn hist_triggers(p: &CompiledProbe, opts: InstallOptions) -> Vec<String> {
 }
 
 /// Whether the probe's events go to the ring buffer: not when all that
-/// is asked of them is aggregated by hist triggers.
+/// is asked of them is aggregated by hist triggers, nor (in the kernel
+/// path) for the two ends of a latency, whose completed calls are the
+/// synthetic event's (see [`shown_event`]).
 pub fn streamed(p: &CompiledProbe, opts: InstallOptions) -> bool {
+    if p.starts_latency() && opts.latency.is_some() {
+        return false;
+    }
     p.aggs.is_empty() || opts.hist.is_none()
 }
 
+/// The event whose records a probe's output is read from: its own, or
+/// for the end of a latency paired in the kernel, the synthetic event.
+pub fn shown_event(p: &CompiledProbe, group: &str, opts: InstallOptions) -> (String, String) {
+    match (p.latency_end(), opts.latency) {
+        (Some(l), Some(_)) => ("synthetic".into(), l.synth.clone()),
+        _ => p.event_path(group),
+    }
+}
+
 /// Whether the probe records a kernel stack with each event: `-s`, or a
-/// `stack` key counted in user space.
+/// `stack` key counted in user space. Not the parts of a latency: a
+/// completed call has no stack of its own.
 pub fn stacks(p: &CompiledProbe, opts: InstallOptions) -> bool {
     streamed(p, opts)
+        && p.latency.is_none()
         && (opts.stack
             || p.aggs
                 .iter()
@@ -160,32 +180,91 @@ pub fn install(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
             out.push(Write::append(file, def));
         }
     }
+    if let Some(f) = opts.latency {
+        for l in plan.probes.iter().filter_map(|p| p.latency_end()) {
+            out.push(Write::append(
+                SYNTHETIC_EVENTS,
+                super::synth::definition(l, &f),
+            ));
+        }
+    }
     for p in &plan.probes {
         let (sys, ev) = p.event_path(&plan.group);
         let dir = format!("events/{sys}/{ev}");
-        if !streamed(p, opts) {
-            // Aggregated in the kernel: the triggers take the filter as
-            // their `if`; the event stays disabled, so nothing reaches the
-            // ring buffer (a trigger runs on a soft-disabled event). `>>`:
-            // `>` would remove the triggers already there.
-            for t in hist_triggers(p, opts) {
-                out.push(Write::add(format!("{dir}/trigger"), t));
+        if p.latency.is_some() {
+            match (opts.latency, p.latency_end()) {
+                (Some(_), Some(l)) => latency_in_kernel(plan, p, l, opts, &mut out),
+                (Some(_), None) => {}
+                // Paired in user space: both streamed; the end's filter
+                // is the completed call's, applied where it is made.
+                (None, end) => {
+                    if let (None, Some(f)) = (end, &p.filter) {
+                        out.push(Write::put(format!("{dir}/filter"), f.clone()));
+                    }
+                    out.push(Write::put(format!("{dir}/enable"), "1"));
+                }
             }
             continue;
         }
-        if let Some(f) = &p.filter {
-            out.push(Write::put(format!("{dir}/filter"), f.clone()));
-        }
-        // `>>`: `>` would also remove the event's hist triggers.
-        if stacks(p, opts) {
-            out.push(Write::add(
-                format!("{dir}/trigger"),
-                stack_trigger(p.filter.as_deref()),
-            ));
-        }
-        out.push(Write::put(format!("{dir}/enable"), "1"));
+        shown(p, &dir, opts, &mut out);
     }
     out
+}
+
+/// The file that defines synthetic events.
+pub const SYNTHETIC_EVENTS: &str = "synthetic_events";
+
+/// Filter, triggers and enable of the event a probe is shown from.
+fn shown(p: &CompiledProbe, dir: &str, opts: InstallOptions, out: &mut Vec<Write>) {
+    if !p.aggs.is_empty() && opts.hist.is_some() {
+        // Aggregated in the kernel: the triggers take the filter as
+        // their `if`; the event stays disabled, so nothing reaches the
+        // ring buffer (a trigger runs on a soft-disabled event). `>>`:
+        // `>` would remove the triggers already there.
+        for t in hist_triggers(p, opts) {
+            out.push(Write::add(format!("{dir}/trigger"), t));
+        }
+        return;
+    }
+    if let Some(f) = &p.filter {
+        out.push(Write::put(format!("{dir}/filter"), f.clone()));
+    }
+    // `>>`: `>` would also remove the event's hist triggers.
+    if stacks(p, opts) {
+        out.push(Write::add(
+            format!("{dir}/trigger"),
+            stack_trigger(p.filter.as_deref()),
+        ));
+    }
+    out.push(Write::put(format!("{dir}/enable"), "1"));
+}
+
+/// A latency paired in the kernel: the start's trigger, the end's (in
+/// that order: the end's refers to the start's variables), then the
+/// synthetic event shown as any event is.
+fn latency_in_kernel(
+    plan: &Plan,
+    end: &CompiledProbe,
+    l: &crate::compile::plan::LatencyPlan,
+    opts: InstallOptions,
+    out: &mut Vec<Write>,
+) {
+    let Some(start) = plan.probes.get(l.start) else {
+        return;
+    };
+    let dir = |p: &CompiledProbe| {
+        let (sys, ev) = p.event_path(&plan.group);
+        format!("events/{sys}/{ev}/trigger")
+    };
+    out.push(Write::add(
+        dir(start),
+        super::synth::start_trigger(start, end, l),
+    ));
+    out.push(Write::add(
+        dir(end),
+        super::synth::end_trigger(start, end, &plan.group, l),
+    ));
+    shown(end, &format!("events/synthetic/{}", l.synth), opts, out);
 }
 
 /// The write that takes back one write of [`install`] (what a `-S`
@@ -205,6 +284,11 @@ pub fn undo(w: &Write) -> Option<Write> {
     if f.ends_with("/filter") {
         return Some(Write::put(w.file.clone(), "0"));
     }
+    if f == SYNTHETIC_EVENTS {
+        // `NAME FIELDS...` -> `!NAME`
+        let name = w.text.split_whitespace().next()?;
+        return Some(Write::append(f, format!("!{name}")));
+    }
     if f.ends_with("/trigger") {
         return Some(Write {
             text: format!("!{}", w.text),
@@ -223,22 +307,34 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
     for p in &plan.probes {
         let (sys, ev) = p.event_path(&plan.group);
         let dir = format!("events/{sys}/{ev}");
-        if !streamed(p, opts) {
-            // Triggers go before the events they are on can go.
-            for t in hist_triggers(p, opts).into_iter().rev() {
-                out.push(Write::add(format!("{dir}/trigger"), trigger_removal(&t)));
+        if p.latency.is_some() {
+            if opts.latency.is_none() {
+                out.push(Write::put(format!("{dir}/enable"), "0"));
+                let filtered = p.latency_end().is_none() && p.filter.is_some();
+                if filtered && p.events_file().is_none() && opts.pid.is_none() {
+                    out.push(Write::put(format!("{dir}/filter"), "0"));
+                }
             }
             continue;
         }
-        out.push(Write::put(format!("{dir}/enable"), "0"));
-        if stacks(p, opts) {
-            out.push(Write::add(
-                format!("{dir}/trigger"),
-                trigger_removal(&stack_trigger(p.filter.as_deref())),
-            ));
+        unshown(p, &dir, opts, &mut out);
+    }
+    if opts.latency.is_some() {
+        // The synthetic event's own triggers, then the end's, then the
+        // start's: a trigger whose variables another uses goes after it.
+        for p in plan.probes.iter().rev() {
+            let Some(l) = p.latency_end() else { continue };
+            unshown(p, &format!("events/synthetic/{}", l.synth), opts, &mut out);
+            let mut own = Vec::new();
+            latency_in_kernel(plan, p, l, InstallOptions { hist: None, ..opts }, &mut own);
+            for w in own.iter().filter(|w| w.append).rev() {
+                out.push(Write::add(w.file.clone(), trigger_removal(&w.text)));
+            }
         }
-        if p.filter.is_some() && p.events_file().is_none() && opts.pid.is_none() {
-            out.push(Write::put(format!("{dir}/filter"), "0"));
+        for p in plan.probes.iter().rev() {
+            if let Some(l) = p.latency_end() {
+                out.push(Write::append(SYNTHETIC_EVENTS, format!("!{}", l.synth)));
+            }
         }
     }
     for p in &plan.probes {
@@ -250,6 +346,28 @@ pub fn uninstall(plan: &Plan, opts: InstallOptions) -> Vec<Write> {
         }
     }
     out
+}
+
+/// Undo [`shown`].
+fn unshown(p: &CompiledProbe, dir: &str, opts: InstallOptions, out: &mut Vec<Write>) {
+    if !p.aggs.is_empty() && opts.hist.is_some() {
+        // Triggers go before the events they are on can go.
+        for t in hist_triggers(p, opts).into_iter().rev() {
+            out.push(Write::add(format!("{dir}/trigger"), trigger_removal(&t)));
+        }
+        return;
+    }
+    out.push(Write::put(format!("{dir}/enable"), "0"));
+    if stacks(p, opts) {
+        out.push(Write::add(
+            format!("{dir}/trigger"),
+            trigger_removal(&stack_trigger(p.filter.as_deref())),
+        ));
+    }
+    if p.filter.is_some() && p.events_file().is_none() && p.latency.is_none() && opts.pid.is_none()
+    {
+        out.push(Write::put(format!("{dir}/filter"), "0"));
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +399,7 @@ mod tests {
                 filter: Some("common_pid==3".into()),
                 fields: vec![],
                 aggs: vec![],
+                latency: None,
             }],
         }
     }

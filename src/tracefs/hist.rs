@@ -19,6 +19,14 @@ pub struct Features {
     pub stack_key: &'static str,
     /// The CPU key: `common_cpu`, or `cpu` on older kernels.
     pub cpu_key: &'static str,
+    /// Synthetic events fed by hist triggers' `onmatch(...).trace(...)`
+    /// (CONFIG_SYNTH_EVENTS, and the `trace()` action of Linux 5.6+):
+    /// latencies paired in the kernel.
+    pub synth: bool,
+    /// `char name[]`: synthetic event strings of any length (Linux 5.10+).
+    pub dyn_strings: bool,
+    /// `onmax(var).save(field,...)`: `max(V)` in the kernel.
+    pub onmax: bool,
     /// Where the features came from, for messages.
     pub source: &'static str,
 }
@@ -38,6 +46,11 @@ impl Features {
             } else {
                 "cpu"
             },
+            synth: readme.contains("synthetic_events")
+                && readme.contains("trace(<synthetic_event>")
+                && readme.contains("common_timestamp"),
+            dyn_strings: readme.contains("char name[]"),
+            onmax: readme.contains("onmax(var)") && readme.contains("save(field"),
             source: "the running kernel's tracefs README",
         }
     }
@@ -51,6 +64,9 @@ impl Features {
             buckets: true,
             stack_key: "stacktrace",
             cpu_key: "common_cpu",
+            synth: true,
+            dyn_strings: true,
+            onmax: true,
             source: "assumed for another kernel",
         }
     }
@@ -73,14 +89,46 @@ fn key_text(k: &AggKey, probe: &CompiledProbe, f: &Features) -> String {
     }
 }
 
+/// The values of an event that `max(V)` keeps with the largest V: its
+/// named values (a completed call's fields), or V alone on a tracepoint.
+pub fn saved_fields(agg: &AggPlan, probe: &CompiledProbe) -> Vec<String> {
+    let named: Vec<String> = match probe.latency_end() {
+        Some(l) => l.fields.iter().map(|f| f.name.clone()).collect(),
+        None => probe
+            .fetchargs
+            .iter()
+            .filter(|a| a.name != COMM_FIELD)
+            .map(|a| a.name.clone())
+            .collect(),
+    };
+    if named.is_empty() {
+        agg.value.iter().cloned().collect()
+    } else {
+        named
+    }
+}
+
 /// The trigger text, without `hist:` removal or the filter.
 pub fn trigger(agg: &AggPlan, probe: &CompiledProbe, f: &Features, size: Option<usize>) -> String {
     let mut keys: Vec<String> = agg.keys.iter().map(|k| key_text(k, probe, f)).collect();
     let mut vals = "hitcount".to_string();
+    let mut var = String::new();
+    let mut action = String::new();
     match (&agg.func, &agg.value) {
         (AggFunc::Log2, Some(v)) => keys.push(format!("{v}.log2")),
         (AggFunc::Linear { step }, Some(v)) => keys.push(format!("{v}.buckets={step}")),
         (AggFunc::Sum, Some(v)) => vals = format!("hitcount,{v}"),
+        (AggFunc::Max, Some(v)) => {
+            // `onmax()` tracks a variable of this trigger; its name is
+            // unique on the event (a variable name may not repeat).
+            let n = probe.aggs.iter().position(|a| a == agg).unwrap_or(0);
+            let name = format!("ckpmax{n}");
+            var = format!(":{name}={v}");
+            action = format!(
+                ":onmax(${name}).save({})",
+                saved_fields(agg, probe).join(",")
+            );
+        }
         _ => {}
     }
     if keys.is_empty() {
@@ -88,12 +136,13 @@ pub fn trigger(agg: &AggPlan, probe: &CompiledProbe, f: &Features, size: Option<
         keys.push("common_type".into());
     }
     let mut t = format!(
-        "hist:keys={}:vals={vals}:sort=hitcount.descending",
+        "hist:keys={}:vals={vals}{var}:sort=hitcount.descending",
         keys.join(",")
     );
     if let Some(n) = size {
         t.push_str(&format!(":size={n}"));
     }
+    t.push_str(&action);
     if let Some(filter) = &probe.filter {
         t.push_str(" if ");
         t.push_str(filter);
@@ -119,6 +168,7 @@ mod tests {
             filter: filter.map(String::from),
             fields: vec![],
             aggs: vec![],
+            latency: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod printfmt;
 mod profile;
 pub mod script;
 mod session;
+pub mod synth;
 
 pub use profile::probe_misses;
 pub use session::{

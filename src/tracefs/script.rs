@@ -158,7 +158,14 @@ fn line(s: &str) -> String {
 
 fn probe_lines(s: &mut String, plan: &Plan, comments: &[String], opts: InstallOptions) {
     for p in &plan.probes {
-        let _ = writeln!(s, "#   {}: {}", p.event_name(), line(&p.spec));
+        match &p.latency {
+            Some(crate::compile::plan::Latency::Start { end, name: Some(_) }) => {
+                let _ = writeln!(s, "#   {}: the entry of f{end}", p.event_name());
+            }
+            _ => {
+                let _ = writeln!(s, "#   {}: {}", p.event_name(), line(&p.spec));
+            }
+        }
         for w in whole_structs(p) {
             let _ = writeln!(s, "#     {w}");
         }
@@ -346,12 +353,12 @@ fn reading(s: &mut String, plan: &Plan, opts: InstallOptions, inst: Option<&str>
     let counted: Vec<_> = plan
         .probes
         .iter()
-        .filter(|p| !commands::streamed(p, opts))
+        .filter(|p| !p.aggs.is_empty() && !commands::streamed(p, opts))
         .collect();
     if !counted.is_empty() {
         let _ = writeln!(s, "# read the aggregations (the kernel keeps counting):");
         for p in &counted {
-            let (sys, ev) = p.event_path(&plan.group);
+            let (sys, ev) = commands::shown_event(p, &plan.group, opts);
             let _ = writeln!(s, "#   cat {inst}/events/{sys}/{ev}/hist");
         }
         s.push_str(
@@ -443,6 +450,7 @@ mod tests {
                 filter: Some("common_pid==3".into()),
                 fields: vec![],
                 aggs: vec![],
+                latency: None,
             }],
         }
     }

@@ -201,6 +201,8 @@ pub struct SessionOptions {
     /// Aggregations as hist triggers (the kernel path), see InstallOptions.
     pub hist: Option<super::hist::Features>,
     pub agg_size: Option<usize>,
+    /// Latencies paired in the kernel, see InstallOptions.
+    pub latency: Option<super::hist::Features>,
 }
 
 /// What must be undone, kept where a panic hook can reach it.
@@ -535,7 +537,7 @@ impl Session {
     pub fn install(&mut self, plan: &Plan, opts: &SessionOptions) -> Result<(), TracefsError> {
         check_plan(&self.fs, plan)?;
         let mut plan = plan.clone();
-        plan.group = self.group.clone();
+        plan.set_group(&self.group);
         if opts.notrace_self {
             self.notrace_self()?;
         }
@@ -559,8 +561,25 @@ impl Session {
             pid: None,
             hist: opts.hist,
             agg_size: opts.agg_size,
+            latency: opts.latency,
         };
         let inst = self.instance.clone();
+        // A latency subtracts the timestamps of two events, often taken on
+        // two CPUs: the default `local` clock is not kept in step across
+        // CPUs (Documentation/trace/ftrace.rst, trace_clock), `mono` is the
+        // clock a sleep is measured by. Set before anything is recorded
+        // (the kernel path's triggers ask for it too, `clock=mono`).
+        if plan.probes.iter().any(|p| p.latency.is_some()) {
+            let file = format!("{inst}/trace_clock");
+            if let Ok(clocks) = self.fs.read(&file) {
+                if clocks
+                    .split_whitespace()
+                    .any(|c| c.trim_matches(['[', ']']) == "mono")
+                {
+                    self.put(&file, "mono", false)?;
+                }
+            }
+        }
         for w in commands::install(&plan, install) {
             let rel = match w.scope {
                 Scope::Instance => format!("{inst}/{}", w.file),
@@ -575,10 +594,10 @@ impl Session {
             }
             self.put(&rel, &w.text, w.append)?;
             if w.append && w.scope == Scope::Global {
-                if let Some((_, name)) = w.text.split_once(':') {
-                    let name = name.split_whitespace().next().unwrap_or("");
+                // A definition: `-:group/event`, `!synthetic`.
+                if let Some(undo) = commands::undo(&w) {
                     let mut u = lock_ignoring_poison(&self.undo);
-                    u.defined.push((w.file.clone(), format!("-:{name}")));
+                    u.defined.push((w.file.clone(), undo.text));
                 }
             }
             if w.file.ends_with("/enable") && w.text == "1" {
@@ -668,6 +687,50 @@ impl Drop for Session {
     fn drop(&mut self) {
         if let Err(e) = self.teardown() {
             say(format_args!("coolkprobe: teardown: {e}"));
+        }
+    }
+}
+
+/// Remove every hist trigger of a dead run's instance: the kernel keeps
+/// an instance whose triggers hold variables (a latency's), and a
+/// trigger whose variables another uses must go after it, so removal
+/// repeats while it makes progress.
+fn remove_hist_triggers(fs: &Tracefs, inst: &str) {
+    let mut files = Vec::new();
+    if let Ok(systems) = fs::read_dir(fs.path(&format!("{inst}/events"))) {
+        for sys in systems.flatten().filter(|e| e.path().is_dir()) {
+            for ev in fs::read_dir(sys.path()).into_iter().flatten().flatten() {
+                let t = ev.path().join("trigger");
+                if t.is_file() {
+                    files.push(t);
+                }
+            }
+        }
+    }
+    let root = fs.root().to_path_buf();
+    for _ in 0..8 {
+        let mut left = false;
+        let mut progress = false;
+        for f in &files {
+            let Ok(text) = fs::read_to_string(f) else {
+                continue;
+            };
+            for line in text.lines().filter(|l| l.starts_with("hist:")) {
+                let t = line
+                    .trim_end()
+                    .trim_end_matches("[active]")
+                    .trim_end_matches("[paused]")
+                    .trim_end();
+                let rel = f.strip_prefix(&root).unwrap_or(f).to_string_lossy();
+                if fs.write(&rel, &format!("!{t}"), true).is_ok() {
+                    progress = true;
+                } else {
+                    left = true;
+                }
+            }
+        }
+        if !left || !progress {
+            break;
         }
     }
 }
@@ -849,9 +912,12 @@ pub fn cleanup_stale(fs: &Tracefs) -> Result<Vec<String>, TracefsError> {
                 continue;
             };
             // Ours now: its owner is dead. Removing the instance drops its
-            // triggers, so the definitions below can go.
+            // triggers, so the definitions below can go; but the kernel
+            // keeps an instance whose triggers hold variables (a
+            // latency's), so those go first.
             let _ = fs.write_quiet(&format!("{inst}/tracing_on"), "0", false);
             let _ = fs.write_quiet(&format!("{inst}/events/enable"), "0", false);
+            remove_hist_triggers(fs, &inst);
             remove_instance(&fs.path(&inst), Duration::from_secs(1)).map_err(|source| {
                 TracefsError::Io {
                     path: fs.path(&inst),
@@ -859,6 +925,32 @@ pub fn cleanup_stale(fs: &Tracefs) -> Result<Vec<String>, TracefsError> {
                 }
             })?;
             removed.push(name);
+        }
+    }
+    // Synthetic events (`<group>_f<N>`) of a dead run's group (the same
+    // rule as its probes below), once no trigger uses them, and before
+    // the probes their triggers were on.
+    if let Ok(text) = fs.read(super::commands::SYNTHETIC_EVENTS) {
+        for line in text.lines() {
+            let Some(name) = line.split_whitespace().next() else {
+                continue;
+            };
+            let Some((group, _)) = name.rsplit_once("_f") else {
+                continue;
+            };
+            if parse_group(group).is_none() || fs.path(&format!("instances/{group}")).exists() {
+                continue;
+            }
+            match fs.write(super::commands::SYNTHETIC_EVENTS, &format!("!{name}"), true) {
+                Ok(()) => {}
+                // Its owner withdrew it meanwhile.
+                Err(TracefsError::Write { error, .. })
+                    if error.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            if !removed.iter().any(|g| g == group) {
+                removed.push(group.to_string());
+            }
         }
     }
     // Definitions: dynamic_events lists kprobes and uprobes alike; older
@@ -999,6 +1091,7 @@ mod tests {
                     filter: Some("__syscall_nr==110".into()),
                     fields: vec![],
                     aggs: vec![],
+                    latency: None,
                 },
                 CompiledProbe {
                     index: 1,
@@ -1013,6 +1106,7 @@ mod tests {
                     filter: None,
                     fields: vec![],
                     aggs: vec![],
+                    latency: None,
                 },
             ],
         };

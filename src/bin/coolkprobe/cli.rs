@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use coolkprobe::arch::Arch;
-use coolkprobe::live::{AggRun, LiveOptions};
+use coolkprobe::live::{AggRun, LatencyRun, LiveOptions};
 use coolkprobe::pipeline::{self, BuildError, Built, Source};
 use coolkprobe::tracefs::PidFilter;
 
@@ -132,6 +132,12 @@ pub struct Args {
     /// a power of two, 128 to 131072; default 2048). Keys past it are dropped, and counted.
     #[arg(long = "agg-size", value_name = "N")]
     pub agg_size: Option<usize>,
+
+    /// Where latencies (`l FUNC`, `since(fN)`) are paired: in the kernel (a
+    /// synthetic event fed by hist triggers), in user space (both events
+    /// streamed), or `auto` (the kernel when it has synthetic events).
+    #[arg(long = "latency", value_name = "WHERE", default_value = "auto")]
+    pub latency: AggWhere,
 
     /// Numbers only: no enum, errno, bool, symbol or flag names, uprobe
     /// places as addresses (the output of versions before names).
@@ -337,6 +343,7 @@ impl Args {
             interval: self.interval,
             count: self.count,
             show: self.show,
+            latency_user: false,
         }
     }
 
@@ -356,6 +363,7 @@ impl Args {
             echo: true,
             tracefs: None,
             agg: None,
+            latency: None,
             raw: self.raw,
         }
     }
@@ -368,6 +376,14 @@ impl Args {
             (None, None) => None,
         }
     }
+}
+
+/// A compiled run: the plan, where its aggregations are computed and
+/// where its latencies are paired.
+pub struct Planned {
+    pub built: Built,
+    pub agg: Option<AggRun>,
+    pub latency: Option<LatencyRun>,
 }
 
 /// Whether `-v` names several kernels (several files, or a directory):
@@ -396,15 +412,30 @@ pub fn one_kernel(args: &Args, what: &str) -> Result<(), Failure> {
 /// warnings and notes are printed on the way.
 /// `-S` and a live run start from it, with where its aggregations are
 /// computed.
-pub fn plan(args: &Args, live: bool) -> Result<(Built, Option<AggRun>), Failure> {
+pub fn plan(args: &Args, live: bool) -> Result<Planned, Failure> {
     let sources = sources(args)?;
     let opts = args.pipeline(live);
     match pipeline::build(&sources, &opts) {
         Ok(built) => {
             eprint!("{}", render_probes(&built.diagnostics, &sources));
-            let agg = pipeline::aggregation(&built.plan, &opts, &args.aggregation())
+            let place = match args.latency {
+                AggWhere::Auto => pipeline::LatencyWhere::Auto,
+                AggWhere::Kernel => pipeline::LatencyWhere::Kernel,
+                AggWhere::User => pipeline::LatencyWhere::User,
+            };
+            let latency = pipeline::latency(&built.plan, &opts, place, args.show)
                 .map_err(|d| Failure::Input(render(&d, None, None)))?;
-            Ok((built, agg))
+            let mut aggs = args.aggregation();
+            aggs.latency_user = latency
+                .as_ref()
+                .is_some_and(|l| l.path == coolkprobe::latency::Path::User);
+            let agg = pipeline::aggregation(&built.plan, &opts, &aggs)
+                .map_err(|d| Failure::Input(render(&d, None, None)))?;
+            Ok(Planned {
+                built,
+                agg,
+                latency,
+            })
         }
         Err(BuildError::Probes(diags)) => Err(Failure::Input(render_probes(&diags, &sources))),
         Err(e @ BuildError::Types { .. }) => Err(Failure::Runtime(e.into())),

@@ -23,8 +23,16 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if crate::cli::fleet(args) {
         return run_fleet(args);
     }
-    let (built, agg) = crate::cli::plan(args, false)?;
-    let (opts, mut comments) = install_options(args, agg.as_ref());
+    let crate::cli::Planned {
+        built,
+        agg,
+        latency,
+    } = crate::cli::plan(args, false)?;
+    let (mut opts, mut comments) = install_options(args, agg.as_ref());
+    if let Some(l) = &latency {
+        opts.latency = (l.path == coolkprobe::latency::Path::Kernel).then_some(l.features);
+        comments.insert(0, coolkprobe::pipeline::latency_why(l));
+    }
     if let Some(why) = &built.arg_access {
         comments.push(format!("%N is read from {why}"));
     }
