@@ -117,6 +117,21 @@ ckp_wait() {
     dump $1.err /tmp/$1.err
 }
 
+# wait_listening PORT...: wait (up to 20s for each) until a TCP socket
+# listens on each PORT (state 0A in /proc/net/tcp or tcp6), so that a client run
+# next is not refused: a fixed sleep after `nc -l &` was too short under
+# emulation on a loaded host (5.10's 16-values saw a client and no data).
+wait_listening() {
+    for _p in "$@"; do
+        _hex=$(printf '%04X' "$_p")
+        _i=0
+        while ! grep -qs ":$_hex [0-9A-F]*:0000 0A" /proc/net/tcp /proc/net/tcp6 && [ $_i -lt 400 ]; do
+            sleep 0.05
+            _i=$((_i + 1))
+        done
+    done
+}
+
 # wait_nonempty FILE...: wait (up to 30s for each) until every FILE has
 # content, e.g. what a listening `nc` received: under emulation, with the
 # other kernels of the matrix booted beside it on a loaded host, the

@@ -21,7 +21,7 @@ for how in text json raw; do
     rm -f /tmp/nc-values.out
     nc -l -p 5557 >/tmp/nc-values.out 2>&1 &
     NC=$!
-    sleep 0.3
+    wait_listening 5557
     trigger_prepare t "$TRIG"
     kv $how.trigger_pid $TRIG_PID
     ckp_start $how 8 $opt \
