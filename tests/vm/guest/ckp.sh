@@ -132,6 +132,19 @@ wait_listening() {
     done
 }
 
+# nc_listen PORT FILE: a listening nc in the background (its pid in
+# NC_PID) writing what it receives to FILE, with a stdin that never ends (a
+# FIFO it holds open itself), once it listens. busybox nc sends FIN as soon
+# as its stdin ends; a client whose own stdin comes later then reads EOF
+# and exits without sending (5.10's 10-packet-filters and 16-values saw a
+# whole connection and no data).
+nc_listen() {
+    [ -p /tmp/ckp-nc.in ] || mkfifo /tmp/ckp-nc.in
+    nc -l -p "$1" >"$2" 2>&1 <>/tmp/ckp-nc.in &
+    NC_PID=$!
+    wait_listening "$1"
+}
+
 # wait_nonempty FILE...: wait (up to 30s for each) until every FILE has
 # content, e.g. what a listening `nc` received: under emulation, with the
 # other kernels of the matrix booted beside it on a loaded host, the

@@ -16,9 +16,8 @@ kv ping_pid $PING_PID
 dump ping /tmp/ping.out
 ckp_stop run ' f1: ' 4
 
-nc -l -p 5555 >/tmp/nc-tcp.out 2>&1 &
-NC_TCP=$!
-wait_listening 5555
+nc_listen 5555 /tmp/nc-tcp.out
+NC_TCP=$NC_PID
 ckp_start l4 2 \
     "p tcp_v4_rcv B16_sport=%0~\$(struct tcphdr)l4->source B16_dport=%0~\$(struct tcphdr)l4->dest b16_dport=%0~\$(struct tcphdr)l4->dest" \
     "p udp_rcv B16_sport=%0~\$(struct udphdr)l4->source b16_dport=%0~\$(struct udphdr)l4->dest b16_len=%0~\$(struct udphdr)l4->len"

@@ -3,11 +3,10 @@
 # `b16_dport==5555` on the unswapped port. Pings and a TCP exchange on
 # loopback, plus traffic that must not pass (TCP on port 5557).
 IP='$(struct iphdr)l3'
-nc -l -p 5555 >/tmp/nc-5555.out 2>&1 &
-NC1=$!
-nc -l -p 5557 >/tmp/nc-5557.out 2>&1 &
-NC2=$!
-wait_listening 5555 5557
+nc_listen 5555 /tmp/nc-5555.out
+NC1=$NC_PID
+nc_listen 5557 /tmp/nc-5557.out
+NC2=$NC_PID
 ckp_start run 3 \
     "p ip_rcv proto=%0U~$IP->protocol ip_src=%0~$IP->saddr f:ip_src==127.0.0.1 && proto==1" \
     "p ip_rcv proto=%0U~$IP->protocol ip_dst=%0~$IP->daddr f:ip_dst!=127.0.0.1" \

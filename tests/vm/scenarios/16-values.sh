@@ -19,9 +19,8 @@ for how in text json raw; do
     *) opt= ;;
     esac
     rm -f /tmp/nc-values.out
-    nc -l -p 5557 >/tmp/nc-values.out 2>&1 &
-    NC=$!
-    wait_listening 5557
+    nc_listen 5557 /tmp/nc-values.out
+    NC=$NC_PID
     trigger_prepare t "$TRIG"
     kv $how.trigger_pid $TRIG_PID
     ckp_start $how 8 $opt \
