@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,21 +14,8 @@ use serde_json::Value;
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
-struct Lock(#[allow(dead_code)] std::fs::File);
-
-fn lock() -> Option<Lock> {
-    if !common::skip::is_root() {
-        common::skip::skip("live aggregation tests need root");
-        return None;
-    }
-    assert!(
-        Path::new(TRACEFS).join("events/header_page").exists(),
-        "running as root but no tracefs at {TRACEFS}: live tests cannot run"
-    );
-    let f = std::fs::File::create("/tmp/coolkprobe-live-tests.lock").unwrap();
-    use std::os::fd::AsRawFd;
-    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
-    Some(Lock(f))
+fn lock() -> Option<std::fs::File> {
+    common::trace::live_lock("live aggregation")
 }
 
 /// Static (no loader reads before it renames itself). Names itself

@@ -107,15 +107,7 @@ fn typed_uprobe_definitions_match_pahole() {
 /// One live tracing test at a time, across test binaries (the lock the
 /// live tests take).
 fn live_lock() -> Option<std::fs::File> {
-    if !common::skip::is_root() {
-        common::skip::skip("live typed uprobe tests need root");
-        return None;
-    }
-    let f = std::fs::File::create("/tmp/coolkprobe-live-tests.lock").unwrap();
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a descriptor we own.
-    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
-    Some(f)
+    common::trace::live_lock("a live typed uprobe")
 }
 
 /// The real command line, live: typed uprobe values in --json output.

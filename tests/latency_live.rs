@@ -17,21 +17,8 @@ use serde_json::Value;
 const TRACEFS: &str = "/sys/kernel/tracing";
 const MS: u64 = 1_000_000;
 
-struct Lock(#[allow(dead_code)] std::fs::File);
-
-fn lock() -> Option<Lock> {
-    if !common::skip::is_root() {
-        common::skip::skip("live latency tests need root");
-        return None;
-    }
-    assert!(
-        Path::new(TRACEFS).join("events/header_page").exists(),
-        "running as root but no tracefs at {TRACEFS}: live tests cannot run"
-    );
-    let f = std::fs::File::create("/tmp/coolkprobe-live-tests.lock").unwrap();
-    use std::os::fd::AsRawFd;
-    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
-    Some(Lock(f))
+fn lock() -> Option<std::fs::File> {
+    common::trace::live_lock("live latency")
 }
 
 /// Names itself `ckplat`, sleeps 2 s, waits for a go (a byte on stdin), then sleeps

@@ -174,22 +174,9 @@ fn plan_from(spec: &str, group: &str) -> Plan {
 
 // ---------------------------------------------------------------- harness
 
-struct Lock(#[allow(dead_code)] std::fs::File);
-
 /// One live test at a time, across test binaries too.
-fn lock() -> Option<Lock> {
-    if !common::skip::is_root() {
-        common::skip::skip("live tracing tests need root");
-        return None;
-    }
-    assert!(
-        Path::new(TRACEFS).join("events/header_page").exists(),
-        "running as root but no tracefs at {TRACEFS}: live tests cannot run"
-    );
-    let f = std::fs::File::create("/tmp/coolkprobe-live-tests.lock").unwrap();
-    use std::os::fd::AsRawFd;
-    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
-    Some(Lock(f))
+fn lock() -> Option<std::fs::File> {
+    common::trace::live_lock("live tracing")
 }
 
 fn tmpdir(name: &str) -> PathBuf {

@@ -14,6 +14,10 @@ pub fn live_lock(what: &str) -> Option<std::fs::File> {
         super::skip::skip(&format!("{what} needs root"));
         return None;
     }
+    assert!(
+        Path::new("/sys/kernel/tracing/events/header_page").exists(),
+        "running as root but no tracefs at /sys/kernel/tracing: live tests cannot run"
+    );
     let f = std::fs::File::create("/tmp/coolkprobe-live-tests.lock").unwrap();
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a descriptor we own.
