@@ -1957,3 +1957,60 @@ fn stacks_only_for_the_hits_the_filter_keeps() {
     assert_eq!(n, 100);
     assert_clean(&group);
 }
+
+/// Readers take the kernel's pages whole. A reader that read on after
+/// catching up with the kernel got the page being written, copied record
+/// by record, a few records per read(2): at full rate four reads per
+/// page's worth of records (and as many mostly empty pages in memory),
+/// at lower rates many more. Counted here with the process's read(2)
+/// calls (/proc/PID/io `syscr`) while a generator runs.
+#[test]
+fn readers_take_whole_pages() {
+    let Some(_l) = lock() else { return };
+    let dir = tmpdir("pages");
+    let gen = gcc(&dir, "getppid_gen", GEN);
+    let (mut child, group) = bin(
+        &["t syscalls:sys_enter_getppid", "-o", "/dev/null"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    wait_enabled(&mut child, &group, "syscalls/sys_enter_getppid");
+    let syscr = |pid: u32| -> u64 {
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("syscr: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = syscr(child.id());
+    let t0 = Instant::now();
+    let calls = 2_000_000u64;
+    run_gen(&gen, calls);
+    std::thread::sleep(Duration::from_millis(300));
+    let secs = t0.elapsed().as_secs_f64();
+    let reads = syscr(child.id()) - before;
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{err}");
+    // A getppid record is 20 bytes: 204 to a 4 KiB page.
+    let pages = calls / 204;
+    // Besides whole pages, each reader's round (one per 2 ms or more)
+    // reads at most a page being written, a part page and an empty read.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let rounds = secs * 500.0 * cpus;
+    let bound = pages as f64 * 1.2 + 3.0 * rounds + 200.0;
+    eprintln!("{reads} reads for {pages} pages in {secs:.2} s (bound {bound:.0})");
+    assert!(
+        (reads as f64) < bound,
+        "{reads} reads for {pages} pages of records in {secs:.2} s ({err})"
+    );
+    assert_clean(&group);
+}

@@ -312,8 +312,10 @@ fn put_int(buf: &mut [u8], at: usize, size: usize, v: u64) {
 
 impl<S: Sink> Sink for Pairer<S> {
     fn event(&mut self, cpu: u32, ts: u64, payload: &[u8], stack: Option<&[u8]>) -> Flow {
-        let Some(id) = common_type(payload) else {
-            return self.inner.event(cpu, ts, payload, stack);
+        // Most runs pair nothing: no lookups per event then.
+        let id = match common_type(payload) {
+            Some(id) if !self.pairs.is_empty() => id,
+            _ => return self.inner.event(cpu, ts, payload, stack),
         };
         let mut consumed = false;
         if let Some(list) = self.starts.get(&id) {

@@ -49,9 +49,25 @@ fn quoted(s: &str) -> Vec<u8> {
     b
 }
 
+/// An event's ops, and whether they are flat: values each on its own,
+/// none by name, no struct (the common case, written by a short path).
+pub(super) struct Layout {
+    ops: Vec<Op>,
+    flat: bool,
+}
+
 /// The ops of an event's fields, in event order, with their plans (none
 /// for a tracepoint field shown as its format says).
-pub(super) fn plan(fields: Vec<(Field, Option<&FieldPlan>)>) -> Vec<Op> {
+pub(super) fn plan(fields: Vec<(Field, Option<&FieldPlan>)>) -> Layout {
+    let ops = ops(fields);
+    let flat = ops.iter().all(|op| match op {
+        Op::Field(sh) => sh.names.is_none() && sh.cut == 0 && sh.signed_bits.is_none(),
+        Op::Open(_) | Op::Close => false,
+    });
+    Layout { ops, flat }
+}
+
+fn ops(fields: Vec<(Field, Option<&FieldPlan>)>) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut open: Vec<PathPart> = Vec::new();
     for (field, fp) in fields {
@@ -144,13 +160,18 @@ pub(super) struct Scratch {
 
 /// Write the values of one event (`args`' contents in JSON).
 pub(super) fn write(
-    ops: &[Op],
+    layout: &Layout,
     payload: &[u8],
     json: bool,
     b: &mut Vec<u8>,
     s: &mut Scratch,
     kallsyms: &mut Kallsyms,
 ) {
+    if layout.flat {
+        write_flat(&layout.ops, payload, json, b, s);
+        return;
+    }
+    let ops = &layout.ops[..];
     s.levels.clear();
     s.levels.push(Level {
         raw_open: true,
@@ -245,6 +266,31 @@ pub(super) fn write(
                     }
                 }
             }
+        }
+    }
+}
+
+/// [`write`] for flat layouts: each value after its label, no levels.
+fn write_flat(ops: &[Op], payload: &[u8], json: bool, b: &mut Vec<u8>, s: &mut Scratch) {
+    s.raw.clear();
+    s.cut.clear();
+    s.faults.clear();
+    for (i, op) in ops.iter().enumerate() {
+        let Op::Field(sh) = op else { continue };
+        if i > 0 {
+            b.push(if json { b',' } else { b' ' });
+        }
+        let f = &sh.field;
+        let v = f.value(payload);
+        if json {
+            b.extend_from_slice(&sh.label_json);
+            if v == Some(crate::ring::Value::Fault) {
+                s.faults.push(sh.name_json.clone());
+            }
+            value::push_json(b, f, v, sh.display);
+        } else {
+            b.extend_from_slice(&sh.label_text);
+            value::push_text(b, f, v, sh.display);
         }
     }
 }

@@ -44,7 +44,7 @@ struct EventPlan {
     /// unrelocated address of its function, for its callers.
     user: Option<(std::path::PathBuf, Vec<u8>, u64)>,
     /// The shown values, in order (whole structs as groups).
-    values: Vec<layout::Op>,
+    values: layout::Layout,
     pid: Option<Field>,
 }
 
@@ -106,11 +106,14 @@ pub struct Renderer<W: Out> {
 
 const WHO_SLOTS: usize = 64;
 
-/// One rendered `comm-pid [cpu]` (or its JSON form).
+/// What comes before an event's timestamp, and after it up to its
+/// values, rendered for one (cpu, pid, event): text `comm-pid [cpu] `
+/// and `: f0: `, JSON `,"cpu":..,"pid":..,"comm":..,"event":..,"probe":..`.
 #[derive(Default, Clone)]
 struct Who {
-    key: Option<(u32, i32)>,
-    bytes: Vec<u8>,
+    key: Option<(u32, i32, usize)>,
+    before: Vec<u8>,
+    after: Vec<u8>,
 }
 
 /// The seconds part of the last timestamp, rendered.
@@ -232,7 +235,7 @@ impl<W: Out> Renderer<W> {
             self.comms.set(pid, name);
             // Drop what was rendered with the old name.
             for w in &mut self.who {
-                if w.key.is_some_and(|(_, p)| p == pid) {
+                if w.key.is_some_and(|(_, p, _)| p == pid) {
                     w.key = None;
                 }
             }
@@ -300,26 +303,33 @@ impl<W: Out> Renderer<W> {
         }
     }
 
-    fn header(&mut self, cpu: u32, ts: u64, pid: i32) {
-        // `comm-pid [cpu]` (or its JSON) is the same for runs of events:
-        // keep it rendered, per (cpu, pid), in a small direct-mapped cache.
-        let slot = ((pid as u32) ^ cpu.wrapping_mul(0x9e37)) as usize % WHO_SLOTS;
-        if self.who[slot].key != Some((cpu, pid)) {
+    /// The event's head: who, when, which event. `comm-pid [cpu]` and the
+    /// event's name are the same for runs of events: kept rendered, per
+    /// (cpu, pid, event), in a small direct-mapped cache, so that most
+    /// events copy them in one piece.
+    fn header(&mut self, cpu: u32, ts: u64, pid: i32, idx: usize, ep: &EventPlan) {
+        let slot = ((pid as u32) ^ cpu.wrapping_mul(0x9e37) ^ (idx as u32).wrapping_mul(0x3b5))
+            as usize
+            % WHO_SLOTS;
+        if self.who[slot].key != Some((cpu, pid, idx)) {
             let comm = self.comms.get(pid);
             let w = &mut self.who[slot];
-            w.key = Some((cpu, pid));
-            w.bytes.clear();
-            let b = &mut w.bytes;
+            w.key = Some((cpu, pid, idx));
+            w.before.clear();
+            w.after.clear();
             if self.json {
+                let b = &mut w.after;
                 b.extend_from_slice(b",\"cpu\":");
                 value::push_u64(b, cpu as u64);
                 b.extend_from_slice(b",\"pid\":");
                 value::push_i64(b, pid as i64);
                 b.extend_from_slice(b",\"comm\":");
                 value::push_json_str(b, comm);
+                b.extend_from_slice(&ep.json_head);
             } else {
                 // `%16s-%-7d [%03d] ` as the kernel's trace file lays it
                 // out; control bytes escaped (a task names itself).
+                let b = &mut w.before;
                 for _ in value::escaped_len(comm, 0)..16 {
                     b.push(b' ');
                 }
@@ -338,18 +348,19 @@ impl<W: Out> Renderer<W> {
                 }
                 value::push_u64(b, cpu as u64);
                 b.extend_from_slice(b"] ");
+                w.after.extend_from_slice(b": ");
+                w.after.extend_from_slice(&ep.text_head);
             }
         }
+        let w = &self.who[slot];
         let b = &mut self.buf;
         if self.json {
             b.extend_from_slice(b"{\"ts\":");
-            self.ts.push(b, ts);
-            b.extend_from_slice(&self.who[slot].bytes);
         } else {
-            b.extend_from_slice(&self.who[slot].bytes);
-            self.ts.push(b, ts);
-            b.extend_from_slice(b": ");
+            b.extend_from_slice(&w.before);
         }
+        self.ts.push(b, ts);
+        b.extend_from_slice(&w.after);
     }
 
     fn render_event(
@@ -374,19 +385,17 @@ impl<W: Out> Renderer<W> {
             self.kinds = kinds;
             return;
         };
-        self.header(cpu, ts, pid);
+        self.header(cpu, ts, pid, idx, ep);
         let b = &mut self.buf;
         let addr = |f: &Option<Field>| match f.as_ref().and_then(|f| f.value(payload)) {
             Some(Value::Unsigned(v)) => v,
             Some(Value::Signed(v)) => v as u64,
             _ => 0,
         };
-        if self.json {
-            b.extend_from_slice(&ep.json_head);
-        } else {
-            b.extend_from_slice(&ep.text_head);
+        if ep.place != Place::None {
+            // Kernel symbol names and hex addresses need no escaping.
+            b.extend_from_slice(if self.json { b",\"ip\":\"" } else { b"(" });
         }
-        let place_start = b.len();
         match ep.place {
             Place::None => {}
             Place::KernelIp => self.kallsyms.push(b, addr(&ep.ip)),
@@ -418,14 +427,7 @@ impl<W: Out> Renderer<W> {
             }
         }
         if ep.place != Place::None {
-            if self.json {
-                // Kernel symbol names and hex addresses need no escaping.
-                b.splice(place_start..place_start, *b",\"ip\":\"");
-                b.push(b'"');
-            } else {
-                b.insert(place_start, b'(');
-                b.extend_from_slice(b") ");
-            }
+            b.extend_from_slice(if self.json { b"\"" } else { b") " });
         }
         if self.json {
             b.extend_from_slice(b",\"args\":{");

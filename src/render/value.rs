@@ -13,26 +13,42 @@ pub const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-pub fn push_u64(b: &mut Vec<u8>, mut v: u64) {
-    let mut d = [0u8; 20];
-    let mut i = d.len();
-    while v >= 100 {
-        let p = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        d[i] = PAIRS[p];
-        d[i + 1] = PAIRS[p + 1];
-    }
-    if v >= 10 {
-        let p = v as usize * 2;
-        i -= 2;
-        d[i] = PAIRS[p];
-        d[i + 1] = PAIRS[p + 1];
+pub fn push_u64(b: &mut Vec<u8>, v: u64) {
+    if v < 100_000_000 {
+        push_digits(b, v, dec_len_u64(v));
     } else {
-        i -= 1;
-        d[i] = b'0' + v as u8;
+        // Up to 20 digits: the high part, then eight at a time.
+        let lo = v % 100_000_000;
+        push_u64(b, v / 100_000_000);
+        push_digits(b, lo, 8);
     }
-    b.extend_from_slice(&d[i..]);
+}
+
+/// `v` (below 10^8) in `n` digits (1..=8), leading zeros as needed. The
+/// digits are gathered in a register and stored at once: a value is
+/// written per event field, and byte stores read back as one wider load
+/// (or a memcpy call of a run-time length) cost more than the digits.
+#[inline]
+fn push_digits(b: &mut Vec<u8>, mut v: u64, n: usize) {
+    let mut w = 0u64;
+    for i in (0..n).rev() {
+        w |= (b'0' as u64 + v % 10) << (8 * i);
+        v /= 10;
+    }
+    let at = b.len();
+    b.extend_from_slice(&w.to_le_bytes());
+    b.truncate(at + n);
+}
+
+/// Decimal digits of `v`.
+fn dec_len_u64(v: u64) -> usize {
+    let mut n = 1;
+    let mut p = 10u64;
+    while n < 20 && v >= p {
+        n += 1;
+        p = p.wrapping_mul(10);
+    }
+    n
 }
 
 pub fn push_i64(b: &mut Vec<u8>, v: i64) {
@@ -384,6 +400,24 @@ mod tests {
             signed,
             kind,
             natural,
+        }
+    }
+
+    #[test]
+    fn decimals_of_every_length() {
+        let mut v = 0u64;
+        let mut edges = vec![0, u64::MAX, u64::MAX - 1];
+        for _ in 0..20 {
+            edges.extend([v.saturating_sub(1), v, v + 1]);
+            v = if v == 0 { 10 } else { v.saturating_mul(10) };
+        }
+        for v in edges {
+            let mut b = b"x".to_vec();
+            push_u64(&mut b, v);
+            assert_eq!(b, format!("x{v}").as_bytes());
+            let mut b = Vec::new();
+            push_i64(&mut b, -(v as i64));
+            assert_eq!(b, format!("{}", -(v as i64)).as_bytes());
         }
     }
 

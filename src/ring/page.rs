@@ -93,6 +93,15 @@ impl PageLayout {
         subbuf_size: 4096,
     };
 
+    /// Whether a page read holds less than half a page of records: most
+    /// likely the page the kernel is writing, not one it filled (taking a
+    /// filled page for it, with records over half a page long, only ends
+    /// a reader's round early).
+    pub fn is_partial(&self, bytes: &[u8]) -> bool {
+        self.page(bytes)
+            .is_ok_and(|p| p.data.len() < (self.subbuf_size - self.data_offset) / 2)
+    }
+
     /// Open one page for reading. Errors on a page that cannot be one
     /// (short, or a commit length beyond the data area).
     pub fn page<'a>(&self, bytes: &'a [u8]) -> Result<Page<'a>, RingError> {

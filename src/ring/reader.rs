@@ -432,6 +432,7 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
         };
         let mut pages = 0;
         let mut empty = false;
+        let mut caught_up = false;
         let mut file = &me.file;
         while pages < cfg.batch_pages {
             if aborted() {
@@ -459,7 +460,19 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
                     empty = true;
                     break;
                 }
-                Ok(_) => pages += 1,
+                Ok(_) => {
+                    pages += 1;
+                    // Less than half a page after the first read: this is
+                    // the page the kernel is writing, copied record by
+                    // record (irqs off) with what came since the last
+                    // read. Reading on would take a few records per read
+                    // (at 4M events/s, 4 reads per page's worth): wait for
+                    // whole pages instead.
+                    if pages > 1 && cfg.layout.is_partial(&buf[at..]) {
+                        caught_up = true;
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     empty = true;
                     break;
@@ -531,8 +544,8 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
             }
         }
         me.busy.store(held.is_some(), Ordering::SeqCst);
-        if empty {
-            if stopping && held.is_none() {
+        if empty || caught_up {
+            if empty && stopping && held.is_none() {
                 return Ok(());
             }
             wait_readable(&me.file, if held.is_some() { 2 } else { 50 });
