@@ -38,7 +38,8 @@ rss_of() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # output NAME BYTE: the path a tool writes to, made ready. In place: the
 # tmpfs file, all BYTE (newlines for text tools: no stale match, no long
-# line; zeros for perf, whose reader stops at a zero header).
+# line; zeros for perf, whose reader stops at a zero header), then a pause
+# for the filling's aftermath to pass.
 output() {
   if [ -n "${COLD:-}" ]; then
     rm -f "$W/$1"
@@ -50,8 +51,12 @@ output() {
   else
     dd if=/dev/zero of="$OUT" bs=1M count="$OUT_MB" conv=notrunc status=none
   fi
+  sleep 3
   echo "$OUT"
 }
+# Made once here, its pages new (slow on these VMs): every tool then
+# gets the same refill.
+[ -n "${COLD:-}" ] || output made nl > /dev/null
 
 # measure NAME FILE CMD...: starts CMD in background, its stdout written
 # over FILE in place (no truncation), fires the generator, stops it.

@@ -544,10 +544,12 @@ fn run(me: &Cpu, cfg: &ReaderConfig, stop: &AtomicU8, tx: &Sender<Msg>) -> io::R
             }
         }
         me.busy.store(held.is_some(), Ordering::SeqCst);
-        if empty || caught_up {
-            if empty && stopping && held.is_none() {
-                return Ok(());
-            }
+        if empty && stopping && held.is_none() {
+            return Ok(());
+        }
+        // Caught up while stopping: what is left is read at once (nothing
+        // more is being written to wait for).
+        if empty || (caught_up && !stopping) {
             wait_readable(&me.file, if held.is_some() { 2 } else { 50 });
             if stop.load(Ordering::Relaxed) == RUN && held.is_none() {
                 std::thread::sleep(cfg.gather);
