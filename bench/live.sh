@@ -47,7 +47,7 @@ output() {
     return
   fi
   if [ "$2" = nl ]; then
-    yes '' | head -c $((OUT_MB << 20)) | dd of="$OUT" bs=1M conv=notrunc iflag=fullblock status=none
+    head -c $((OUT_MB << 20)) /dev/zero | tr '\0' '\n' | dd of="$OUT" bs=1M conv=notrunc iflag=fullblock status=none
   else
     dd if=/dev/zero of="$OUT" bs=1M count="$OUT_MB" conv=notrunc status=none
   fi
