@@ -342,6 +342,11 @@ pub fn run(opts: &LiveOptions, plan: &Plan) -> Result<Summary, LiveError> {
     let sess_opts = SessionOptions {
         stack: opts.stack,
         buffer_kb: opts.buffer_kb,
+        buffer_kb_min: if streamed {
+            default_buffer_kb(&fs)
+        } else {
+            None
+        },
         cpus: opts.cpus.clone(),
         pid: opts.pid,
         notrace_self: !opts.trace_self,
@@ -822,6 +827,19 @@ fn check_options(fs: &Tracefs, opts: &LiveOptions) -> Result<(), LiveError> {
     }
     Ok(())
 }
+
+/// The per-CPU ring buffer a streamed run wants without `--buffer-kb`:
+/// 4 MiB (at 4M events/s of 20 bytes, 45 ms of events, where the
+/// kernel's usual 1.4 MiB hold 16 ms: a reader or writer held up that long
+/// loses none), where that is at most 1/2048 of the memory over all CPUs.
+fn default_buffer_kb(fs: &Tracefs) -> Option<u64> {
+    let ncpu = cpus_of(fs, "", &[]).ok()?.len().max(1) as u64;
+    Some((mem_total_kb()? / 2048 / ncpu).min(DEFAULT_BUFFER_KB))
+}
+
+/// The per-CPU ring buffer (KiB) a streamed run raises its instance's to
+/// without `--buffer-kb`, where memory allows (README, "Live runs").
+pub const DEFAULT_BUFFER_KB: u64 = 4096;
 
 fn mem_total_kb() -> Option<u64> {
     let t = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -2014,3 +2014,74 @@ fn readers_take_whole_pages() {
     );
     assert_clean(&group);
 }
+
+/// Without `--buffer-kb`, a streamed run's buffer is raised to 4 MiB per
+/// CPU where that is at most 1/2048 of memory over all CPUs, never below
+/// the kernel's default; the global buffer is untouched.
+#[test]
+fn ring_buffer_default_size() {
+    let Some(_l) = lock() else { return };
+    let global = std::fs::read_to_string(Path::new(TRACEFS).join("buffer_size_kb")).unwrap();
+    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    let ncpu = std::fs::read_dir(Path::new(TRACEFS).join("per_cpu"))
+        .unwrap()
+        .count() as u64;
+    let want = (mem_kb / 2048 / ncpu).min(4096);
+    for (args, expect) in [
+        (
+            vec!["t syscalls:sys_enter_getppid", "-o", "/dev/null"],
+            None,
+        ),
+        (
+            vec![
+                "t syscalls:sys_enter_getppid",
+                "-o",
+                "/dev/null",
+                "--buffer-kb",
+                "256",
+            ],
+            Some(256),
+        ),
+    ] {
+        let (mut child, group) = bin(&args, Stdio::null(), Stdio::piped());
+        wait_enabled(&mut child, &group, "syscalls/sys_enter_getppid");
+        let kb: u64 = std::fs::read_to_string(
+            Path::new(TRACEFS)
+                .join("instances")
+                .join(&group)
+                .join("buffer_size_kb"),
+        )
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        match expect {
+            // The kernel rounds up to whole sub-buffers.
+            Some(e) => assert!((e..e + 16).contains(&kb), "--buffer-kb 256: {kb}"),
+            // Raised where the kernel's default (1408 KiB or so) is less.
+            None if want > 1500 => {
+                assert!(
+                    (want..want + 16).contains(&kb),
+                    "default: {kb}, want {want}"
+                )
+            }
+            None => assert!(kb <= 1500, "default: {kb}, the kernel's kept"),
+        }
+        assert_clean(&group);
+    }
+    let after = std::fs::read_to_string(Path::new(TRACEFS).join("buffer_size_kb")).unwrap();
+    assert_eq!(after, global, "the global buffer size is untouched");
+}

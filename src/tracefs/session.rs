@@ -187,6 +187,9 @@ pub struct SessionOptions {
     pub stack: bool,
     /// Per-CPU buffer size in KiB for our instance.
     pub buffer_kb: Option<u64>,
+    /// Without `buffer_kb`: the instance's per-CPU buffer is raised to at
+    /// least this many KiB (the kernel's default is never lowered).
+    pub buffer_kb_min: Option<u64>,
     /// Record only on these CPUs (the instance's tracing_cpumask).
     pub cpus: Vec<u32>,
     /// Record only this process or thread (the instance's set_event_pid).
@@ -387,6 +390,14 @@ impl Session {
         }
         if let Some(kb) = opts.buffer_kb {
             s.put(&format!("{inst}/buffer_size_kb"), &kb.to_string(), false)?;
+        } else if let Some(min) = opts.buffer_kb_min {
+            let now =
+                s.fs.read(&format!("{inst}/buffer_size_kb"))
+                    .ok()
+                    .and_then(|t| t.split_whitespace().next()?.parse::<u64>().ok());
+            if now.is_some_and(|kb| kb < min) {
+                s.put(&format!("{inst}/buffer_size_kb"), &min.to_string(), false)?;
+            }
         }
         // Wake the reader on any data: it batches by itself.
         if s.fs.path(&format!("{inst}/buffer_percent")).exists() {

@@ -75,7 +75,8 @@ pub struct Args {
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<PathBuf>,
 
-    /// Per-CPU ring-buffer size in KiB (the kernel's buffer_size_kb), restored on exit.
+    /// Per-CPU ring-buffer size in KiB of the run's instance (default: the kernel's, raised to
+    /// 4096 where that is at most 1/2048 of memory over all CPUs).
     #[arg(long = "buffer-kb", value_name = "KB")]
     pub buffer_kb: Option<u64>,
 
