@@ -17,6 +17,10 @@ use coolkprobe::ring::reader::{index_pages, Batch, Item, Msg};
 use coolkprobe::ring::{common_type, EventTable};
 use coolkprobe::tracefs::format::EventFormat;
 
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::thread_cpu;
+
 fn main() {
     let secs: f64 = std::env::args()
         .nth(1)
@@ -170,13 +174,4 @@ fn main() {
         });
         black_box(bytes);
     }
-}
-
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

@@ -25,6 +25,10 @@ use coolkprobe::tracefs::format::EventFormat;
 const T: &str = "/sys/kernel/tracing";
 const EVENT: &str = "syscalls/sys_enter_getppid";
 
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::thread_cpu;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -143,13 +147,4 @@ fn bench(dir: &Path, secs: f64) {
         );
         black_box(&r);
     }
-}
-
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

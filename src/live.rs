@@ -837,9 +837,8 @@ fn default_buffer_kb(fs: &Tracefs) -> Option<u64> {
     Some((mem_total_kb()? / 2048 / ncpu).min(DEFAULT_BUFFER_KB))
 }
 
-/// The per-CPU ring buffer (KiB) a streamed run raises its instance's to
-/// without `--buffer-kb`, where memory allows (README, "Live runs").
-pub const DEFAULT_BUFFER_KB: u64 = 4096;
+/// See [`default_buffer_kb`].
+const DEFAULT_BUFFER_KB: u64 = 4096;
 
 fn mem_total_kb() -> Option<u64> {
     let t = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -1992,14 +1992,9 @@ fn readers_take_whole_pages() {
     let secs = t0.elapsed().as_secs_f64();
     let reads = syscr(child.id()) - before;
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0), "{err}");
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
     // A getppid record is 20 bytes: 204 to a 4 KiB page.
     let pages = calls / 204;
     // Besides whole pages, each reader's round (one per 2 ms or more)
@@ -2067,7 +2062,9 @@ fn ring_buffer_default_size() {
         .parse()
         .unwrap();
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        assert_eq!(child.wait().unwrap().code(), Some(0));
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{err}");
         match expect {
             // The kernel rounds up to whole sub-buffers.
             Some(e) => assert!((e..e + 16).contains(&kb), "--buffer-kb 256: {kb}"),

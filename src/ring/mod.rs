@@ -49,7 +49,7 @@ pub enum Value<'a> {
 impl Field {
     /// This field's value in `payload`, or None where the record is too
     /// short for it (a corrupt or truncated record).
-    #[inline(always)]
+    #[inline]
     pub fn value<'a>(&self, payload: &'a [u8]) -> Option<Value<'a>> {
         let raw = payload.get(self.offset..self.offset.checked_add(self.size)?)?;
         Some(match self.kind {

@@ -395,8 +395,14 @@ impl Session {
                 s.fs.read(&format!("{inst}/buffer_size_kb"))
                     .ok()
                     .and_then(|t| t.split_whitespace().next()?.parse::<u64>().ok());
+            // Not asked for: where the kernel refuses (no memory for it),
+            // its default stays.
             if now.is_some_and(|kb| kb < min) {
-                s.put(&format!("{inst}/buffer_size_kb"), &min.to_string(), false)?;
+                if let Err(e) = s.put(&format!("{inst}/buffer_size_kb"), &min.to_string(), false) {
+                    say(format_args!(
+                        "coolkprobe: the ring buffer stays at the kernel's size: {e}"
+                    ));
+                }
             }
         }
         // Wake the reader on any data: it batches by itself.
